@@ -1,0 +1,73 @@
+"""Shared state of the classic bandit baselines (UCB1, epsilon-greedy, Thompson sampling).
+
+Arms are (service type, server, share, rate), as for CS-UCB. The reward of a completed
+request is ``on_time * (1 - energy_weight * min(1, energy / e_scale))`` in [0, 1], with
+``e_scale`` the service's typical energy; refused and late requests earn 0. Unlike CS-UCB
+these policies have no deadline-satisfaction filter and no violation penalty: they only
+skip arms whose resources look taken (``resource_check``, on by default, else every request
+of a round would pile onto one arm and be refused).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from perllm_opt.errors import require
+from perllm_opt.schedulers.base import DECLINE, Scheduler
+from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
+from perllm_opt.view import Feedback, RoundView, free_mask
+
+
+@dataclass
+class ArmBandit(Scheduler):
+    """Base of the index policies: learns mean rewards per arm, picks the best score."""
+
+    energy_weight: float = 0.5
+    resource_check: bool = True
+
+    def __post_init__(self) -> None:
+        require(
+            0 <= self.energy_weight <= 1,
+            f"scheduler.{self.name}.energy_weight",
+            self.energy_weight,
+            "a number in [0, 1]",
+        )
+
+    def setup(self) -> None:
+        shape = (self.info.n_services, self.info.n_slices)
+        self.count = np.zeros(shape)
+        self.reward_sum = np.zeros(shape)
+        self.energy_scale = typical_energy_j(self.info, candidate_models(self.info))
+
+    def scores(self, service: int, arms: np.ndarray) -> np.ndarray:
+        """Score of each arm (higher is better)."""
+        raise NotImplementedError
+
+    def choose(self, mask: np.ndarray, service: int, arms: np.ndarray) -> int:
+        """Best-scoring candidate within ``mask``."""
+        if not mask.any():
+            return DECLINE
+        return int(np.argmax(np.where(mask, self.scores(service, arms), -math.inf)))
+
+    def select(self, view: RoundView, k: int) -> int:
+        t = self.info.templates[int(view.template[k])]
+        if len(t) == 0:
+            return DECLINE
+        if self.resource_check:
+            mask = free_mask(self.info, view, k, t)
+        else:
+            mask = np.ones(len(t), dtype=bool)
+        return self.choose(mask, int(view.service[k]), t.server_slice)
+
+    def rewards(self, fb: Feedback) -> np.ndarray:
+        scale = self.energy_scale[fb.service]
+        penalty = self.energy_weight * np.minimum(1.0, fb.energy_j / scale)
+        return fb.on_time * (1.0 - penalty)
+
+    def update(self, feedback: Feedback) -> None:
+        idx = (feedback.service, feedback.server_slice)
+        np.add.at(self.count, idx, 1.0)
+        np.add.at(self.reward_sum, idx, self.rewards(feedback))

@@ -1,0 +1,24 @@
+"""``ucb1``: UCB1 over (service, server, share, rate) arms, without constraint filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from baselines._bandit import ArmBandit
+
+
+@dataclass
+class UCB1(ArmBandit):
+    """UCB1 (Auer, Cesa-Bianchi & Fischer, Machine Learning 47, 2002): score
+    ``mean + sqrt(2 ln N / n)``, untried arms first. No deadline filter, no penalty."""
+
+    name: str = "ucb1"
+
+    def scores(self, service: int, arms: np.ndarray) -> np.ndarray:
+        n = self.count[service, arms]
+        total = max(self.count[service].sum(), 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ucb = self.reward_sum[service, arms] / n + np.sqrt(2.0 * np.log(total) / n)
+        return np.where(n > 0, ucb, np.inf)

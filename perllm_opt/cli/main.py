@@ -1,0 +1,111 @@
+"""``perllm-opt``: run the configured schedulers (and the optimum) on one instance.
+
+Writes ``metrics.json``, ``metrics.csv`` and ``per_round.csv`` into the Hydra run directory
+and prints a comparison table. A user mistake (bad config value, unreadable file) ends with a
+one-line error and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from perllm_opt.cli.config_store import config_dir, register_configs
+from perllm_opt.config import AppConfig
+from perllm_opt.errors import InputError
+from perllm_opt.report import format_table
+from perllm_opt.runner import ExperimentResult, run_experiment
+
+log = logging.getLogger("perllm_opt")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename: readers never see a
+    half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> None:
+    """metrics.json (list of flat rows), metrics.csv, per_round.csv, summary.json."""
+    rows = [{k: _json_safe(v) for k, v in r.items()} for r in result.rows]
+    write_atomic(out_dir / "metrics.csv", pd.DataFrame(result.rows).to_csv(index=False))
+    per_round = pd.DataFrame(result.objective_per_round)
+    per_round.index.name = "round"
+    write_atomic(out_dir / "per_round.csv", per_round.to_csv())
+    summary = {k: _json_safe(v) for k, v in result.summary.items()}
+    write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_atomic(out_dir / "resolved_config.yaml", cfg_yaml)
+    # Written last: its presence marks a complete run.
+    write_atomic(out_dir / "metrics.json", json.dumps(rows, indent=2) + "\n")
+
+
+def to_app_config(cfg: DictConfig) -> AppConfig:
+    """Typed, validated config (runs every ``__post_init__`` check)."""
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as exc:
+        raise InputError("config", str(exc).splitlines()[0], "a valid configuration") from None
+    assert isinstance(obj, AppConfig)
+    return obj
+
+
+def run(cfg: DictConfig) -> int:
+    """Body of the Hydra app; returns the process exit code."""
+    try:
+        app = to_app_config(cfg)
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        result = run_experiment(app, progress=app.progress and sys.stderr.isatty())
+        write_results(out_dir, result, OmegaConf.to_yaml(cfg))
+    except InputError as exc:
+        print(f"perllm-opt: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(result.rows))
+    print(f"\nresults: {out_dir / 'metrics.json'}")
+    return 0
+
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    code = run(cfg)
+    if code:
+        sys.exit(code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""Typed configuration schemas (registered in Hydra's ConfigStore by ``perllm_opt.cli``).
+
+Each section is a dataclass; ``__post_init__`` checks values for sense and raises
+:class:`~perllm_opt.errors.InputError` naming the key. Hydra needs these schemas mutable
+(a frozen schema cannot take overrides); the library treats them as read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from perllm_opt.errors import InputError, require, require_non_negative, require_positive
+
+
+@dataclass
+class SystemConfig:
+    """Model knobs shared by the simulator, the MILP and the evaluator (docs/model.md).
+
+    Attributes
+    ----------
+    round_s : float
+        Round length tau: requests arriving in a round are dispatched at its end and must
+        finish within the next round.
+    rate_levels_mbps : list of float
+        Transmission rates a request may reserve on every link of its path.
+    bytes_per_token : float
+        Text bytes per token for payload sizes (about 4 for English, OpenAI tokenizer docs).
+    w_tran, w_infer, w_idle : float
+        Objective weights of transmission, inference and idle energy.
+    drop_penalty_j : float or None
+        Objective cost of a request not served on time, in weighted joules. ``None``: a
+        per-instance bound that dominates any energy difference (lexicographic).
+    """
+
+    round_s: float = 30.0
+    rate_levels_mbps: list[float] = field(default_factory=lambda: [2.0, 20.0])
+    bytes_per_token: float = 4.0
+    w_tran: float = 1.0
+    w_infer: float = 1.0
+    w_idle: float = 1.0
+    drop_penalty_j: float | None = None
+
+    def __post_init__(self) -> None:
+        require_positive(self.round_s, "system.round_s")
+        require(
+            len(self.rate_levels_mbps) > 0,
+            "system.rate_levels_mbps",
+            list(self.rate_levels_mbps),
+            "a non-empty list of rates in Mbps",
+        )
+        for r in self.rate_levels_mbps:
+            require_positive(r, "system.rate_levels_mbps")
+        require(
+            len(set(self.rate_levels_mbps)) == len(self.rate_levels_mbps),
+            "system.rate_levels_mbps",
+            list(self.rate_levels_mbps),
+            "distinct values",
+        )
+        require_positive(self.bytes_per_token, "system.bytes_per_token")
+        for name in ("w_tran", "w_infer", "w_idle"):
+            require_non_negative(getattr(self, name), f"system.{name}")
+        if self.drop_penalty_j is not None:
+            require_positive(self.drop_penalty_j, "system.drop_penalty_j")
+
+
+@dataclass
+class TopologyConfig:
+    """Which edge-cloud graph: a preset (``paper``, ``large``) or a user file (``path``).
+
+    ``wan_bandwidth_mbps`` overrides the nominal bandwidth of every link that touches a cloud
+    node (the WAN), for bandwidth scenarios.
+    """
+
+    preset: str | None = "paper"
+    path: str | None = None
+    wan_bandwidth_mbps: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.preset is None) == (self.path is None):
+            raise InputError(
+                "topology",
+                {"preset": self.preset, "path": self.path},
+                "exactly one of topology.preset or topology.path",
+            )
+        if self.wan_bandwidth_mbps is not None:
+            require_positive(self.wan_bandwidth_mbps, "topology.wan_bandwidth_mbps")
+
+
+@dataclass
+class DeploymentConfig:
+    """Which models each server hosts.
+
+    ``edge`` and ``cloud`` list the models for every server of that kind; ``servers`` maps a
+    server name to its own list and wins over both; a ``models`` attribute on a graph node
+    wins over everything.
+    """
+
+    name: str = "edge_small"
+    edge: list[str] = field(default_factory=lambda: ["llama2-7b"])
+    cloud: list[str] = field(default_factory=lambda: ["llama2-7b", "llama2-13b", "llama-33b"])
+    servers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceTypeConfig:
+    """A service type: its model, token-length distributions and personalised deadlines.
+
+    Token lengths are log-normal (``median``, ``sigma`` of the log), rounded and clipped to
+    ``[min, max]``; each request draws its own deadline uniformly in
+    ``[deadline_min_s, deadline_max_s]``; attachments (documents, images) add payload bytes.
+    ``output_max_tokens`` is also the KV-cache reservation cap, known to schedulers.
+    """
+
+    name: str = "assistant"
+    model: str = "llama2-7b"
+    mix: float = 1.0
+    prompt_median_tokens: float = 96.0
+    prompt_sigma: float = 0.7
+    prompt_min_tokens: int = 8
+    prompt_max_tokens: int = 1024
+    output_median_tokens: float = 64.0
+    output_sigma: float = 0.6
+    output_min_tokens: int = 4
+    output_max_tokens: int = 256
+    deadline_min_s: float = 10.0
+    deadline_max_s: float = 40.0
+    attachment_median_bytes: float = 0.0
+    attachment_sigma: float = 0.0
+    attachment_max_bytes: float = 0.0
+
+    def __post_init__(self) -> None:
+        w = f"services[{self.name}]"
+        require(bool(self.name), f"{w}.name", self.name, "a non-empty name")
+        require_non_negative(self.mix, f"{w}.mix")
+        require_positive(self.prompt_median_tokens, f"{w}.prompt_median_tokens")
+        require_positive(self.output_median_tokens, f"{w}.output_median_tokens")
+        require_non_negative(self.prompt_sigma, f"{w}.prompt_sigma")
+        require_non_negative(self.output_sigma, f"{w}.output_sigma")
+        require(
+            1 <= self.prompt_min_tokens <= self.prompt_max_tokens,
+            f"{w}.prompt_min_tokens",
+            self.prompt_min_tokens,
+            f"1 <= prompt_min_tokens <= prompt_max_tokens ({self.prompt_max_tokens})",
+        )
+        require(
+            1 <= self.output_min_tokens <= self.output_max_tokens,
+            f"{w}.output_min_tokens",
+            self.output_min_tokens,
+            f"1 <= output_min_tokens <= output_max_tokens ({self.output_max_tokens})",
+        )
+        require_positive(self.deadline_min_s, f"{w}.deadline_min_s")
+        require(
+            self.deadline_max_s >= self.deadline_min_s,
+            f"{w}.deadline_max_s",
+            self.deadline_max_s,
+            f">= deadline_min_s ({self.deadline_min_s})",
+        )
+        require_non_negative(self.attachment_median_bytes, f"{w}.attachment_median_bytes")
+        require_non_negative(self.attachment_sigma, f"{w}.attachment_sigma")
+        require(
+            self.attachment_max_bytes >= self.attachment_median_bytes,
+            f"{w}.attachment_max_bytes",
+            self.attachment_max_bytes,
+            f">= attachment_median_bytes ({self.attachment_median_bytes})",
+        )
+
+
+def default_services() -> list[ServiceTypeConfig]:
+    """The default service mix (conf/services/default.yaml holds the same values)."""
+    return [
+        ServiceTypeConfig(name="assistant", model="llama2-7b", mix=0.5),
+        ServiceTypeConfig(
+            name="chat",
+            model="llama2-13b",
+            mix=0.35,
+            prompt_median_tokens=1020.0,
+            prompt_sigma=0.99,
+            prompt_min_tokens=2,
+            prompt_max_tokens=4096,
+            output_median_tokens=129.0,
+            output_sigma=0.86,
+            output_min_tokens=7,
+            output_max_tokens=1000,
+            deadline_min_s=20.0,
+            deadline_max_s=60.0,
+        ),
+        ServiceTypeConfig(
+            name="doc",
+            model="llama-33b",
+            mix=0.15,
+            prompt_median_tokens=1500.0,
+            prompt_sigma=0.6,
+            prompt_min_tokens=128,
+            prompt_max_tokens=4096,
+            output_median_tokens=200.0,
+            output_sigma=0.6,
+            output_min_tokens=16,
+            output_max_tokens=1000,
+            deadline_min_s=30.0,
+            deadline_max_s=90.0,
+            attachment_median_bytes=1e6,
+            attachment_sigma=0.8,
+            attachment_max_bytes=1e7,
+        ),
+    ]
+
+
+WORKLOAD_KINDS = ("poisson", "bursty", "trace")
+
+
+@dataclass
+class WorkloadConfig:
+    """How requests arrive.
+
+    ``poisson``: rate ``rate_rps``. ``bursty``: a two-state Markov-modulated Poisson process
+    with mean rate ``rate_rps``, the high state ``burst_ratio`` times the low one, a share
+    ``burst_fraction`` of time in the high state, high periods of mean ``burst_mean_s``.
+    ``trace``: arrival times and token counts from an Azure-format CSV, the window
+    ``[trace_start_s, trace_start_s + horizon)`` of the trace, time-scaled so its mean rate is
+    ``rate_rps`` (or its own rate when ``trace_native_rate`` is true).
+    """
+
+    kind: str = "poisson"
+    rate_rps: float = 1.0
+    burst_ratio: float = 8.0
+    burst_fraction: float = 0.2
+    burst_mean_s: float = 60.0
+    zone_weights: list[float] | None = None
+    trace_path: str | None = None
+    trace_start_s: float = 0.0
+    trace_native_rate: bool = False
+
+    def __post_init__(self) -> None:
+        require(
+            self.kind in WORKLOAD_KINDS,
+            "workload.kind",
+            self.kind,
+            f"one of {list(WORKLOAD_KINDS)}",
+        )
+        require_positive(self.rate_rps, "workload.rate_rps")
+        require(self.burst_ratio >= 1, "workload.burst_ratio", self.burst_ratio, "a number >= 1")
+        require(
+            0 < self.burst_fraction < 1,
+            "workload.burst_fraction",
+            self.burst_fraction,
+            "a number in (0, 1)",
+        )
+        require_positive(self.burst_mean_s, "workload.burst_mean_s")
+        if self.zone_weights is not None:
+            require(
+                len(self.zone_weights) > 0
+                and all(x >= 0 for x in self.zone_weights)
+                and sum(self.zone_weights) > 0,
+                "workload.zone_weights",
+                list(self.zone_weights),
+                "non-negative weights with a positive sum",
+            )
+        require_non_negative(self.trace_start_s, "workload.trace_start_s")
+        if self.kind == "trace":
+            require(
+                bool(self.trace_path),
+                "workload.trace_path",
+                self.trace_path,
+                "a CSV path when workload.kind is 'trace'",
+            )
+
+
+BANDWIDTH_LINKS = ("fluctuating", "all", "none")
+
+
+@dataclass
+class DynamicsConfig:
+    """Ground-truth fluctuations of the instance (docs/model.md, "Dynamics").
+
+    Link bandwidth is ``nominal * f`` with ``f`` a reflected Gaussian random walk per round
+    in ``[bandwidth_min_fraction, 1]`` on the links selected by ``bandwidth_links``
+    (``fluctuating``: links marked ``fluctuates`` in the graph). Server slowdown is a
+    reflected random walk in ``[1, slowdown_max]``. Each server's true speed differs from its
+    public profile by a log-normal factor of log-sd ``speed_sigma`` (clipped to [0.5, 2]).
+    """
+
+    bandwidth_links: str = "fluctuating"
+    bandwidth_min_fraction: float = 0.3
+    bandwidth_step: float = 0.15
+    slowdown_max: float = 1.5
+    slowdown_step: float = 0.1
+    speed_sigma: float = 0.15
+
+    def __post_init__(self) -> None:
+        require(
+            self.bandwidth_links in BANDWIDTH_LINKS,
+            "dynamics.bandwidth_links",
+            self.bandwidth_links,
+            f"one of {list(BANDWIDTH_LINKS)}",
+        )
+        require(
+            0 < self.bandwidth_min_fraction <= 1,
+            "dynamics.bandwidth_min_fraction",
+            self.bandwidth_min_fraction,
+            "a number in (0, 1]",
+        )
+        require_non_negative(self.bandwidth_step, "dynamics.bandwidth_step")
+        require(self.slowdown_max >= 1, "dynamics.slowdown_max", self.slowdown_max, "a number >= 1")
+        require_non_negative(self.slowdown_step, "dynamics.slowdown_step")
+        require_non_negative(self.speed_sigma, "dynamics.speed_sigma")
+
+
+@dataclass
+class CalibrationConfig:
+    """Where model and device numbers come from, and single-field overrides for sweeps."""
+
+    models_file: str | None = None
+    devices_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InstanceConfig:
+    """Everything that defines one realised instance (what the simulator and MILP share)."""
+
+    seed: int = 0
+    horizon_s: float = 600.0
+    system: SystemConfig = field(default_factory=SystemConfig)
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
+    services: list[ServiceTypeConfig] = field(default_factory=default_services)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.seed, int) and self.seed >= 0,
+            "seed",
+            self.seed,
+            "a non-negative integer",
+        )
+        require_positive(self.horizon_s, "horizon_s")
+        require(
+            len(self.services) > 0, "services", list(self.services), "at least one service type"
+        )
+        names = [s.name for s in self.services]
+        require(len(set(names)) == len(names), "services", names, "distinct service names")
+        require(
+            sum(s.mix for s in self.services) > 0,
+            "services[*].mix",
+            [s.mix for s in self.services],
+            "mix weights with a positive sum",
+        )
+
+
+SOLVER_OBJECTIVES = ("lexicographic", "weighted")
+
+
+@dataclass
+class SolverConfig:
+    """The exact optimum: which MILP solver and how hard to try.
+
+    ``objective``: ``lexicographic`` solves for the most requests on time, then the least
+    weighted energy with that count fixed; ``weighted`` solves once with the drop penalty.
+    ``lp_relaxation`` reports the LP bound instead of solving the MILP (large instances).
+    """
+
+    name: str = "highs"
+    time_limit_s: float = 60.0
+    mip_rel_gap: float = 1e-6
+    threads: int = 1
+    objective: str = "lexicographic"
+    lp_relaxation: bool = False
+
+    def __post_init__(self) -> None:
+        require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")
+        require_positive(self.time_limit_s, "solver.time_limit_s")
+        require(
+            0 <= self.mip_rel_gap < 1, "solver.mip_rel_gap", self.mip_rel_gap, "a number in [0, 1)"
+        )
+        require(
+            isinstance(self.threads, int) and self.threads >= 1,
+            "solver.threads",
+            self.threads,
+            "a positive integer",
+        )
+        require(
+            self.objective in SOLVER_OBJECTIVES,
+            "solver.objective",
+            self.objective,
+            f"one of {list(SOLVER_OBJECTIVES)}",
+        )
+
+
+PLACEMENTS = ("fixed", "optimize")
+
+
+@dataclass
+class AppConfig(InstanceConfig):
+    """The main command's configuration (``conf/config.yaml``).
+
+    Attributes
+    ----------
+    schedulers : list of str
+        Which schedulers to run, by config name (``conf/scheduler/<name>.yaml``).
+    scheduler : dict
+        Every scheduler's settings: ``_target_`` and hyperparameters.
+    optimal : bool
+        Also solve the MILP optimum and report regret and energy gap.
+    placement : str
+        ``fixed``: the configured deployment; ``optimize``: the MILP also chooses it.
+    solver : SolverConfig
+    progress : bool
+        Progress bars on long runs.
+    """
+
+    schedulers: list[str] = field(default_factory=list)
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    optimal: bool = True
+    placement: str = "fixed"
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.placement in PLACEMENTS, "placement", self.placement, f"one of {list(PLACEMENTS)}"
+        )
+        unknown = [s for s in self.schedulers if s not in self.scheduler]
+        if unknown:
+            raise InputError(
+                "schedulers", unknown[0], f"a configured scheduler, one of {sorted(self.scheduler)}"
+            )
+        require(
+            len(set(self.schedulers)) == len(self.schedulers),
+            "schedulers",
+            list(self.schedulers),
+            "distinct names",
+        )

@@ -1,0 +1,107 @@
+"""What schedulers are told: public knowledge for all, expected values for the oracle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perllm_opt.config import ServiceTypeConfig
+from perllm_opt.instance import Instance
+from perllm_opt.view import SystemInfo, read_only
+
+#: Standard-normal quadrature nodes for expectations of clipped log-normal token lengths.
+_Z = np.linspace(-6.0, 6.0, 2401)
+_W = np.exp(-0.5 * _Z**2)
+_W /= _W.sum()
+
+
+def expected_tokens(median: float, sigma: float, lo: int, hi: int) -> float:
+    """E[clip(round(median * exp(sigma Z)), lo, hi)] for standard normal Z (quadrature)."""
+    values = np.clip(np.rint(median * np.exp(sigma * _Z)), lo, hi)
+    return float((values * _W).sum())
+
+
+def expected_output_tokens(services: tuple[ServiceTypeConfig, ...]) -> np.ndarray:
+    """Mean output length of each service type under its configured distribution."""
+    return np.asarray(
+        [
+            expected_tokens(
+                s.output_median_tokens, s.output_sigma, s.output_min_tokens, s.output_max_tokens
+            )
+            for s in services
+        ]
+    )
+
+
+def public_info(instance: Instance) -> SystemInfo:
+    """The static knowledge every scheduler gets (no ground truth)."""
+    topo = instance.topology
+    s = instance.config.system
+    return SystemInfo(
+        templates=instance.templates,
+        slices=instance.slices,
+        services=instance.services,
+        mean_output_tokens=read_only(expected_output_tokens(instance.services)),
+        round_s=instance.round_s,
+        n_servers=topo.n_servers,
+        n_links=topo.n_links,
+        server_kv_budget_bytes=read_only(instance.server_kv_budget_bytes),
+        server_idle_power_w=read_only(instance.server_idle_power_w),
+        server_active_power_w=read_only(instance.server_active_power_w),
+        server_can_sleep=read_only(topo.server_can_sleep),
+        server_is_cloud=read_only(topo.server_is_cloud),
+        nominal_bandwidth_mbps=read_only(np.append(topo.link_bandwidth_mbps, np.inf)),
+        path_link_matrix=read_only(topo.path_link_matrix),
+        path_latency_s=read_only(topo.path_latency_s.ravel()),
+        weights=(s.w_tran, s.w_infer, s.w_idle),
+        bytes_per_token=s.bytes_per_token,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class OracleInfo:
+    """True expected values (not realisations), for the ``oracle_greedy`` baseline.
+
+    Attributes
+    ----------
+    speed_factor : ndarray, shape (n_servers,)
+        True device speed relative to the profile.
+    expected_slowdown : ndarray, shape (n_servers,)
+        Mean of the slowdown process.
+    mean_output_tokens : ndarray, shape (n_services,)
+        Mean output length of each service type in this instance's workload.
+    expected_bandwidth_mbps : ndarray, shape (n_links + 1,)
+        Mean of the bandwidth process (sentinel last).
+    """
+
+    speed_factor: np.ndarray
+    expected_slowdown: np.ndarray
+    mean_output_tokens: np.ndarray
+    expected_bandwidth_mbps: np.ndarray
+
+
+def oracle_info(instance: Instance) -> OracleInfo:
+    """Expected values of the ground truth.
+
+    For a synthetic workload the mean output length is that of its distribution; for a trace
+    it is the mean over the trace's requests of each type (a population mean, not any single
+    request's length).
+    """
+    if instance.config.workload.kind == "trace":
+        out = instance.requests.output_tokens
+        svc = instance.requests.service
+        n_svc = len(instance.services)
+        counts = np.bincount(svc, minlength=n_svc)
+        sums = np.bincount(svc, weights=out, minlength=n_svc)
+        prior = expected_output_tokens(instance.services)
+        mean_out = np.where(counts > 0, sums / np.maximum(counts, 1), prior)
+    else:
+        mean_out = expected_output_tokens(instance.services)
+    d = instance.dynamics
+    return OracleInfo(
+        speed_factor=read_only(d.speed_factor),
+        expected_slowdown=read_only(d.expected_slowdown),
+        mean_output_tokens=read_only(np.asarray(mean_out, dtype=float)),
+        expected_bandwidth_mbps=read_only(np.append(d.expected_bandwidth_mbps, np.inf)),
+    )

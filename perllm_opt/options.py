@@ -1,0 +1,272 @@
+"""The option table: the one place where every option's delays, energies and feasibility
+are computed from ground truth (docs/model.md, "Options and resources").
+
+An option is (request i, server j, slice c) where the slice is a compute share ``phi`` of
+``j`` (one of the device's share levels) and a rate on every link of the zone-to-``j`` path
+(one of ``system.rate_levels_mbps``). All requests of the same zone and service type have the
+same candidate list, a :class:`Template`; request ``i``'s options are the contiguous block
+``ptr[i]:ptr[i+1]`` in template order, so candidate ``k`` of request ``i`` is option
+``ptr[i] + k``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perllm_opt import delays
+from perllm_opt.catalog import Catalog
+from perllm_opt.deployment import Deployment
+from perllm_opt.topology import Topology
+
+
+@dataclass(frozen=True, eq=False)
+class ServerSlices:
+    """All (server, share level, rate level) combinations: the arms' resource part."""
+
+    server: np.ndarray
+    share_index: np.ndarray
+    rate_index: np.ndarray
+    phi: np.ndarray
+    rate_mbps: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.server)
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """Candidate options shared by all requests of one (zone, service type).
+
+    Attributes
+    ----------
+    server, server_slice, path_id : ndarray of int, shape (K,)
+    phi, rate_mbps : ndarray of float, shape (K,)
+    prefill_tok_s, decode_floor_s_per_token, decode_tok_s : ndarray, shape (K,)
+        The device profile (public) for the model, devices of the node pooled.
+    active_power_w : ndarray, shape (K,)
+    path_latency_s, path_energy_j_per_bit : ndarray, shape (K,)
+    """
+
+    zone: int
+    service: int
+    model: int
+    server: np.ndarray
+    server_slice: np.ndarray
+    path_id: np.ndarray
+    phi: np.ndarray
+    rate_mbps: np.ndarray
+    prefill_tok_s: np.ndarray
+    decode_floor_s_per_token: np.ndarray
+    decode_tok_s: np.ndarray
+    active_power_w: np.ndarray
+    path_latency_s: np.ndarray
+    path_energy_j_per_bit: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.server)
+
+
+@dataclass(frozen=True, eq=False)
+class OptionTable:
+    """Every option of every request, CSR by request (see module docstring).
+
+    Times are seconds from the request's dispatch unless named ``latency`` (from arrival).
+    ``run_s`` is how long the option holds its share: its inference time, or until the end
+    of the round if it would not finish (cut off). Energies are those actually spent.
+    """
+
+    ptr: np.ndarray
+    request: np.ndarray
+    candidate: np.ndarray
+    server: np.ndarray
+    server_slice: np.ndarray
+    path_id: np.ndarray
+    phi: np.ndarray
+    rate_mbps: np.ndarray
+    tran_s: np.ndarray
+    infer_s: np.ndarray
+    latency_s: np.ndarray
+    completes: np.ndarray
+    on_time: np.ndarray
+    run_s: np.ndarray
+    energy_tran_j: np.ndarray
+    energy_infer_j: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.request)
+
+    @property
+    def busy_share_s(self) -> np.ndarray:
+        """Share-seconds of compute the option occupies (phi x run time)."""
+        return self.phi * self.run_s
+
+
+def build_slices(topology: Topology, catalog: Catalog, rate_levels_mbps) -> ServerSlices:
+    """Enumerate (server, share, rate) in server-major order."""
+    srv, si, ri, phi, rate = [], [], [], [], []
+    for j, dev in enumerate(topology.server_device):
+        for a, share in enumerate(catalog.devices[dev].share_levels):
+            for b, r in enumerate(rate_levels_mbps):
+                srv.append(j)
+                si.append(a)
+                ri.append(b)
+                phi.append(share)
+                rate.append(float(r))
+    return ServerSlices(
+        np.asarray(srv),
+        np.asarray(si),
+        np.asarray(ri),
+        np.asarray(phi, dtype=float),
+        np.asarray(rate, dtype=float),
+    )
+
+
+def build_templates(
+    topology: Topology,
+    catalog: Catalog,
+    deployment: Deployment,
+    service_models: np.ndarray,
+    slices: ServerSlices,
+    hosts: np.ndarray | None = None,
+) -> tuple[Template, ...]:
+    """One template per (zone, service), indexed ``zone * n_services + service``.
+
+    ``hosts`` (servers x models) defaults to the deployment; placement mode passes
+    ``deployment.can_host`` so that every deployable model is a candidate.
+    """
+    hosts = deployment.hosts if hosts is None else hosts
+    out = []
+    for z in range(topology.n_zones):
+        for svc, m in enumerate(service_models):
+            model = deployment.models[m]
+            ok = hosts[slices.server, m] & topology.path_reachable[z, slices.server]
+            idx = np.flatnonzero(ok)
+            srv = slices.server[idx]
+            perf = [catalog.devices[topology.server_device[j]].models[model] for j in srv]
+            count = topology.server_count[srv].astype(float)
+            act = np.asarray(
+                [catalog.devices[topology.server_device[j]].active_power_w for j in srv],
+                dtype=float,
+            )
+            out.append(
+                Template(
+                    zone=z,
+                    service=svc,
+                    model=int(m),
+                    server=srv,
+                    server_slice=idx,
+                    path_id=z * topology.n_servers + srv,
+                    phi=slices.phi[idx],
+                    rate_mbps=slices.rate_mbps[idx],
+                    prefill_tok_s=np.asarray([p.prefill_tok_s for p in perf], dtype=float) * count,
+                    decode_floor_s_per_token=np.asarray(
+                        [p.decode_floor_s_per_token for p in perf], dtype=float
+                    ),
+                    decode_tok_s=np.asarray([p.decode_tok_s for p in perf], dtype=float) * count,
+                    active_power_w=act * count,
+                    path_latency_s=topology.path_latency_s[z, srv],
+                    path_energy_j_per_bit=topology.path_energy_j_per_bit[z, srv],
+                )
+            )
+    return tuple(out)
+
+
+def build_option_table(
+    templates: tuple[Template, ...],
+    n_services: int,
+    zone: np.ndarray,
+    service: np.ndarray,
+    round_index: np.ndarray,
+    wait_s: np.ndarray,
+    prompt_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    deadline_s: np.ndarray,
+    up_bits: np.ndarray,
+    down_bits: np.ndarray,
+    speed_factor: np.ndarray,
+    slowdown: np.ndarray,
+    round_s: float,
+) -> OptionTable:
+    """Apply the formulas of :mod:`perllm_opt.delays` to the ground truth of every option.
+
+    Vectorised per template: each group of requests sharing a (zone, service) is a
+    (requests x candidates) block.
+    """
+    key = zone * n_services + service
+    sizes = np.asarray([len(t) for t in templates], dtype=np.int64)[key]
+    ptr = np.zeros(len(key) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=ptr[1:])
+    n_opt = int(ptr[-1])
+    i_arr = np.empty(n_opt, dtype=np.int64)
+    cand = np.empty(n_opt, dtype=np.int64)
+    f_arrays = {
+        name: np.empty(n_opt)
+        for name in ("tran_s", "infer_s", "latency_s", "run_s", "energy_tran_j", "energy_infer_j")
+    }
+    b_arrays = {name: np.empty(n_opt, dtype=bool) for name in ("completes", "on_time")}
+
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    for group in np.split(order, bounds):
+        if len(group) == 0:
+            continue
+        t = templates[int(key[group[0]])]
+        k = len(t)
+        if k == 0:
+            continue
+        pos = (ptr[group][:, None] + np.arange(k)[None, :]).ravel()
+        i_arr[pos] = np.repeat(group, k)
+        cand[pos] = np.tile(np.arange(k), len(group))
+        speed = speed_factor[t.server]
+        pre = delays.prefill_s_per_token(t.phi, t.prefill_tok_s, speed)
+        dec = delays.decode_s_per_token(t.phi, t.decode_floor_s_per_token, t.decode_tok_s, speed)
+        slow = slowdown[t.server[None, :], round_index[group][:, None]]
+        infer = delays.inference_time_s(
+            prompt_tokens[group][:, None], output_tokens[group][:, None], pre, dec, slow
+        )
+        tran = delays.transmission_time_s(up_bits[group][:, None], t.rate_mbps, t.path_latency_s)
+        completes = tran + infer <= round_s
+        latency = wait_s[group][:, None] + tran + infer
+        run = np.where(completes, infer, np.clip(round_s - tran, 0.0, None))
+        f_arrays["tran_s"][pos] = tran.ravel()
+        f_arrays["infer_s"][pos] = infer.ravel()
+        f_arrays["latency_s"][pos] = latency.ravel()
+        f_arrays["run_s"][pos] = run.ravel()
+        f_arrays["energy_infer_j"][pos] = delays.inference_energy_j(
+            t.active_power_w, t.phi, run
+        ).ravel()
+        f_arrays["energy_tran_j"][pos] = delays.transmission_energy_j(
+            (up_bits[group] + down_bits[group])[:, None], t.path_energy_j_per_bit
+        ).ravel()
+        b_arrays["completes"][pos] = completes.ravel()
+        b_arrays["on_time"][pos] = (completes & (latency <= deadline_s[group][:, None])).ravel()
+
+    # Per-option lookups of the template fields.
+    server = np.empty(n_opt, dtype=np.int64)
+    slc = np.empty(n_opt, dtype=np.int64)
+    path = np.empty(n_opt, dtype=np.int64)
+    phi = np.empty(n_opt)
+    rate = np.empty(n_opt)
+    opt_key = key[i_arr]
+    for tk in np.unique(key):
+        t = templates[int(tk)]
+        if len(t) == 0:
+            continue
+        sel = opt_key == tk
+        c = cand[sel]
+        server[sel], slc[sel], path[sel] = t.server[c], t.server_slice[c], t.path_id[c]
+        phi[sel], rate[sel] = t.phi[c], t.rate_mbps[c]
+    return OptionTable(
+        ptr=ptr,
+        request=i_arr,
+        candidate=cand,
+        server=server,
+        server_slice=slc,
+        path_id=path,
+        phi=phi,
+        rate_mbps=rate,
+        **f_arrays,
+        **b_arrays,
+    )

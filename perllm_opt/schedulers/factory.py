@@ -1,0 +1,56 @@
+"""Build a scheduler from its config entry (``_target_`` plus hyperparameters)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from perllm_opt.errors import InputError
+from perllm_opt.schedulers.base import Scheduler
+
+
+def scheduler_class(target: str, where: str) -> type[Scheduler]:
+    """Import the class named by ``target`` (``package.module.Class``)."""
+    module_name, _, cls_name = str(target).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError, ValueError):
+        raise InputError(
+            f"{where}._target_",
+            target,
+            "an importable Scheduler class such as perllm_opt.schedulers.cs_ucb.CSUCB",
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
+        raise InputError(f"{where}._target_", target, "a subclass of Scheduler")
+    return cls
+
+
+def make_scheduler(name: str, spec: Mapping[str, Any]) -> Scheduler:
+    """Instantiate scheduler ``name`` from ``spec``, rejecting unknown hyperparameters.
+
+    Raises
+    ------
+    InputError
+        For a missing or unimportable ``_target_``, an unknown key, or an invalid value
+        (the scheduler's own validation).
+    """
+    where = f"scheduler.{name}"
+    if "_target_" not in spec:
+        raise InputError(where, dict(spec), "a mapping with a '_target_' class path")
+    cls = scheduler_class(spec["_target_"], where)
+    params = {k: v for k, v in spec.items() if k != "_target_"}
+    known = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    for key in params:
+        if key not in known:
+            raise InputError(
+                f"{where}.{key}",
+                params[key],
+                f"a hyperparameter of {cls.__name__}: {sorted(known - {'name'})}",
+            )
+    params.setdefault("name", name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise InputError(where, params, f"valid hyperparameters ({exc})") from None

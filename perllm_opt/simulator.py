@@ -1,0 +1,230 @@
+"""The round-based online simulator (docs/model.md, "Online scheduling").
+
+At each round boundary the round's requests are offered to the scheduler one at a time in
+arrival order. The environment applies the true option: if the round's compute, KV memory or
+(realised) link bandwidth would be exceeded, the request is refused and the scheduler is told
+at once; otherwise the resources are reserved for the round. Outcomes (time, energy, on time
+or not) reach the scheduler at the end of the round in completion order: since every decision
+of a round happens at its boundary, this is when each request completes as far as any later
+decision can tell.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED, Assignment
+from perllm_opt.instance import Instance
+from perllm_opt.knowledge import oracle_info, public_info
+from perllm_opt.schedulers.base import Scheduler, SchedulerError
+from perllm_opt.view import CAPACITY_RTOL, Feedback, RoundView, read_only
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """The assignment a scheduler produced and how long the simulation took."""
+
+    assignment: Assignment
+    wall_s: float
+
+
+def _feedback(instance: Instance, ids: np.ndarray, option: np.ndarray, refused: bool) -> Feedback:
+    opts = instance.options
+    req = instance.requests
+    tk = req.zone[ids] * len(instance.services) + req.service[ids]
+    if refused:
+        n = len(ids)
+        return Feedback(
+            request_id=ids,
+            service=req.service[ids],
+            template=tk,
+            candidate=option,
+            server_slice=np.asarray(
+                [
+                    instance.templates[int(a)].server_slice[int(c)]
+                    for a, c in zip(tk, option, strict=True)
+                ],
+                dtype=np.int64,
+            ),
+            refused=np.ones(n, dtype=bool),
+            on_time=np.zeros(n, dtype=bool),
+            latency_s=np.full(n, np.nan),
+            service_s=np.full(n, np.nan),
+            energy_j=np.zeros(n),
+        )
+    o = option
+    completes = opts.completes[o]
+    latency = np.where(
+        completes, opts.latency_s[o], instance.request_wait_s[ids] + instance.round_s
+    )
+    service = latency - instance.request_wait_s[ids]
+    order = np.argsort(service, kind="stable")
+    o, ids, tk = o[order], ids[order], tk[order]
+    latency, service = latency[order], service[order]
+    return Feedback(
+        request_id=ids,
+        service=req.service[ids],
+        template=tk,
+        candidate=opts.candidate[o],
+        server_slice=opts.server_slice[o],
+        refused=np.zeros(len(ids), dtype=bool),
+        on_time=opts.on_time[o],
+        latency_s=latency,
+        service_s=service,
+        energy_j=opts.energy_tran_j[o] + opts.energy_infer_j[o],
+    )
+
+
+def simulate(
+    instance: Instance,
+    scheduler: Scheduler,
+    rng: np.random.Generator,
+    progress: bool = False,
+    label: str | None = None,
+) -> SimulationResult:
+    """Run ``scheduler`` online over ``instance``.
+
+    Parameters
+    ----------
+    instance : Instance
+    scheduler : Scheduler
+        Reset at the start, so one object can be run again (same seed, same result).
+    rng : numpy.random.Generator
+        The scheduler's own stream.
+    progress : bool
+        Show a progress bar over rounds.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    t0 = time.perf_counter()
+    info = public_info(instance)
+    scheduler.reset(info, rng, oracle_info(instance) if scheduler.uses_oracle else None)
+    topo, opts, req = instance.topology, instance.options, instance.requests
+    n, n_s, n_l = instance.n_requests, topo.n_servers, topo.n_links
+    option = np.full(n, -1, dtype=np.int64)
+    status = np.full(n, DECLINED, dtype=np.int8)
+
+    compute_used = np.zeros(n_s)
+    kv_used = np.zeros(n_s)
+    rate_used = np.zeros(n_l + 1)
+    bw_est = np.append(topo.link_bandwidth_mbps, np.inf)
+    matrix = topo.path_link_matrix
+    path_res = np.empty(matrix.shape[0])
+    views = {
+        name: read_only(a)
+        for name, a in (
+            ("c", compute_used),
+            ("k", kv_used),
+            ("r", rate_used),
+            ("b", bw_est),
+            ("p", path_res),
+        )
+    }
+    n_svc = len(instance.services)
+    tpl_key = req.zone * n_svc + req.service
+    # Scalar access through Python lists is several times faster than numpy indexing.
+    tpl_server = [t.server.tolist() for t in instance.templates]
+    tpl_phi = [t.phi.tolist() for t in instance.templates]
+    tpl_rate = [t.rate_mbps.tolist() for t in instance.templates]
+    tpl_links = [[topo.path_links[p] for p in t.path_id.tolist()] for t in instance.templates]
+    kv_budget = instance.server_kv_budget_bytes.tolist()
+    ptr = opts.ptr
+    rtol = CAPACITY_RTOL
+
+    rounds = instance.round_requests()
+    bar = tqdm(
+        total=n,
+        desc=label or type(scheduler).__name__,
+        unit="req",
+        disable=not progress,
+        leave=False,
+        mininterval=0.5,
+    )
+    for t, ids in enumerate(rounds):
+        compute_used[:] = 0.0
+        kv_used[:] = 0.0
+        rate_used[:] = 0.0
+        np.min(bw_est[matrix], axis=1, out=path_res)
+        cap_bw = np.append(instance.dynamics.bandwidth_mbps[:, t], np.inf).tolist()
+        comp = [0.0] * n_s
+        kvu = [0.0] * n_s
+        rate = [0.0] * (n_l + 1)
+        keys = tpl_key[ids]
+        kv_req = instance.request_kv_bytes[ids]
+        view = RoundView(
+            round_index=t,
+            request_id=read_only(ids),
+            template=read_only(keys),
+            zone=read_only(req.zone[ids]),
+            service=read_only(req.service[ids]),
+            prompt_tokens=read_only(req.prompt_tokens[ids]),
+            wait_s=read_only(instance.request_wait_s[ids]),
+            deadline_s=read_only(req.deadline_s[ids]),
+            up_bits=read_only(instance.request_up_bits[ids]),
+            kv_bytes=read_only(kv_req),
+            compute_used=views["c"],
+            kv_used_bytes=views["k"],
+            rate_used_mbps=views["r"],
+            bandwidth_estimate_mbps=views["b"],
+            path_residual_mbps=views["p"],
+        )
+        scheduler.begin_round(view)
+        keys_l, ids_l, kv_l = keys.tolist(), ids.tolist(), kv_req.tolist()
+        for k in range(len(ids_l)):
+            c = scheduler.select(view, k)
+            if c < 0:
+                continue
+            key = keys_l[k]
+            servers = tpl_server[key]
+            if not isinstance(c, int | np.integer) or c >= len(servers):
+                raise SchedulerError(
+                    f"{type(scheduler).__name__}.select returned {c!r} for a "
+                    f"request with {len(servers)} candidates"
+                )
+            i = ids_l[k]
+            j, phi, r, links = servers[c], tpl_phi[key][c], tpl_rate[key][c], tpl_links[key][c]
+            kvi = kv_l[k]
+            ok = (
+                comp[j] + phi <= 1.0 + 2 * rtol and kvu[j] + kvi <= kv_budget[j] * (1 + rtol) + rtol
+            )
+            if ok:
+                for e in links:
+                    if rate[e] + r > cap_bw[e] * (1 + rtol) + rtol:
+                        ok = False
+                        break
+            if not ok:
+                status[i] = REFUSED
+                scheduler.update(_feedback(instance, np.asarray([i]), np.asarray([c]), True))
+                continue
+            comp[j] += phi
+            kvu[j] += kvi
+            compute_used[j] = comp[j]
+            kv_used[j] = kvu[j]
+            for e in links:
+                rate[e] += r
+                rate_used[e] = rate[e]
+            if links:
+                np.min((bw_est - rate_used)[matrix], axis=1, out=path_res)
+            option[i] = ptr[i] + c
+            status[i] = ADMITTED
+        done = ids[status[ids] == ADMITTED]
+        if len(done):
+            scheduler.update(_feedback(instance, done, option[done], False))
+        # The round's realised bandwidth is observed once it is over.
+        bw_est[:-1] = instance.dynamics.bandwidth_mbps[:, t]
+        bar.update(len(ids))
+    bar.close()
+    return SimulationResult(
+        Assignment(
+            option=option,
+            status=status,
+            source=getattr(scheduler, "name", type(scheduler).__name__),
+        ),
+        time.perf_counter() - t0,
+    )

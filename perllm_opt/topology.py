@@ -1,0 +1,277 @@
+"""The edge-cloud topology: a validated NetworkX graph and the dense arrays derived from it.
+
+A request travels from its zone to a server along the lowest-latency path (never through
+another user zone). Paths, their latency, their per-bit energy and their links are computed
+once here; the option table and the schedulers read these arrays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from perllm_opt.catalog import Catalog
+from perllm_opt.errors import InputError, require
+from perllm_opt.presets import PRESETS
+
+KINDS = ("user", "edge", "cloud", "switch")
+SERVER_KINDS = ("edge", "cloud")
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """Servers, zones, links and zone-to-server paths as arrays.
+
+    Paths are indexed by ``path_id = zone * n_servers + server``. ``path_link_matrix`` lists
+    each path's links padded with ``n_links`` (a sentinel link of unlimited bandwidth), so a
+    path's residual bandwidth is ``residual[path_link_matrix[p]].min()``.
+    """
+
+    graph: nx.Graph = field(repr=False)
+    zones: tuple[str, ...]
+    servers: tuple[str, ...]
+    server_device: tuple[str, ...]
+    server_is_cloud: np.ndarray
+    server_count: np.ndarray
+    server_can_sleep: np.ndarray
+    server_models_attr: tuple[tuple[str, ...] | None, ...]
+    links: tuple[tuple[str, str], ...]
+    link_bandwidth_mbps: np.ndarray
+    link_latency_s: np.ndarray
+    link_energy_j_per_bit: np.ndarray
+    link_fluctuates: np.ndarray
+    path_reachable: np.ndarray
+    path_latency_s: np.ndarray
+    path_energy_j_per_bit: np.ndarray
+    path_link_matrix: np.ndarray
+    path_links: tuple[tuple[int, ...], ...]
+
+    @property
+    def n_zones(self) -> int:
+        return len(self.zones)
+
+    @property
+    def n_servers(self) -> int:
+        return len(self.servers)
+
+    @property
+    def n_links(self) -> int:
+        return len(self.links)
+
+    def path_id(self, zone: int, server: int) -> int:
+        return zone * self.n_servers + server
+
+
+def _num(
+    attrs: dict[str, Any], key: str, where: str, required: bool, default: float = 0.0
+) -> float:
+    if key not in attrs or attrs[key] is None or attrs[key] == "":
+        if required:
+            raise InputError(where, f"no '{key}'", f"a '{key}' attribute (a number)")
+        return default
+    try:
+        return float(attrs[key])
+    except (TypeError, ValueError):
+        raise InputError(f"{where}.{key}", attrs[key], "a number") from None
+
+
+def _flag(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise InputError(where, value, "a boolean")
+
+
+def _models_attr(value: Any, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        return tuple(parts)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    raise InputError(where, value, "a list of model names or a comma-separated string")
+
+
+def load_graph(path: str | Path) -> nx.Graph:
+    """Read a user topology from GraphML (``.graphml``) or node-link JSON (``.json``).
+
+    JSON is NetworkX's node-link format: ``{"nodes": [{"id": ..., "kind": ...}, ...],
+    "links": [{"source": ..., "target": ..., "bandwidth_mbps": ...}, ...]}`` (``"edges"`` is
+    accepted for ``"links"``).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("topology.path", str(p), "an existing .graphml or .json file")
+    suffix = p.suffix.lower()
+    if suffix == ".graphml":
+        try:
+            g = nx.read_graphml(p)
+        except Exception as exc:  # parser errors of several types
+            raise InputError("topology.path", str(p), f"valid GraphML ({exc})") from None
+    elif suffix == ".json":
+        try:
+            data = json.loads(p.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError("topology.path", str(p), f"valid JSON ({exc})") from None
+        if not isinstance(data, dict) or "nodes" not in data:
+            raise InputError("topology.path", str(p), "a node-link JSON object with 'nodes'")
+        key = "links" if "links" in data else "edges"
+        if key not in data:
+            raise InputError("topology.path", str(p), "a node-link JSON object with 'links'")
+        try:
+            g = nx.node_link_graph(data, directed=False, multigraph=False, edges=key)
+        except (KeyError, TypeError, nx.NetworkXError) as exc:
+            raise InputError("topology.path", str(p), f"node-link JSON ({exc})") from None
+    else:
+        raise InputError("topology.path", str(p), "a file ending in .graphml or .json")
+    if g.is_directed():
+        g = g.to_undirected()
+    return nx.Graph(g)
+
+
+def build_graph(preset: str | None, path: str | None) -> nx.Graph:
+    """The graph named by the topology config: a preset or a user file (exactly one)."""
+    if (preset is None) == (path is None):
+        raise InputError(
+            "topology", {"preset": preset, "path": path}, "exactly one of preset or path"
+        )
+    if path is not None:
+        return load_graph(path)
+    if preset not in PRESETS:
+        raise InputError("topology.preset", preset, f"one of {sorted(PRESETS)}")
+    return PRESETS[preset]()
+
+
+def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
+    """Validate ``graph`` and derive the arrays the instance needs.
+
+    Raises
+    ------
+    InputError
+        For an unknown node kind, a server without a (known) device profile, a link without
+        bandwidth or latency, or a zone with no path to any server.
+    """
+    zones, servers = [], []
+    for node, attrs in graph.nodes(data=True):
+        kind = attrs.get("kind")
+        require(kind in KINDS, f"node {node!r}.kind", kind, f"one of {list(KINDS)}")
+        if kind == "user":
+            zones.append(node)
+        elif kind in SERVER_KINDS:
+            servers.append(node)
+    require(bool(zones), "topology", "no user node", "at least one node of kind 'user'")
+    require(bool(servers), "topology", "no server", "at least one node of kind 'edge' or 'cloud'")
+
+    devices, counts, sleep, is_cloud, models_attr = [], [], [], [], []
+    for s in servers:
+        attrs = graph.nodes[s]
+        dev = attrs.get("device")
+        if dev is None or dev == "":
+            raise InputError(
+                f"server {s!r}.device", dev, f"a device profile, one of {sorted(catalog.devices)}"
+            )
+        if dev not in catalog.devices:
+            raise InputError(
+                f"server {s!r}.device",
+                dev,
+                f"a known device profile, one of {sorted(catalog.devices)}",
+            )
+        devices.append(str(dev))
+        count = attrs.get("count", 1)
+        try:
+            count_i = int(count)
+        except (TypeError, ValueError):
+            raise InputError(f"server {s!r}.count", count, "a positive integer") from None
+        require(
+            count_i >= 1 and float(count) == count_i,
+            f"server {s!r}.count",
+            count,
+            "a positive integer",
+        )
+        counts.append(count_i)
+        is_cloud.append(attrs["kind"] == "cloud")
+        default_sleep = attrs["kind"] == "edge"
+        sleep.append(_flag(attrs.get("can_sleep", default_sleep), f"server {s!r}.can_sleep"))
+        models_attr.append(_models_attr(attrs.get("models"), f"server {s!r}.models"))
+
+    links = []
+    bw, lat, energy, fluct = [], [], [], []
+    for u, v, attrs in graph.edges(data=True):
+        where = f"link ({u!r}, {v!r})"
+        b = _num(attrs, "bandwidth_mbps", where, required=True)
+        require(b > 0, f"{where}.bandwidth_mbps", b, "a number > 0")
+        latency = _num(attrs, "latency_ms", where, required=True)
+        require(latency >= 0, f"{where}.latency_ms", latency, "a number >= 0")
+        e = _num(attrs, "energy_uj_per_bit", where, required=False, default=0.0)
+        require(e >= 0, f"{where}.energy_uj_per_bit", e, "a number >= 0")
+        links.append((u, v))
+        bw.append(b)
+        lat.append(latency / 1e3)
+        energy.append(e * 1e-6)
+        fluct.append(_flag(attrs.get("fluctuates", False), f"{where}.fluctuates"))
+    link_index = {frozenset(uv): i for i, uv in enumerate(links)}
+
+    n_z, n_s = len(zones), len(servers)
+    reachable = np.zeros((n_z, n_s), dtype=bool)
+    path_lat = np.full((n_z, n_s), np.inf)
+    path_energy = np.full((n_z, n_s), np.inf)
+    path_links: list[tuple[int, ...]] = [()] * (n_z * n_s)
+    lat_arr, energy_arr = np.asarray(lat), np.asarray(energy)
+    zone_set = set(zones)
+    for zi, z in enumerate(zones):
+        # Requests never route through another zone's access point.
+        sub = graph.subgraph([n for n in graph.nodes if n == z or n not in zone_set])
+        # Latency, ties broken by hop count (a tiny per-hop weight).
+        _, paths = nx.single_source_dijkstra(
+            sub, z, weight=lambda u, v, d: float(d["latency_ms"]) + 1e-9
+        )
+        for si, s in enumerate(servers):
+            if s not in paths:
+                continue
+            nodes = paths[s]
+            idx = tuple(link_index[frozenset(ab)] for ab in itertools.pairwise(nodes))
+            reachable[zi, si] = True
+            path_links[zi * n_s + si] = idx
+            path_lat[zi, si] = float(lat_arr[list(idx)].sum()) if idx else 0.0
+            path_energy[zi, si] = float(energy_arr[list(idx)].sum()) if idx else 0.0
+        if not reachable[zi].any():
+            raise InputError(
+                f"zone {z!r}",
+                "no path to any server",
+                "a path from every user zone to at least one edge or cloud server",
+            )
+    max_len = max((len(p) for p in path_links), default=0)
+    matrix = np.full((n_z * n_s, max(max_len, 1)), len(links), dtype=np.int64)
+    for pid, p in enumerate(path_links):
+        matrix[pid, : len(p)] = p
+
+    return Topology(
+        graph=graph,
+        zones=tuple(str(z) for z in zones),
+        servers=tuple(str(s) for s in servers),
+        server_device=tuple(devices),
+        server_is_cloud=np.asarray(is_cloud, dtype=bool),
+        server_count=np.asarray(counts, dtype=np.int64),
+        server_can_sleep=np.asarray(sleep, dtype=bool),
+        server_models_attr=tuple(models_attr),
+        links=tuple((str(u), str(v)) for u, v in links),
+        link_bandwidth_mbps=np.asarray(bw, dtype=float),
+        link_latency_s=lat_arr,
+        link_energy_j_per_bit=energy_arr,
+        link_fluctuates=np.asarray(fluct, dtype=bool),
+        path_reachable=reachable,
+        path_latency_s=path_lat,
+        path_energy_j_per_bit=path_energy,
+        path_link_matrix=matrix,
+        path_links=tuple(path_links),
+    )
