@@ -59,6 +59,7 @@ class Instance:
     templates: tuple[Template, ...]
     options: OptionTable
     drop_penalty_j: float
+    placement: bool = False
 
     @property
     def n_requests(self) -> int:
@@ -129,8 +130,19 @@ def drop_penalty_bound_j(
     return float(np.ceil(per_round.max(initial=0.0) + idle + 1.0))
 
 
-def build_instance(config: InstanceConfig, catalog: Catalog | None = None) -> Instance:
-    """Build the realised instance described by ``config`` (deterministic in its seed)."""
+def build_instance(
+    config: InstanceConfig,
+    catalog: Catalog | None = None,
+    placement: bool = False,
+    drop_penalty_j: float | None = None,
+) -> Instance:
+    """Build the realised instance described by ``config`` (deterministic in its seed).
+
+    With ``placement=True`` the candidates include every (server, model) the devices can
+    host, not only the configured deployment: the option table the placement MILP needs.
+    The requests and dynamics are the same as without it. ``drop_penalty_j`` overrides the
+    penalty (to score two instances of the same requests on one scale).
+    """
     streams = RngStreams(config.seed)
     if catalog is None:
         catalog = load_catalog(
@@ -178,7 +190,14 @@ def build_instance(config: InstanceConfig, catalog: Catalog | None = None) -> In
     _check_weights(config, idle_w, active_w, topology.servers)
 
     slices = build_slices(topology, catalog, config.system.rate_levels_mbps)
-    templates = build_templates(topology, catalog, deployment, service_model, slices)
+    templates = build_templates(
+        topology,
+        catalog,
+        deployment,
+        service_model,
+        slices,
+        hosts=deployment.can_host if placement else None,
+    )
     options = build_option_table(
         templates,
         len(services),
@@ -197,11 +216,12 @@ def build_instance(config: InstanceConfig, catalog: Catalog | None = None) -> In
     )
     s = config.system
     weights = (s.w_tran, s.w_infer, s.w_idle)
-    penalty = (
-        float(s.drop_penalty_j)
-        if s.drop_penalty_j is not None
-        else drop_penalty_bound_j(options, rnd, n_rounds, weights, idle_w, tau)
-    )
+    if drop_penalty_j is not None:
+        penalty = float(drop_penalty_j)
+    elif s.drop_penalty_j is not None:
+        penalty = float(s.drop_penalty_j)
+    else:
+        penalty = drop_penalty_bound_j(options, rnd, n_rounds, weights, idle_w, tau)
     return Instance(
         config=config,
         catalog=catalog,
@@ -225,4 +245,5 @@ def build_instance(config: InstanceConfig, catalog: Catalog | None = None) -> In
         templates=templates,
         options=options,
         drop_penalty_j=penalty,
+        placement=placement,
     )

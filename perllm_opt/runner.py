@@ -16,6 +16,7 @@ import numpy as np
 from perllm_opt.config import AppConfig
 from perllm_opt.evaluate import Evaluation, evaluate
 from perllm_opt.instance import Instance, build_instance
+from perllm_opt.milp.optimum import OptimumResult, solve_optimum
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import simulate
@@ -40,6 +41,18 @@ class ExperimentResult:
     rows: list[dict[str, Any]]
     objective_per_round: dict[str, np.ndarray]
     summary: dict[str, Any] = field(default_factory=dict)
+    deployment: dict[str, list[str]] | None = None
+
+    def cumulative_regret(self) -> dict[str, np.ndarray]:
+        """Per scheduler, cumulative regret after each round (needs the ``optimal`` series)."""
+        if "optimal" not in self.objective_per_round:
+            return {}
+        opt = self.objective_per_round["optimal"]
+        return {
+            name: np.cumsum(series - opt)
+            for name, series in self.objective_per_round.items()
+            if name != "optimal"
+        }
 
 
 def instance_summary(instance: Instance) -> dict[str, Any]:
@@ -83,10 +96,55 @@ def run_schedulers(
     return out
 
 
+def optimum_row(
+    target: Instance, cfg: AppConfig, progress: bool = False
+) -> tuple[dict[str, Any], np.ndarray | None, OptimumResult]:
+    """Solve the optimum of ``target`` and evaluate it with the same evaluator as every
+    scheduler (in placement mode, with the memory left by the optimal deployment)."""
+    opt = solve_optimum(target, cfg.solver, progress=progress)
+    row: dict[str, Any] = {"scheduler": "optimal"}
+    series = None
+    if opt.assignment is not None:
+        ev = evaluate(target, opt.assignment, kv_budget_bytes=opt.kv_budget_bytes(target))
+        row = ev.metrics.as_dict()
+        series = ev.objective_per_round
+    row.update(
+        {
+            "status": opt.status,
+            "bound": opt.bound,
+            "mip_gap": opt.gap,
+            "build_s": opt.build_s,
+            "solve_s": opt.solve_s,
+            "solver_s": opt.solver_s,
+        }
+    )
+    if opt.assignment is None:
+        row["objective"] = float("nan")
+    return row, series, opt
+
+
+def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
+    """``regret`` = objective - optimal objective; ``energy_gap`` = energy per on-time
+    request over the optimum's (docs/metrics.md)."""
+    best = opt_row.get("objective", float("nan"))
+    best_e = opt_row.get("energy_per_served_j", float("nan"))
+    for r in rows:
+        r["regret"] = r["objective"] - best
+        served_e = r.get("energy_per_served_j", float("nan"))
+        r["energy_gap"] = served_e / best_e if best_e and best_e == best_e else float("nan")
+
+
 def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     """Build the instance of ``cfg``, run its schedulers and, if asked, the MILP optimum."""
     t0 = time.perf_counter()
-    instance = build_instance(cfg)
+    placement = None
+    if cfg.optimal and cfg.placement == "optimize":
+        # Same requests and dynamics, every deployable (server, model) as a candidate; the
+        # fixed-deployment instance takes its drop penalty so both are on one scale.
+        placement = build_instance(cfg, placement=True)
+        instance = build_instance(cfg, drop_penalty_j=placement.drop_penalty_j)
+    else:
+        instance = build_instance(cfg)
     summary = instance_summary(instance)
     summary["build_s"] = time.perf_counter() - t0
     log.info(
@@ -107,5 +165,37 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         )
 
     run_schedulers(instance, cfg, progress=progress, on_done=done)
+    deployment = None
+    if cfg.optimal:
+        t1 = time.perf_counter()
+        opt_row, opt_series, opt = optimum_row(placement or instance, cfg, progress=progress)
+        opt_row["sim_s"] = time.perf_counter() - t1
+        log.info(
+            "optimal         on time %5s / %d  (%s, %.1f s)",
+            opt_row.get("served", "-"),
+            instance.n_requests,
+            opt.status,
+            opt_row["sim_s"],
+        )
+        add_regret(rows, opt_row)
+        rows.insert(0, opt_row)
+        if opt_series is not None:
+            series = {"optimal": opt_series, **series}
+        summary.update(
+            {
+                "optimal_status": opt.status,
+                "optimal_gap": opt.gap,
+                "optimal_build_s": opt.build_s,
+                "optimal_solve_s": opt.solve_s,
+            }
+        )
+        if opt.hosts is not None:
+            dep = instance.deployment
+            deployment = {
+                s: [dep.models[m] for m in np.flatnonzero(opt.hosts[j])]
+                for j, s in enumerate(instance.topology.servers)
+            }
     summary["total_s"] = time.perf_counter() - t0
-    return ExperimentResult(rows=rows, objective_per_round=series, summary=summary)
+    return ExperimentResult(
+        rows=rows, objective_per_round=series, summary=summary, deployment=deployment
+    )

@@ -25,6 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 from perllm_opt.cli.config_store import config_dir, register_configs
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
+from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
 from perllm_opt.report import format_table
 from perllm_opt.runner import ExperimentResult, run_experiment
 
@@ -60,6 +61,13 @@ def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> Non
     per_round = pd.DataFrame(result.objective_per_round)
     per_round.index.name = "round"
     write_atomic(out_dir / "per_round.csv", per_round.to_csv())
+    regret = result.cumulative_regret()
+    if regret:
+        cum = pd.DataFrame(regret)
+        cum.index.name = "round"
+        write_atomic(out_dir / "cumulative_regret.csv", cum.to_csv())
+    if result.deployment is not None:
+        write_atomic(out_dir / "deployment.json", json.dumps(result.deployment, indent=2) + "\n")
     summary = {k: _json_safe(v) for k, v in result.summary.items()}
     write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_atomic(out_dir / "resolved_config.yaml", cfg_yaml)
@@ -87,7 +95,24 @@ def run(cfg: DictConfig) -> int:
     except InputError as exc:
         print(f"perllm-opt: error: {exc}", file=sys.stderr)
         return 2
+    except (SolverUnavailableError, NoSolutionError) as exc:
+        print(
+            f"perllm-opt: error: {exc} (run with optimal=false to skip the optimum)",
+            file=sys.stderr,
+        )
+        return 2
     print(format_table(result.rows))
+    if result.deployment is not None:
+        print(
+            "\noptimal deployment: "
+            + "; ".join(f"{s}: {', '.join(m) or '-'}" for s, m in result.deployment.items())
+        )
+    opt = next((r for r in result.rows if r["scheduler"] == "optimal"), None)
+    if opt is not None and opt.get("status") != "optimal":
+        print(
+            f"\nwarning: the optimum's status is {opt.get('status')!r} (gap "
+            f"{opt.get('mip_gap')}); regrets are against the best solution found."
+        )
     print(f"\nresults: {out_dir / 'metrics.json'}")
     return 0
 

@@ -1,0 +1,198 @@
+"""PerLLM's offline optimum as assignment data (docs/model.md, "Offline optimum").
+
+For round ``t`` with requests ``I_t`` and their on-time options ``O_t`` (only those: a late
+option never helps), with weights ``w``:
+
+    min  sum_o c_o x_o + sum_{j sleepy} w_idle P_idle_j tau on_j + M sum_i drop_i + K_t
+    s.t. sum_{o of i} x_o + drop_i = 1                               (each request once)
+         sum_{o on j} phi_o x_o <= 1                                 (compute share of j)
+         sum_{o on j} kv_i x_o <= KV_j                               (memory of j)
+         sum_{o using e} r_o x_o <= B_e(t)                           (bandwidth of link e)
+         x_o <= on_j                                                 (a sleeping server is off)
+
+with ``c_o = w_tran E_tran_o + w_infer E_infer_o - w_idle P_idle_j phi_o D_infer_o`` (idle
+energy is ``P_idle (tau on - busy)``) and ``K_t = sum_{j always on} w_idle P_idle_j tau``.
+In placement mode all rounds form one problem, with ``y_{j,m}`` (model ``m`` deployed on
+``j``) gating options (``x_o <= y_{j,m(o)}``) and taking memory in every round
+(``sum_m W_{j,m} y_{j,m} + sum_o kv_o x_o <= Mem_j``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perllm_opt.instance import Instance
+from perllm_opt.milp.data import AssignmentData
+
+#: Memory enters the MILP in GB, so that coefficients stay near 1.
+GB = 1e9
+
+
+@dataclass(frozen=True, eq=False)
+class RoundProblem:
+    """Assignment data of one round (or of all rounds in placement mode) and the maps back
+    to the instance: ``option`` (global option index per MILP option), ``request`` (global
+    request per MILP item), and for placement ``deploy_pairs`` (server, model) per y-gate."""
+
+    data: AssignmentData
+    option: np.ndarray
+    request: np.ndarray
+    deploy_gate_start: int = -1
+    deploy_pairs: np.ndarray | None = None
+
+
+def option_costs(instance: Instance, options: np.ndarray) -> np.ndarray:
+    """``c_o``: weighted transmission and inference energy minus the idle energy the busy
+    share-seconds displace."""
+    o = instance.options
+    w_tran, w_infer, w_idle = instance.weights
+    idle = instance.server_idle_power_w[o.server[options]]
+    return (
+        w_tran * o.energy_tran_j[options]
+        + w_infer * o.energy_infer_j[options]
+        - w_idle * idle * o.busy_share_s[options]
+    )
+
+
+def always_on_idle_j(instance: Instance) -> float:
+    """``K_t``: weighted idle energy of the servers that never sleep, per round."""
+    _, _, w_idle = instance.weights
+    on = ~instance.topology.server_can_sleep
+    return float(w_idle * instance.server_idle_power_w[on].sum() * instance.round_s)
+
+
+def round_problem(instance: Instance, requests: np.ndarray, round_index: int) -> RoundProblem:
+    """The MILP data of one round with the instance's fixed deployment."""
+    o = instance.options
+    topo = instance.topology
+    n_s, n_l = topo.n_servers, topo.n_links
+    counts = o.ptr[requests + 1] - o.ptr[requests]
+    all_opts = np.repeat(o.ptr[requests], counts) + (
+        np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    opts = all_opts[o.on_time[all_opts]]
+    local = np.full(instance.n_requests, -1, dtype=np.int64)
+    local[requests] = np.arange(len(requests))
+    item = local[o.request[opts]]
+    n_opt = len(opts)
+    srv = o.server[opts]
+    # Resources: compute of j (j), memory of j (n_s + j), link e (2 n_s + e).
+    links = topo.path_link_matrix[o.path_id[opts]]
+    real = links < n_l
+    rows, cols = np.nonzero(real)
+    usage_option = np.concatenate([np.arange(n_opt), np.arange(n_opt), rows])
+    usage_resource = np.concatenate([srv, n_s + srv, 2 * n_s + links[rows, cols]])
+    usage_amount = np.concatenate(
+        [o.phi[opts], instance.request_kv_bytes[o.request[opts]] / GB, o.rate_mbps[opts][rows]]
+    )
+    capacity = np.concatenate(
+        [
+            np.ones(n_s),
+            instance.server_kv_budget_bytes / GB,
+            instance.dynamics.bandwidth_mbps[:, round_index],
+        ]
+    )
+    sleepy = topo.server_can_sleep
+    gate_of_server = np.full(n_s, -1, dtype=np.int64)
+    used_sleepy = np.unique(srv[sleepy[srv]])
+    gate_of_server[used_sleepy] = np.arange(len(used_sleepy))
+    _, _, w_idle = instance.weights
+    gated = np.flatnonzero(gate_of_server[srv] >= 0)
+    data = AssignmentData(
+        n_items=len(requests),
+        option_item=item,
+        option_cost=option_costs(instance, opts),
+        capacity=capacity,
+        usage_option=usage_option,
+        usage_resource=usage_resource,
+        usage_amount=usage_amount,
+        drop_cost=np.full(len(requests), instance.drop_penalty_j),
+        gate_cost=w_idle * instance.server_idle_power_w[used_sleepy] * instance.round_s,
+        option_gate_option=gated,
+        option_gate_gate=gate_of_server[srv[gated]],
+        constant=always_on_idle_j(instance),
+    )
+    return RoundProblem(data=data, option=opts, request=requests)
+
+
+def placement_problem(instance: Instance) -> RoundProblem:
+    """All rounds in one MILP with the deployment as variables.
+
+    ``instance`` must have been built with ``placement=True`` so that its option table holds
+    a candidate for every (server, model) the device can host.
+    """
+    o = instance.options
+    topo = instance.topology
+    dep = instance.deployment
+    n_s, n_l, n_r = topo.n_servers, topo.n_links, instance.n_rounds
+    n_m = len(dep.models)
+    opts = np.flatnonzero(o.on_time)
+    n_opt = len(opts)
+    req = o.request[opts]
+    rnd = instance.request_round[req]
+    srv = o.server[opts]
+    model = instance.service_model[instance.requests.service[req]]
+    n_res_round = 2 * n_s + n_l
+    base = rnd * n_res_round
+    links = topo.path_link_matrix[o.path_id[opts]]
+    rows, cols = np.nonzero(links < n_l)
+    usage_option = np.concatenate([np.arange(n_opt), np.arange(n_opt), rows])
+    usage_resource = np.concatenate(
+        [base + srv, base + n_s + srv, base[rows] + 2 * n_s + links[rows, cols]]
+    )
+    usage_amount = np.concatenate(
+        [o.phi[opts], instance.request_kv_bytes[req] / GB, o.rate_mbps[opts][rows]]
+    )
+    capacity = np.concatenate(
+        [
+            np.concatenate(
+                [np.ones(n_s), dep.memory_bytes / GB, instance.dynamics.bandwidth_mbps[:, t]]
+            )
+            for t in range(n_r)
+        ]
+    )
+    # Gates: on_{j,t} for sleepy servers used in round t, then y_{j,m} for used pairs.
+    _, _, w_idle = instance.weights
+    sleepy = topo.server_can_sleep[srv]
+    on_key = np.unique(srv[sleepy] * n_r + rnd[sleepy])
+    on_index = {int(k): g for g, k in enumerate(on_key.tolist())}
+    on_cost = w_idle * instance.server_idle_power_w[on_key // n_r] * instance.round_s
+    pair_key = np.unique(srv * n_m + model)
+    start = len(on_key)
+    pair_index = {int(k): start + g for g, k in enumerate(pair_key.tolist())}
+    gate_cost = np.concatenate([on_cost, np.zeros(len(pair_key))])
+    og_opt = [np.flatnonzero(sleepy), np.arange(n_opt)]
+    og_gate = [
+        np.asarray([on_index[int(k)] for k in (srv * n_r + rnd)[sleepy]], dtype=np.int64),
+        np.asarray([pair_index[int(k)] for k in srv * n_m + model], dtype=np.int64),
+    ]
+    pair_srv, pair_model = pair_key // n_m, pair_key % n_m
+    gu_gate = np.repeat(start + np.arange(len(pair_key)), n_r)
+    gu_res = (np.arange(n_r)[None, :] * n_res_round + n_s + pair_srv[:, None]).ravel()
+    gu_amt = np.repeat(dep.weight_bytes[pair_srv, pair_model] / GB, n_r)
+    data = AssignmentData(
+        n_items=instance.n_requests,
+        option_item=req,
+        option_cost=option_costs(instance, opts),
+        capacity=capacity,
+        usage_option=usage_option,
+        usage_resource=usage_resource,
+        usage_amount=usage_amount,
+        drop_cost=np.full(instance.n_requests, instance.drop_penalty_j),
+        gate_cost=gate_cost,
+        gate_usage_gate=gu_gate,
+        gate_usage_resource=gu_res,
+        gate_usage_amount=gu_amt,
+        option_gate_option=np.concatenate(og_opt),
+        option_gate_gate=np.concatenate(og_gate),
+        constant=always_on_idle_j(instance) * n_r,
+    )
+    return RoundProblem(
+        data=data,
+        option=opts,
+        request=np.arange(instance.n_requests),
+        deploy_gate_start=start,
+        deploy_pairs=np.column_stack([pair_srv, pair_model]),
+    )
