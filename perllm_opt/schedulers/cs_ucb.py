@@ -145,28 +145,9 @@ class CSUCB(Scheduler):
         v_lo = np.maximum(0.0, self.refusals / n_a - np.sqrt(self.exploration * log_n / n_a))
         return mu_lo, np.sqrt(np.maximum(var, 1e-6)), v_lo
 
-    def price(self, used_fraction: np.ndarray, take_fraction: np.ndarray) -> np.ndarray:
-        """Resource price ``x * psi(u + x)`` of taking fraction ``x`` at utilisation ``u``."""
-        b = self.price_steepness
-        u = np.minimum(used_fraction + take_fraction, 1.0)
-        return take_fraction * np.expm1(b * u) / math.expm1(b)
-
-    def resource_cost(
-        self, t, idx: np.ndarray, compute: np.ndarray, rate: np.ndarray, capacity: np.ndarray
-    ) -> np.ndarray:
-        """Price of candidates ``idx`` of template ``t``: compute share plus every path link."""
-        srv = t.server[idx]
-        cost = self.price(compute[srv], t.phi[idx])
-        links = self.info.path_link_matrix[t.path_id[idx]]
-        cap = capacity[links]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            take = np.where(np.isfinite(cap), t.rate_mbps[idx][:, None] / cap, 0.0)
-            used = np.where(np.isfinite(cap), rate[links] / cap, 0.0)
-        cost += self.price(used, np.nan_to_num(take, nan=0.0, posinf=1.0)).sum(axis=1)
-        return self.price_weight * cost
-
-    # -- the round's plan ----------------------------------------------------------------
     def _conservative_bandwidth(self, view: RoundView) -> np.ndarray:
+        """Last observed bandwidth minus ``bandwidth_margin`` x the RMS round-to-round change
+        seen so far (a lower-confidence estimate of this round's bandwidth)."""
         bw = np.asarray(view.bandwidth_estimate_mbps, dtype=float)
         if self.last_bw is not None and not np.array_equal(bw, self.last_bw):
             finite = np.isfinite(bw)
@@ -180,168 +161,175 @@ class CSUCB(Scheduler):
         rms = np.sqrt(self.bw_sq_change / self.bw_changes)
         return np.maximum(bw - self.bandwidth_margin * rms, 0.0)
 
-    def _fractions(
-        self, t, idx: np.ndarray, kv_bytes: float, capacity: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Resource ids and the fraction of each that candidates ``idx`` take.
+    def _template_resources(self, key: int, bw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Resource ids (K, R) and fractions taken (K, R) of a template's candidates, with a
+        zero placeholder in the memory column (it depends on the request).
 
         Resources are numbered: compute of server j is j, KV memory of j is n_servers + j,
-        link e is 2 n_servers + e (the sentinel link takes nothing).
+        link e is 2 n_servers + e (the sentinel link, unlimited, takes nothing).
         """
         info = self.info
         n_s = info.n_servers
-        srv = t.server[idx]
-        links = info.path_link_matrix[t.path_id[idx]]
-        cap = capacity[links]
+        t = info.templates[key]
+        links = info.path_link_matrix[t.path_id]
+        cap = bw[links]
         finite = np.isfinite(cap)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            link_x = np.where(finite, t.rate_mbps[idx][:, None] / np.where(finite, cap, 1.0), 0.0)
-        res = np.column_stack([srv, n_s + srv, 2 * n_s + links])
-        x = np.column_stack([t.phi[idx], kv_bytes / info.server_kv_budget_bytes[srv], link_x])
+        link_x = np.zeros(links.shape)
+        link_x[finite] = np.broadcast_to(t.rate_mbps[:, None], links.shape)[finite] / np.maximum(
+            cap[finite], 1e-12
+        )
+        res = np.column_stack([t.server, n_s + t.server, 2 * n_s + links])
+        x = np.column_stack([t.phi, np.zeros(len(t)), link_x])
         return res, x
 
+    # -- the round's plan ----------------------------------------------------------------
     def begin_round(self, view: RoundView) -> None:
         info = self.info
         n_s = info.n_servers
+        n = len(view)
         mu_lo, sigma, v_lo = self.indices()
         bw = self._conservative_bandwidth(view)
-        n = len(view)
         budget = np.minimum(view.deadline_s - view.wait_s, info.round_s)
-        path_res = np.min((bw - view.rate_used_mbps)[info.path_link_matrix], axis=1)
-        n_res = 2 * n_s + info.n_links + 1
+        kv_bytes = np.asarray(view.kv_bytes, dtype=float)
+        compute_used = np.asarray(view.compute_used, dtype=float)
+        kv_used = np.asarray(view.kv_used_bytes, dtype=float)
         finite_bw = np.isfinite(bw)
-        capacity_left = np.concatenate(
-            [
-                1.0 - np.asarray(view.compute_used),
-                1.0 - np.asarray(view.kv_used_bytes) / info.server_kv_budget_bytes,
-                1.0
-                - np.where(
-                    finite_bw,
-                    np.asarray(view.rate_used_mbps)
-                    / np.where(finite_bw, np.maximum(bw, 1e-12), 1.0),
-                    0.0,
-                ),
-            ]
+        rate_frac = np.zeros_like(bw)
+        rate_frac[finite_bw] = np.asarray(view.rate_used_mbps)[finite_bw] / np.maximum(
+            bw[finite_bw], 1e-12
         )
-        # Pass 1: candidates, and the demand each resource would see if every request took
-        # its lightest feasible arm.
-        cands = []
-        demand = np.zeros(n_res)
-        n_feasible = np.zeros(n)
-        for k in range(n):
-            key = int(view.template[k])
+        capacity_left = np.concatenate(
+            [1.0 - compute_used, 1.0 - kv_used / info.server_kv_budget_bytes, 1.0 - rate_frac]
+        )
+        path_res = np.min((bw - view.rate_used_mbps)[info.path_link_matrix], axis=1)
+
+        # Pass 1, vectorised per template: feasibility, cost, and the demand each resource
+        # would see if every request took its lightest feasible arm.
+        keys = np.asarray(view.template)
+        order = np.argsort(keys, kind="stable")
+        bounds = np.flatnonzero(np.diff(keys[order])) + 1
+        demand = np.zeros(2 * n_s + info.n_links + 1)
+        groups = []
+        self._where = np.zeros((n, 2), dtype=np.int64)
+        for gi, members in enumerate(np.split(order, bounds) if n else []):
+            key = int(keys[members[0]])
             t = info.templates[key]
-            if len(t) == 0 or budget[k] <= 0:
-                cands.append(None)
+            self._where[members, 0] = gi
+            self._where[members, 1] = np.arange(len(members))
+            if len(t) == 0:
+                groups.append(None)
                 continue
             cm = self.models[key]
-            up, prompt = float(view.up_bits[k]), float(view.prompt_tokens[k])
-            arms = t.server_slice
-            s = t.service
-            d = cm.dispatch_time_s(up, prompt)
-            z = (np.log(budget[k] / d) - mu_lo[s, arms]) / sigma[s, arms]
-            ok = (z >= self.z_min) & fits(view.compute_used[t.server], t.phi, 1.0)
-            ok &= fits(0.0, t.rate_mbps, path_res[t.path_id])
-            ok &= fits(
-                view.kv_used_bytes[t.server],
-                view.kv_bytes[k],
-                info.server_kv_budget_bytes[t.server],
+            s, arms, srv = t.service, t.server_slice, t.server
+            up = np.asarray(view.up_bits)[members][:, None]
+            prompt = np.asarray(view.prompt_tokens)[members][:, None].astype(float)
+            b = budget[members][:, None]
+            d = up * cm.time_per_up_bit + prompt * cm.time_per_prompt_token + cm.time_const_s
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = (np.log(np.maximum(b, 0.0) / d) - mu_lo[s, arms]) / sigma[s, arms]
+            static_ok = fits(compute_used[srv], t.phi, 1.0) & fits(
+                0.0, t.rate_mbps, path_res[t.path_id]
             )
-            idx = np.flatnonzero(ok)
-            if len(idx) == 0:
-                cands.append(None)
-                continue
-            res, x = self._fractions(t, idx, float(view.kv_bytes[k]), bw)
-            lightest = int(np.argmin(x.sum(axis=1)))
-            np.add.at(demand, res[lightest], x[lightest])
-            p = normal_cdf(z[idx])
-            energy = cm.energy_j(up, prompt)[idx]
-            cost = np.exp(mu_lo[s, arms[idx]]) * energy / self.energy_scale[s] + self.theta * (
-                1.0 - p * (1.0 - v_lo[s, arms[idx]])
+            kv_g = kv_bytes[members][:, None]
+            ok = (
+                (z >= self.z_min)
+                & static_ok
+                & fits(kv_used[srv], kv_g, info.server_kv_budget_bytes[srv])
             )
-            cands.append((t, idx, res, x, cost, cm.wake_j[idx] / self.energy_scale[s]))
-            n_feasible[k] = len(idx)
-        # Congestion prices: demand relative to what is left, zero while a resource suffices.
+            res, x = self._template_resources(key, bw)
+            x_kv = kv_g / info.server_kv_budget_bytes[srv]
+            weight = x.sum(axis=1)[None, :] + x_kv
+            has = ok.any(axis=1)
+            light = np.argmin(np.where(ok, weight, np.inf), axis=1)[has]
+            np.add.at(demand, res[light], x[light])
+            np.add.at(demand, n_s + srv[light], x_kv[has, light])
+            energy = (
+                up * cm.energy_per_up_bit + prompt * cm.energy_per_prompt_token + cm.energy_const_j
+            )
+            p = normal_cdf(np.where(np.isfinite(z), z, -10.0))
+            cost = np.exp(mu_lo[s, arms]) * energy / self.energy_scale[s] + self.theta * (
+                1.0 - p * (1.0 - v_lo[s, arms])
+            )
+            groups.append(
+                {
+                    "members": members,
+                    "t": t,
+                    "ok": ok,
+                    "cost": cost,
+                    "d": d,
+                    "res": res,
+                    "x": x,
+                    "x_kv": x_kv,
+                    "res_l": res.tolist(),
+                    "x_l": x.tolist(),
+                    "srv_l": srv.tolist(),
+                    "wake": cm.wake_j / self.energy_scale[s],
+                }
+            )
+
+        # Congestion prices: demand over what is left, negligible while a resource suffices.
         with np.errstate(divide="ignore", invalid="ignore"):
             pressure = demand / np.maximum(capacity_left, 1e-12)
         price = np.where(pressure > 1.0, pressure, pressure**self.price_steepness)
         price[-1] = 0.0
-        # Pass 2: cheapest footprints first (most requests served), each at least cost.
         footprint = np.full(n, math.inf)
-        for k, c in enumerate(cands):
-            if c is not None:
-                footprint[k] = float(np.min((c[3] * price[c[2]]).sum(axis=1)))
-        order = np.lexsort((budget, n_feasible, footprint))
-        used = np.zeros(n_res)
+        n_feasible = np.zeros(n)
+        for g in groups:
+            if g is None:
+                continue
+            srv = g["t"].server
+            fp = (g["x"] * price[g["res"]]).sum(axis=1)[None, :] + g["x_kv"] * price[n_s + srv]
+            g["total"] = g["cost"] + self.price_weight * fp
+            footprint[g["members"]] = np.where(g["ok"], fp, np.inf).min(axis=1)
+            n_feasible[g["members"]] = g["ok"].sum(axis=1)
+        self._groups = groups
+
+        # Pass 2: cheapest footprints first (most requests served), each at least cost.
         plan = [DECLINE] * n
-        for k in order:
-            c = cands[k]
-            if c is None:
-                continue
-            t, idx, res, x, cost, wake = c
-            fit = np.all(used[res] + x <= capacity_left[res] * (1 + 1e-9) + 1e-9, axis=1)
-            if not fit.any():
-                continue
-            srv = t.server[idx]
-            total = (
-                cost
-                + wake * ((view.compute_used[srv] + used[srv]) == 0.0)
-                + self.price_weight * (x * price[res]).sum(axis=1)
-            )
-            best = int(np.argmin(np.where(fit, total, math.inf)))
-            plan[k] = int(idx[best])
-            np.add.at(used, res[best], x[best])
+        used = [0.0] * len(capacity_left)
+        cap = (capacity_left * (1.0 + 1e-9) + 1e-9).tolist()
+        busy = compute_used > 0.0
+        where = self._where.tolist()
+        for k in np.lexsort((budget, n_feasible, footprint)).tolist():
+            if not n_feasible[k]:
+                break  # the rest have no feasible arm (sorted last)
+            gi, r = where[k]
+            g = groups[gi]
+            total = g["total"][r] + g["wake"] * ~busy[g["t"].server]
+            res_l, x_l, kv_frac = g["res_l"], g["x_l"], g["x_kv"][r]
+            ranked = np.argsort(np.where(g["ok"][r], total, np.inf))
+            for c in ranked[: int(n_feasible[k])].tolist():
+                rs, xs = res_l[c], x_l[c]
+                kv_c = float(kv_frac[c])
+                if used[rs[1]] + kv_c > cap[rs[1]]:
+                    continue
+                if all(used[a] + b <= cap[a] for a, b in zip(rs, xs, strict=True)):
+                    for a, b in zip(rs, xs, strict=True):
+                        used[a] += b
+                    used[rs[1]] += kv_c
+                    busy[g["srv_l"][c]] = True
+                    plan[k] = c
+                    break
         self.plan = plan
         self.replan = False
 
     def select(self, view: RoundView, k: int) -> int:
         c = self.plan[k]
-        key = int(view.template[k])
-        t = self.info.templates[key]
-        if c != DECLINE and self.replan and not free_mask(self.info, view, k, t)[c]:
-            c = DECLINE
-        if c == DECLINE and self.replan:
-            c = self._fallback(view, k)
+        if self.replan:
+            gi, r = self._where[k]
+            g = self._groups[gi]
+            if g is None:
+                return DECLINE
+            free = free_mask(self.info, view, k, g["t"]) & g["ok"][r]
+            if c == DECLINE or not free[c]:
+                # After a refusal: re-choose against the live reservations.
+                srv = g["t"].server
+                total = g["total"][r] + g["wake"] * (view.compute_used[srv] == 0.0)
+                c = int(np.argmin(np.where(free, total, np.inf))) if free.any() else DECLINE
         if c != DECLINE:
-            cm = self.models[key]
-            self.pending[int(view.request_id[k])] = float(
-                cm.dispatch_time_s(float(view.up_bits[k]), float(view.prompt_tokens[k]))[c]
-            )
-        else:
-            self.pending.pop(int(view.request_id[k]), None)
+            gi, r = self._where[k]
+            self.pending[int(view.request_id[k])] = float(self._groups[gi]["d"][r, c])
         return c
-
-    def _fallback(self, view: RoundView, k: int) -> int:
-        """Re-choose one request against the live reservations (after a refusal)."""
-        key = int(view.template[k])
-        t = self.info.templates[key]
-        if len(t) == 0:
-            return DECLINE
-        mu_lo, sigma, v_lo = self.indices()
-        cm = self.models[key]
-        up, prompt = float(view.up_bits[k]), float(view.prompt_tokens[k])
-        arms, s = t.server_slice, t.service
-        d = cm.dispatch_time_s(up, prompt)
-        budget = min(float(view.deadline_s[k] - view.wait_s[k]), self.info.round_s)
-        if budget <= 0:
-            return DECLINE
-        z = (np.log(budget / d) - mu_lo[s, arms]) / sigma[s, arms]
-        ok = (z >= self.z_min) & free_mask(self.info, view, k, t)
-        if not ok.any():
-            return DECLINE
-        energy = cm.energy_j(up, prompt) + cm.wake_j * (view.compute_used[t.server] == 0.0)
-        cost = (
-            np.exp(mu_lo[s, arms]) * energy / self.energy_scale[s]
-            + self.theta * (1.0 - normal_cdf(z) * (1.0 - v_lo[s, arms]))
-            + self.resource_cost(
-                t,
-                np.arange(len(t)),
-                np.asarray(view.compute_used),
-                np.asarray(view.rate_used_mbps),
-                np.asarray(view.bandwidth_estimate_mbps),
-            )
-        )
-        return int(np.argmin(np.where(ok, cost, math.inf)))
 
     # -- learning ------------------------------------------------------------------------
     def update(self, feedback: Feedback) -> None:
