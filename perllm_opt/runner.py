@@ -17,6 +17,7 @@ from perllm_opt.config import AppConfig
 from perllm_opt.evaluate import Evaluation, evaluate
 from perllm_opt.instance import Instance, build_instance
 from perllm_opt.milp.optimum import OptimumResult, solve_optimum
+from perllm_opt.milp.solve import check_solver
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import simulate
@@ -137,6 +138,8 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
 def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     """Build the instance of ``cfg``, run its schedulers and, if asked, the MILP optimum."""
     t0 = time.perf_counter()
+    if cfg.optimal:
+        check_solver(cfg.solver)  # fail before any work, not after the schedulers ran
     placement = None
     if cfg.optimal and cfg.placement == "optimize":
         # Same requests and dynamics, every deployable (server, model) as a candidate; the

@@ -11,7 +11,7 @@ import csv
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,11 @@ def resolve_trace_path(path: str | Path) -> Path:
         from importlib import resources
 
         return Path(
-            str(resources.files("perllm_opt.data").joinpath("traces", PACKAGED_TRACES[name]))
+            str(
+                resources.files("perllm_opt.data")
+                .joinpath("traces")
+                .joinpath(PACKAGED_TRACES[name])
+            )
         )
     return Path(path)
 
@@ -83,7 +87,9 @@ def _parse_time(text: str, where: str) -> float:
         raise InputError(
             f"{where} TIMESTAMP", text, "a date-time like '2023-11-16 18:15:46.6805900'"
         )
-    return stamp.timestamp() + (float("0." + frac) if frac else 0.0)
+    # A naive time stamp is read as UTC so offsets never depend on the machine's time zone
+    # (or jump at a daylight-saving change).
+    return stamp.replace(tzinfo=UTC).timestamp() + (float("0." + frac) if frac else 0.0)
 
 
 def _parse_count(text: str, column: str, where: str, minimum: int) -> int:
@@ -115,7 +121,7 @@ def load_azure_trace(path: str | Path) -> Trace:
     times: list[float] = []
     prompts: list[int] = []
     outputs: list[int] = []
-    with p.open(newline="", encoding="utf-8") as fh:
+    with p.open(newline="", encoding="utf-8-sig") as fh:  # tolerate a byte-order mark
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:

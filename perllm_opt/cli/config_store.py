@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
 
 from perllm_opt.config import AppConfig
 
@@ -22,3 +23,13 @@ def config_dir() -> str:
         if (candidate / "config.yaml").is_file():
             return str(candidate)
     raise FileNotFoundError("perllm-opt config tree (conf/config.yaml) not found")
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``conf/config.yaml`` with command-line style ``overrides`` (no run directory),
+    as the main command would: for tests, notebooks and the paper pipeline."""
+    from hydra import compose, initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose("config", overrides=list(overrides or []))

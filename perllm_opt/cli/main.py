@@ -1,8 +1,9 @@
 """``perllm-opt``: run the configured schedulers (and the optimum) on one instance.
 
 Writes ``metrics.json``, ``metrics.csv`` and ``per_round.csv`` into the Hydra run directory
-and prints a comparison table. A user mistake (bad config value, unreadable file) ends with a
-one-line error and exit code 2, never a traceback.
+and prints a comparison table. A user mistake ends with exit code 2 and no traceback: a
+one-line error naming the key, the value and what was expected for a bad value or file, and
+Hydra's message naming the key for a misspelt key or a wrong type.
 """
 
 from __future__ import annotations
@@ -85,6 +86,31 @@ def to_app_config(cfg: DictConfig) -> AppConfig:
     return obj
 
 
+def optimum_warning(opt: dict[str, Any], app: AppConfig) -> str:
+    """A note when the optimum is not proven optimal (empty string otherwise)."""
+    status = opt.get("status")
+    if status == "optimal":
+        return ""
+    if status == "feasible":
+        return (
+            f"\nwarning: the optimum stopped at solver.time_limit_s={app.solver.time_limit_s} "
+            f"with a relative gap of {opt.get('mip_gap'):.2e}; regrets are measured against "
+            "the best solution found.\n"
+        )
+    if status == "no_solution":
+        return (
+            f"\nwarning: the MILP found no solution within solver.time_limit_s="
+            f"{app.solver.time_limit_s}: raise it, or set solver.lp_relaxation=true for a "
+            "bound; scheduler results are kept.\n"
+        )
+    if status == "infeasible":
+        return (
+            "\nwarning: the MILP is infeasible, which should not happen (every request may "
+            "be dropped): please report it with resolved_config.yaml.\n"
+        )
+    return f"\nnote: the optimum's status is {status!r}.\n"
+
+
 def run(cfg: DictConfig) -> int:
     """Body of the Hydra app; returns the process exit code."""
     try:
@@ -108,28 +134,35 @@ def run(cfg: DictConfig) -> int:
             + "; ".join(f"{s}: {', '.join(m) or '-'}" for s, m in result.deployment.items())
         )
     opt = next((r for r in result.rows if r["scheduler"] == "optimal"), None)
-    if opt is not None and opt.get("status") != "optimal":
-        print(
-            f"\nwarning: the optimum's status is {opt.get('status')!r} (gap "
-            f"{opt.get('mip_gap')}); regrets are against the best solution found."
-        )
+    if opt is not None:
+        print(optimum_warning(opt, app), end="")
     print(f"\nresults: {out_dir / 'metrics.json'}")
     return 0
 
 
-register_configs()
-
-
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
-    code = run(cfg)
-    if code:
-        sys.exit(code)
-
-
 def main() -> None:
-    """Console-script entry point."""
-    _hydra_main()
+    """Console-script entry point.
+
+    Hydra reports a config it cannot compose (a misspelt key, a wrong type) itself, naming
+    the key, and exits with 1; as that happens before the task starts, it is a user mistake
+    and the exit code becomes 2, like every other user mistake.
+    """
+    register_configs()
+    started: list[bool] = []
+
+    @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
+    def _app(cfg: DictConfig) -> None:
+        started.append(True)
+        code = run(cfg)
+        if code:
+            sys.exit(code)
+
+    try:
+        _app()
+    except SystemExit as exc:
+        if exc.code == 1 and not started:
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

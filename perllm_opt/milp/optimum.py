@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from perllm_opt.assignment import Assignment
 from perllm_opt.config import SolverConfig
 from perllm_opt.instance import Instance
-from perllm_opt.milp.perllm import GB, always_on_idle_j, placement_problem, round_problem
+from perllm_opt.milp.perllm import GB, always_on_idle_j, joint_problem, round_problem
 from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult, solve_assignment
 
 _STATUS_RANK = {OPTIMAL: 0, FEASIBLE: 1, "no_solution": 2, "infeasible": 3}
@@ -83,7 +83,7 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
     objective = bound = 0.0
     hosts = None
     if instance.placement:
-        problems = [(None, placement_problem(instance))]
+        problems = [(None, joint_problem(instance, optimize_deployment=True))]
     else:
         problems = [(t, ids) for t, ids in enumerate(instance.round_requests()) if len(ids)]
     solved = 0

@@ -117,11 +117,14 @@ def round_problem(instance: Instance, requests: np.ndarray, round_index: int) ->
     return RoundProblem(data=data, option=opts, request=requests)
 
 
-def placement_problem(instance: Instance) -> RoundProblem:
-    """All rounds in one MILP with the deployment as variables.
+def joint_problem(instance: Instance, optimize_deployment: bool) -> RoundProblem:
+    """All rounds in one MILP.
 
-    ``instance`` must have been built with ``placement=True`` so that its option table holds
-    a candidate for every (server, model) the device can host.
+    With ``optimize_deployment`` the deployment is a variable (placement mode; ``instance``
+    must have been built with ``placement=True`` so that its option table holds a candidate
+    for every (server, model) the device can host). Without it, the instance's deployment
+    is fixed and the problem is the rounds' block-diagonal union (same optimum as solving
+    round by round; used to benchmark large single models).
     """
     o = instance.options
     topo = instance.topology
@@ -145,11 +148,12 @@ def placement_problem(instance: Instance) -> RoundProblem:
     usage_amount = np.concatenate(
         [o.phi[opts], instance.request_kv_bytes[req] / GB, o.rate_mbps[opts][rows]]
     )
+    # Placement: weights are variables, so the whole memory is the capacity; fixed: what the
+    # deployed weights leave.
+    memory = dep.memory_bytes if optimize_deployment else instance.server_kv_budget_bytes
     capacity = np.concatenate(
         [
-            np.concatenate(
-                [np.ones(n_s), dep.memory_bytes / GB, instance.dynamics.bandwidth_mbps[:, t]]
-            )
+            np.concatenate([np.ones(n_s), memory / GB, instance.dynamics.bandwidth_mbps[:, t]])
             for t in range(n_r)
         ]
     )
@@ -159,15 +163,15 @@ def placement_problem(instance: Instance) -> RoundProblem:
     on_key = np.unique(srv[sleepy] * n_r + rnd[sleepy])
     on_index = {int(k): g for g, k in enumerate(on_key.tolist())}
     on_cost = w_idle * instance.server_idle_power_w[on_key // n_r] * instance.round_s
-    pair_key = np.unique(srv * n_m + model)
+    pair_key = np.unique(srv * n_m + model) if optimize_deployment else np.empty(0, np.int64)
     start = len(on_key)
     pair_index = {int(k): start + g for g, k in enumerate(pair_key.tolist())}
     gate_cost = np.concatenate([on_cost, np.zeros(len(pair_key))])
-    og_opt = [np.flatnonzero(sleepy), np.arange(n_opt)]
-    og_gate = [
-        np.asarray([on_index[int(k)] for k in (srv * n_r + rnd)[sleepy]], dtype=np.int64),
-        np.asarray([pair_index[int(k)] for k in srv * n_m + model], dtype=np.int64),
-    ]
+    og_opt = [np.flatnonzero(sleepy)]
+    og_gate = [np.asarray([on_index[int(k)] for k in (srv * n_r + rnd)[sleepy]], dtype=np.int64)]
+    if optimize_deployment:
+        og_opt.append(np.arange(n_opt))
+        og_gate.append(np.asarray([pair_index[int(k)] for k in srv * n_m + model], np.int64))
     pair_srv, pair_model = pair_key // n_m, pair_key % n_m
     gu_gate = np.repeat(start + np.arange(len(pair_key)), n_r)
     gu_res = (np.arange(n_r)[None, :] * n_res_round + n_s + pair_srv[:, None]).ravel()
@@ -193,6 +197,6 @@ def placement_problem(instance: Instance) -> RoundProblem:
         data=data,
         option=opts,
         request=np.arange(instance.n_requests),
-        deploy_gate_start=start,
-        deploy_pairs=np.column_stack([pair_srv, pair_model]),
+        deploy_gate_start=start if optimize_deployment else -1,
+        deploy_pairs=np.column_stack([pair_srv, pair_model]) if optimize_deployment else None,
     )

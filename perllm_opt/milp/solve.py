@@ -106,6 +106,11 @@ class _Runner:
                     f"solver {cfg.name!r} is not available (for HiGHS: pip install highspy)"
                 )
             return
+        if cfg.name not in list(pe.SolverFactory):
+            raise SolverUnavailableError(
+                f"solver {cfg.name!r} is not known to Pyomo (the default is 'highs', which needs "
+                "the highspy package)"
+            )
         try:
             self.legacy = pe.SolverFactory(cfg.name)
             ok = self.legacy is not None and self.legacy.available(exception_flag=False)
@@ -113,8 +118,7 @@ class _Runner:
             ok = False
         if not ok:
             raise SolverUnavailableError(
-                f"solver {cfg.name!r} is not installed or not known to Pyomo "
-                "(the default 'highs' needs the highspy package)"
+                f"solver {cfg.name!r} is known to Pyomo but not installed on this machine"
             )
 
     def run(self, m: pe.ConcreteModel) -> tuple[str, float, float, float, bool]:
@@ -176,6 +180,11 @@ class _Runner:
         ok = res.solver.status == SolverStatus.ok and tc == TerminationCondition.optimal
         status = OPTIMAL if (has and ok) else (FEASIBLE if has else NO_SOLUTION)
         return status, obj, bound, math.nan, has
+
+
+def check_solver(cfg: SolverConfig) -> None:
+    """Raise :class:`SolverUnavailableError` now if ``cfg.name`` cannot be used."""
+    _Runner(cfg)
 
 
 def _values(variables) -> np.ndarray:

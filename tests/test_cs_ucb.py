@@ -1,0 +1,333 @@
+"""CS-UCB (perllm_opt/schedulers/cs_ucb.py): feasibility, the constraint-satisfaction
+filter, exploitation of learnt statistics, learning, and hyperparameter validation."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+from support import lone_view, profile_time_s, scheduler_spec, small_config, spy_for
+
+from perllm_opt.assignment import REFUSED
+from perllm_opt.config import DynamicsConfig, TopologyConfig, WorkloadConfig
+from perllm_opt.errors import InputError
+from perllm_opt.instance import build_instance
+from perllm_opt.knowledge import public_info
+from perllm_opt.schedulers.base import DECLINE
+from perllm_opt.schedulers.cs_ucb import CSUCB, normal_cdf
+from perllm_opt.schedulers.factory import make_scheduler
+from perllm_opt.simulator import simulate
+from perllm_opt.view import Feedback, free_mask
+
+# -- (a) never an infeasible arm ------------------------------------------------------------
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    preset=st.sampled_from(["paper", "large"]),
+    rate=st.sampled_from([0.5, 2.0, 4.0]),
+    wan=st.sampled_from([None, 20.0, 60.0]),
+    exploration=st.sampled_from([0.0, 0.2, 2.0]),
+    confidence=st.sampled_from([0.1, 0.6, 0.95]),
+    price_weight=st.sampled_from([0.0, 1.0]),
+    margin=st.sampled_from([0.0, 1.0]),
+)
+def test_cs_ucb_only_chooses_free_candidates(
+    seed, preset, rate, wan, exploration, confidence, price_weight, margin
+):
+    """Whenever CS-UCB admits a request, the candidate's compute share, KV memory and path
+    rate were free per the view at that moment; so the environment can only refuse it for
+    bandwidth that dropped below last round's observation."""
+    inst = build_instance(
+        small_config(
+            seed=seed,
+            horizon_s=90.0 if preset == "large" else 150.0,
+            workload=WorkloadConfig(rate_rps=rate),
+            topology=TopologyConfig(preset=preset, wan_bandwidth_mbps=wan),
+            dynamics=DynamicsConfig(bandwidth_links="all"),
+        )
+    )
+    sched = CSUCB(
+        exploration=exploration,
+        confidence=confidence,
+        price_weight=price_weight,
+        bandwidth_margin=margin,
+    )
+    spy = spy_for(sched)
+    a = simulate(inst, spy, np.random.default_rng(seed)).assignment
+    assert all(spy.free_at_choice.values()), [i for i, f in spy.free_at_choice.items() if not f]
+    chosen = np.flatnonzero(a.option >= 0)
+    assert set(chosen.tolist()) <= set(spy.free_at_choice)
+    # A refused request was free per the view, so only the realised bandwidth refused it:
+    # some link of its path has less bandwidth in its round than the view's estimate.
+    event("refused by the environment" if (a.status == REFUSED).any() else "no refusal")
+    for i in np.flatnonzero(a.status == REFUSED):
+        t_round = int(inst.request_round[i])
+        tpl = inst.template_of(int(i))
+        links = inst.topology.path_links[int(tpl.path_id[spy.choice[int(i)]])]
+        est = spy.bandwidth_estimates[t_round]
+        assert any(inst.dynamics.bandwidth_mbps[e, t_round] < est[e] for e in links)
+
+
+def _single_request_view(inst, info, i, deadline, wait, compute_used, kv_frac, link_frac):
+    return lone_view(inst, info, i, deadline, wait, compute_used, kv_frac, link_frac)
+
+
+def _profile_time_s(info, t, up_bits, prompt):
+    return profile_time_s(info, t, up_bits, prompt)[0]
+
+
+@pytest.fixture(scope="module")
+def paper_and_large():
+    return {
+        p: build_instance(small_config(seed=11, topology=TopologyConfig(preset=p)))
+        for p in ("paper", "large")
+    }
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_first_decision_declines_only_without_a_free_confident_arm(paper_and_large, data):
+    """With no statistics yet (log rho ~ N(0, prior_sigma^2), no refusals), a lone request is
+    declined exactly when no candidate is both free (compute, KV, path rate) and confident:
+    Phi(ln(b / d) / prior_sigma) >= confidence, b = min(deadline - wait, tau), d the profile's
+    expected time; and what it picks is such a candidate."""
+    inst = paper_and_large[data.draw(st.sampled_from(["paper", "large"]), label="preset")]
+    info = public_info(inst)
+    confidence = data.draw(st.sampled_from([0.2, 0.5, 0.6, 0.9]), label="confidence")
+    prior_sigma = data.draw(st.sampled_from([0.25, 0.5, 1.0]), label="prior_sigma")
+    sched = CSUCB(confidence=confidence, prior_sigma=prior_sigma, exploration=0.5)
+    sched.reset(info, np.random.default_rng(0))
+    i = data.draw(st.integers(0, inst.n_requests - 1), label="request")
+    wait = data.draw(st.floats(0.0, 30.0), label="wait")
+    # Deadlines mostly generous enough for some arm, sometimes hopeless.
+    deadline = wait + data.draw(st.floats(-5.0, 60.0), label="time left")
+    n_s = info.n_servers
+    levels = [0.0, 0.0, 0.0, 0.5, 0.875, 0.96875, 1.0]
+    compute_used = data.draw(
+        st.lists(st.sampled_from(levels), min_size=n_s, max_size=n_s), label="compute"
+    )
+    kv_frac = data.draw(st.sampled_from([0.0, 0.0, 0.0, 0.5, 1.0]), label="kv")
+    link_frac = data.draw(st.sampled_from([0.0, 0.0, 0.0, 0.5, 0.85, 0.99]), label="links")
+    view = _single_request_view(inst, info, i, deadline, wait, compute_used, kv_frac, link_frac)
+    t = info.templates[int(view.template[0])]
+    budget = min(deadline - wait, info.round_s)
+    free = free_mask(info, view, 0, t)
+    if budget > 0:
+        d = _profile_time_s(info, t, float(view.up_bits[0]), float(view.prompt_tokens[0]))
+        with np.errstate(divide="ignore"):
+            score = np.log(budget / d) / prior_sigma
+        z_min = NormalDist().inv_cdf(confidence)
+        assume(np.all(np.abs(score - z_min) > 1e-7))
+        confident = score >= z_min
+    else:
+        confident = np.zeros(len(t), dtype=bool)
+    sched.begin_round(view)
+    c = sched.select(view, 0)
+    if (free & confident).any():
+        event("a free, confident arm")
+    elif free.any():
+        event("free arms, none confident")
+    else:
+        event("nothing free")
+    if (free & confident).any():
+        assert c != DECLINE
+        assert free[c] and confident[c]
+    else:
+        assert c == DECLINE
+
+
+# -- (b) exploitation of fixed statistics ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paper_instance():
+    return build_instance(small_config(seed=0))
+
+
+def _lone_view(inst, info, i, deadline=200.0, wait=0.0):
+    zeros = [0.0] * info.n_servers
+    return _single_request_view(inst, info, i, deadline, wait, zeros, 0.0, 0.0)
+
+
+def _assistant_request(inst):
+    """A request of the 7B service (hosted on the edges and the cloud)."""
+    names = [s.name for s in inst.services]
+    return int(np.flatnonzero(inst.requests.service == names.index("assistant"))[0])
+
+
+def test_exploits_an_arm_with_a_much_smaller_time_ratio(paper_instance):
+    inst = paper_instance
+    info = public_info(inst)
+    i = _assistant_request(inst)
+    view = _lone_view(inst, info, i)
+    t = info.templates[int(view.template[0])]
+    s = int(t.service)
+
+    sched = CSUCB(exploration=0.0, theta=0.0, price_weight=0.0)
+    sched.reset(info, np.random.default_rng(0))
+    sched.begin_round(view)
+    default = sched.select(view, 0)
+    assert default != DECLINE
+    # Target: another free cloud candidate (the cloud never sleeps: no wake-up cost).
+    cloud = np.flatnonzero(info.server_is_cloud[t.server])
+    target = int(next(c for c in cloud[::-1] if c != default))
+    arm = int(t.server_slice[target])
+    # 1000 observations of rho = 1e-4 on the target arm: its expected energy term
+    # exp(mean log rho) e / e_scale shrinks 10,000-fold.
+    rho = 1e-4
+    sched.reset(info, np.random.default_rng(0))
+    sched.attempts[s, arm] = 1000.0
+    sched.time_n[s, arm] = 1000.0
+    sched.log_sum[s, arm] = 1000.0 * math.log(rho)
+    sched.log_sq_sum[s, arm] = 1000.0 * math.log(rho) ** 2
+    sched.begin_round(view)
+    assert sched.select(view, 0) == target
+
+
+def test_penalises_an_arm_that_is_always_refused(paper_instance):
+    inst = paper_instance
+    info = public_info(inst)
+    i = _assistant_request(inst)
+    view = _lone_view(inst, info, i)
+    t = info.templates[int(view.template[0])]
+    s = int(t.service)
+    sched = CSUCB(exploration=0.0, theta=1000.0, price_weight=0.0)
+    sched.reset(info, np.random.default_rng(0))
+    sched.begin_round(view)
+    default = sched.select(view, 0)
+    assert default != DECLINE
+    sched.reset(info, np.random.default_rng(0))
+    arm = int(t.server_slice[default])
+    sched.attempts[s, arm] = 1000.0
+    sched.refusals[s, arm] = 1000.0
+    sched.begin_round(view)
+    again = sched.select(view, 0)
+    assert again not in (DECLINE, default)
+    assert free_mask(info, view, 0, t)[again]
+
+
+def test_slow_statistics_make_an_arm_infeasible(paper_instance):
+    """An arm measured 100x slower than its profile fails the confidence test: when it is
+    the only candidate left with free resources, the request is declined."""
+    inst = paper_instance
+    info = public_info(inst)
+    i = _assistant_request(inst)
+    t = info.templates[int(inst.requests.zone[i]) * info.n_services + int(inst.requests.service[i])]
+    s = int(t.service)
+    sched = CSUCB(exploration=0.0)
+    sched.reset(info, np.random.default_rng(0))
+    view = _lone_view(inst, info, i, deadline=30.0)
+    sched.begin_round(view)
+    chosen = sched.select(view, 0)
+    assert chosen != DECLINE
+    # Make every arm of this template 100x slower than profiled.
+    sched.reset(info, np.random.default_rng(0))
+    for arm in t.server_slice:
+        sched.time_n[s, arm] = 100.0
+        sched.log_sum[s, arm] = 100.0 * math.log(100.0)
+        sched.log_sq_sum[s, arm] = 100.0 * math.log(100.0) ** 2
+    sched.begin_round(view)
+    assert sched.select(view, 0) == DECLINE
+
+
+# -- learning --------------------------------------------------------------------------------
+
+
+def test_update_learns_log_time_ratio(paper_instance):
+    inst = paper_instance
+    info = public_info(inst)
+    i = _assistant_request(inst)
+    view = _lone_view(inst, info, i)
+    sched = CSUCB()
+    sched.reset(info, np.random.default_rng(0))
+    sched.begin_round(view)
+    c = sched.select(view, 0)
+    t = info.templates[int(view.template[0])]
+    d = float(_profile_time_s(info, t, float(view.up_bits[0]), float(view.prompt_tokens[0]))[c])
+    s, arm = int(t.service), int(t.server_slice[c])
+    fb = Feedback(
+        request_id=np.asarray([i]),
+        service=np.asarray([s]),
+        template=np.asarray([int(view.template[0])]),
+        candidate=np.asarray([c]),
+        server_slice=np.asarray([arm]),
+        refused=np.asarray([False]),
+        on_time=np.asarray([True]),
+        latency_s=np.asarray([2.0 * d]),
+        service_s=np.asarray([2.0 * d]),
+        energy_j=np.asarray([1.0]),
+    )
+    sched.update(fb)
+    assert sched.attempts[s, arm] == 1.0 and sched.refusals[s, arm] == 0.0
+    assert sched.time_n[s, arm] == 1.0
+    assert sched.log_sum[s, arm] == pytest.approx(math.log(2.0), rel=1e-9)
+    assert sched.log_sq_sum[s, arm] == pytest.approx(math.log(2.0) ** 2, rel=1e-9)
+    assert sched.time_n.sum() == 1.0
+    # A refusal counts as an attempt and a refusal, not as a time observation.
+    sched.begin_round(view)
+    c2 = sched.select(view, 0)
+    arm2 = int(t.server_slice[c2])
+    before = sched.time_n.copy()
+    sched.update(
+        Feedback(
+            request_id=np.asarray([i]),
+            service=np.asarray([s]),
+            template=np.asarray([int(view.template[0])]),
+            candidate=np.asarray([c2]),
+            server_slice=np.asarray([arm2]),
+            refused=np.asarray([True]),
+            on_time=np.asarray([False]),
+            latency_s=np.asarray([np.nan]),
+            service_s=np.asarray([np.nan]),
+            energy_j=np.asarray([0.0]),
+        )
+    )
+    assert sched.refusals[s, arm2] == 1.0
+    np.testing.assert_array_equal(sched.time_n, before)
+
+
+def test_normal_cdf_accuracy():
+    z = np.linspace(-8.0, 8.0, 4001)
+    exact = np.asarray([NormalDist().cdf(v) for v in z])
+    assert np.max(np.abs(normal_cdf(z) - exact)) < 2e-4
+    assert normal_cdf(np.asarray(0.0)) == pytest.approx(0.5)
+
+
+# -- (c) hyperparameters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("exploration", -0.1),
+        ("theta", -1.0),
+        ("confidence", 1.5),
+        ("confidence", 1.0),
+        ("confidence", 0.0),
+        ("prior_sigma", 0.0),
+        ("prior_weight", -1.0),
+        ("bandwidth_margin", -1.0),
+        ("price_weight", -0.5),
+        ("price_steepness", 0.0),
+        ("exploration", float("inf")),
+    ],
+)
+def test_hyperparameter_validation(field, value):
+    with pytest.raises(InputError, match=rf"scheduler\.cs_ucb\.{field}") as err:
+        CSUCB(**{field: value})
+    assert err.value.field == f"scheduler.cs_ucb.{field}"
+    spec = {**scheduler_spec("cs_ucb"), field: value}
+    with pytest.raises(InputError, match=rf"scheduler\.cs_ucb\.{field}"):
+        make_scheduler("cs_ucb", spec)
+
+
+def test_conf_hyperparameters_are_used():
+    sched = make_scheduler("cs_ucb", scheduler_spec("cs_ucb"))
+    assert isinstance(sched, CSUCB)
+    assert sched.name == "cs_ucb"
+    assert (sched.exploration, sched.confidence, sched.prior_weight) == (0.2, 0.6, 3.0)

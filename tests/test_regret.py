@@ -1,0 +1,39 @@
+"""Regret against the exact optimum is never negative, for every scheduler and 20 seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from perllm_opt.config import InstanceConfig, SolverConfig, WorkloadConfig
+from perllm_opt.evaluate import evaluate
+from perllm_opt.instance import build_instance
+from perllm_opt.milp.optimum import solve_optimum
+from perllm_opt.rng import RngStreams
+from perllm_opt.schedulers.factory import make_scheduler
+from perllm_opt.simulator import simulate
+
+CONF = Path(__file__).resolve().parent.parent / "conf" / "scheduler"
+SPECS = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(CONF.glob("*.yaml"))}
+SOLVER = SolverConfig(mip_rel_gap=1e-9, time_limit_s=60)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_regret_is_never_negative(seed):
+    rate = (0.5, 1.0, 2.0, 3.0)[seed % 4]
+    inst = build_instance(
+        InstanceConfig(seed=seed, horizon_s=90.0, workload=WorkloadConfig(rate_rps=rate))
+    )
+    opt = solve_optimum(inst, SOLVER)
+    assert opt.status == "optimal"
+    best = evaluate(inst, opt.assignment).metrics
+    tolerance = 1e-6 * abs(opt.objective) + 1e-6
+    streams = RngStreams(seed)
+    for name, spec in SPECS.items():
+        sched = make_scheduler(name, spec)
+        res = simulate(inst, sched, streams.stream(f"scheduler/{name}"))
+        m = evaluate(inst, res.assignment).metrics
+        assert m.objective - best.objective >= -tolerance, name
+        assert m.served <= best.served, name
