@@ -93,13 +93,16 @@ class DeploymentConfig:
 
     ``edge`` and ``cloud`` list the models for every server of that kind; ``servers`` maps a
     server name to its own list and wins over both; a ``models`` attribute on a graph node
-    wins over everything.
+    wins over everything. With ``skip_unfit`` a server takes the listed models in order while
+    their weights fit its memory and skips the rest (mixed devices); otherwise weights over
+    memory are an error.
     """
 
     name: str = "edge_small"
     edge: list[str] = field(default_factory=lambda: ["llama2-7b"])
     cloud: list[str] = field(default_factory=lambda: ["llama2-7b", "llama2-13b", "llama-33b"])
     servers: dict[str, list[str]] = field(default_factory=dict)
+    skip_unfit: bool = False
 
 
 @dataclass

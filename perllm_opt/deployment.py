@@ -106,6 +106,8 @@ def resolve_deployment(
                     f"a model device {dev!r} (server {server!r}) has a "
                     f"profile for: {sorted(catalog.devices[dev].models)}",
                 )
+            if config.skip_unfit and (weight[j] * hosts[j]).sum() + weight[j, k] > memory[j]:
+                continue  # mixed devices: take the listed models while they fit
             hosts[j, k] = True
         used = float((weight[j] * hosts[j]).sum())
         if used > memory[j]:
@@ -113,7 +115,8 @@ def resolve_deployment(
                 where,
                 chosen,
                 f"models whose weights ({used / 1e9:.1f} GB) fit "
-                f"server {server!r}'s memory ({memory[j] / 1e9:.1f} GB)",
+                f"server {server!r}'s memory ({memory[j] / 1e9:.1f} GB), or "
+                "deployment.skip_unfit=true",
             )
     for m in needed:
         k = models.index(m)

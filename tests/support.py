@@ -23,7 +23,7 @@ from perllm_opt.config import (
 )
 from perllm_opt.instance import Instance, build_instance
 from perllm_opt.schedulers.base import DECLINE, Scheduler
-from perllm_opt.schedulers.factory import make_scheduler
+from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
 from perllm_opt.view import Feedback, RoundView
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,10 +33,8 @@ SCHEDULER_NAMES = tuple(sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml
 
 
 def scheduler_spec(name: str) -> dict:
-    """The hyperparameters of conf/scheduler/<name>.yaml (without the '# @package' line)."""
-    text = (CONF / "scheduler" / f"{name}.yaml").read_text("utf-8")
-    body = "\n".join(line for line in text.splitlines() if not line.startswith("# @package"))
-    return yaml.safe_load(body)
+    """The hyperparameters of conf/scheduler/<name>.yaml (Hydra's defaults list dropped)."""
+    return load_scheduler_spec(CONF / "scheduler" / f"{name}.yaml")
 
 
 def scheduler_from_conf(name: str) -> Scheduler:

@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from perllm_opt.config import InstanceConfig, SolverConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.rng import RngStreams
-from perllm_opt.schedulers.factory import make_scheduler
+from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
 from perllm_opt.simulator import simulate
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "scheduler"
-SPECS = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(CONF.glob("*.yaml"))}
+SPECS = {p.stem: load_scheduler_spec(p) for p in sorted(CONF.glob("*.yaml"))}
 SOLVER = SolverConfig(mip_rel_gap=1e-9, time_limit_s=60)
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ import hydra
 import numpy as np
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE
 from perllm_opt.cli.config_store import config_dir, register_configs
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
@@ -73,13 +76,16 @@ def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> Non
     write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_atomic(out_dir / "resolved_config.yaml", cfg_yaml)
     # Written last: its presence marks a complete run.
-    write_atomic(out_dir / "metrics.json", json.dumps(rows, indent=2) + "\n")
+    write_atomic(out_dir / DONE_FILE, json.dumps(rows, indent=2) + "\n")
 
 
 def to_app_config(cfg: DictConfig) -> AppConfig:
     """Typed, validated config (runs every ``__post_init__`` check)."""
     try:
         obj = OmegaConf.to_object(cfg)
+        # Scheduler entries as plain dicts: their schema classes are generated at start-up
+        # and do not survive the trip to a sweep's worker processes.
+        obj.scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True)
     except OmegaConfBaseException as exc:
         raise InputError("config", str(exc).splitlines()[0], "a valid configuration") from None
     assert isinstance(obj, AppConfig)
@@ -111,22 +117,52 @@ def optimum_warning(opt: dict[str, Any], app: AppConfig) -> str:
     return f"\nnote: the optimum's status is {status!r}.\n"
 
 
+def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
+    """A run directory already holds the results of this very configuration."""
+    saved = out_dir / "resolved_config.yaml"
+    return (
+        (out_dir / DONE_FILE).is_file() and saved.is_file() and saved.read_text("utf-8") == cfg_yaml
+    )
+
+
 def run(cfg: DictConfig) -> int:
-    """Body of the Hydra app; returns the process exit code."""
+    """Body of the Hydra app; returns the process exit code.
+
+    In a sweep, a run whose directory already holds the results of the same configuration is
+    skipped, and a failing run writes ``error.txt`` and returns instead of stopping the
+    sweep (the other runs go on; the sweep's summary lists it).
+    """
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    cfg_yaml = OmegaConf.to_yaml(cfg)
+    if multirun and is_complete(out_dir, cfg_yaml):
+        log.info("already complete, skipped: %s", out_dir)
+        return 0
     try:
         app = to_app_config(cfg)
-        out_dir = Path(HydraConfig.get().runtime.output_dir)
         result = run_experiment(app, progress=app.progress and sys.stderr.isatty())
-        write_results(out_dir, result, OmegaConf.to_yaml(cfg))
-    except InputError as exc:
-        print(f"perllm-opt: error: {exc}", file=sys.stderr)
-        return 2
-    except (SolverUnavailableError, NoSolutionError) as exc:
-        print(
-            f"perllm-opt: error: {exc} (run with optimal=false to skip the optimum)",
-            file=sys.stderr,
+        write_results(out_dir, result, cfg_yaml)
+        (out_dir / ERROR_FILE).unlink(missing_ok=True)
+    except (InputError, SolverUnavailableError, NoSolutionError) as exc:
+        hint = (
+            "" if isinstance(exc, InputError) else " (run with optimal=false to skip the optimum)"
         )
+        message = f"perllm-opt: error: {exc}{hint}"
+        print(message, file=sys.stderr)
+        if multirun:
+            write_atomic(out_dir / ERROR_FILE, message + "\n")
         return 2
+    except Exception:
+        if not multirun:
+            raise
+        trace = traceback.format_exc()
+        write_atomic(out_dir / ERROR_FILE, trace)
+        log.error("run failed (%s): %s", out_dir, trace.strip().splitlines()[-1])
+        return 1
+    if multirun:
+        log.info("complete: %s", out_dir / DONE_FILE)
+        return 0
     print(format_table(result.rows))
     if result.deployment is not None:
         print(
@@ -136,7 +172,7 @@ def run(cfg: DictConfig) -> int:
     opt = next((r for r in result.rows if r["scheduler"] == "optimal"), None)
     if opt is not None:
         print(optimum_warning(opt, app), end="")
-    print(f"\nresults: {out_dir / 'metrics.json'}")
+    print(f"\nresults: {out_dir / DONE_FILE}")
     return 0
 
 
@@ -154,7 +190,7 @@ def main() -> None:
     def _app(cfg: DictConfig) -> None:
         started.append(True)
         code = run(cfg)
-        if code:
+        if code and HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(code)
 
     try:

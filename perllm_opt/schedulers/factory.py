@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from perllm_opt.errors import InputError
@@ -27,7 +28,7 @@ def scheduler_class(target: str, where: str) -> type[Scheduler]:
     return cls
 
 
-def make_scheduler(name: str, spec: Mapping[str, Any]) -> Scheduler:
+def make_scheduler(name: str, spec: Mapping[str, Any] | Any) -> Scheduler:
     """Instantiate scheduler ``name`` from ``spec``, rejecting unknown hyperparameters.
 
     Raises
@@ -37,6 +38,8 @@ def make_scheduler(name: str, spec: Mapping[str, Any]) -> Scheduler:
         (the scheduler's own validation).
     """
     where = f"scheduler.{name}"
+    if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
+        spec = dataclasses.asdict(spec)  # a typed schema object from the Hydra config
     if "_target_" not in spec:
         raise InputError(where, dict(spec), "a mapping with a '_target_' class path")
     cls = scheduler_class(spec["_target_"], where)
@@ -54,3 +57,13 @@ def make_scheduler(name: str, spec: Mapping[str, Any]) -> Scheduler:
         return cls(**params)
     except TypeError as exc:
         raise InputError(where, params, f"valid hyperparameters ({exc})") from None
+
+
+def load_scheduler_spec(path: str | Path) -> dict[str, Any]:
+    """A ``conf/scheduler/<name>.yaml`` as a plain spec for :func:`make_scheduler`, outside
+    Hydra (notebooks, tests): Hydra's ``defaults`` list is dropped."""
+    import yaml
+
+    spec = yaml.safe_load(Path(path).read_text("utf-8")) or {}
+    spec.pop("defaults", None)
+    return spec

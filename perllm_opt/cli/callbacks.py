@@ -1,0 +1,109 @@
+"""Hydra callbacks: progress and a closing summary for sweeps (``perllm-opt -m ...``)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+#: Files a run directory holds when it completed, or when it failed.
+DONE_FILE, ERROR_FILE = "metrics.json", "error.txt"
+
+
+def sweep_size(config: DictConfig) -> int | None:
+    """Number of runs the basic sweeper will launch (Cartesian product of the sweeps given
+    on the command line and in ``hydra.sweeper.params``), or None if it cannot tell."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    by_key: dict[str, str] = {}
+    params = config.hydra.sweeper.get("params") or {}
+    for key, value in params.items():
+        by_key[str(key)] = f"{key}={value}"
+    for text in config.hydra.overrides.task:
+        by_key[text.split("=", 1)[0].lstrip("+~")] = text
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(by_key.values()))
+        sizes = [len(list(o.sweep_iterator())) for o in parsed if o.is_sweep_override()]
+    except Exception:  # glob sweeps and other forms the count does not need to cover
+        return None
+    return math.prod(sizes) if sizes else 1
+
+
+def scan(sweep_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Run directories under ``sweep_dir`` that completed, and those that failed."""
+    done = sorted(p.parent for p in sweep_dir.rglob(DONE_FILE))
+    failed = sorted(
+        p.parent for p in sweep_dir.rglob(ERROR_FILE) if not (p.parent / DONE_FILE).exists()
+    )
+    return done, failed
+
+
+class SweepMonitor(Callback):
+    """Shows a progress line while a sweep runs (polling its directory, which works with any
+    launcher: local processes, joblib or Ray) and lists failed runs at the end."""
+
+    def __init__(self, interval_s: float = 2.0) -> None:
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Launchers ship callbacks to their workers; the polling thread stays here.
+        return {"interval_s": self.interval_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        total = sweep_size(config)
+        before = len(scan(sweep_dir)[0]) if sweep_dir.exists() else 0
+        self._start = time.perf_counter()
+        print(
+            f"sweep: {total if total is not None else '?'} runs into {sweep_dir}"
+            + (f" ({before} already complete, skipped)" if before else ""),
+            file=sys.stderr,
+        )
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, args=(sweep_dir, total), daemon=True)
+        self._thread.start()
+
+    def _poll(self, sweep_dir: Path, total: int | None) -> None:
+        last = (-1, -1)
+        while not self._stop.wait(self.interval_s):
+            if not sweep_dir.exists():
+                continue
+            done, failed = scan(sweep_dir)
+            now = (len(done), len(failed))
+            if now != last:
+                last = now
+                elapsed = time.perf_counter() - self._start
+                print(
+                    f"sweep: {now[0]}/{total if total is not None else '?'} complete, "
+                    f"{now[1]} failed ({elapsed:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        done, failed = scan(sweep_dir) if sweep_dir.exists() else ([], [])
+        elapsed = time.perf_counter() - self._start
+        print(
+            f"sweep finished in {elapsed:.0f} s: {len(done)} complete, {len(failed)} failed; "
+            f"collect with: perllm-opt-collect {sweep_dir}",
+            file=sys.stderr,
+        )
+        for run_dir in failed:
+            first = (run_dir / ERROR_FILE).read_text("utf-8").strip().splitlines()
+            print(f"  failed: {run_dir}: {first[-1] if first else '?'}", file=sys.stderr)

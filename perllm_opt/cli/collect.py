@@ -1,0 +1,59 @@
+"""``perllm-opt-collect SWEEP_DIR``: one tidy table of a sweep's runs, plus a summary.
+
+Writes ``results.csv`` (and ``results.parquet`` if pyarrow is installed) and
+``summary.csv`` (means and 95% confidence intervals over seeds) into ``--out`` (default: the
+sweep directory). Running it twice gives the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from perllm_opt.cli.main import write_atomic
+from perllm_opt.collect import collect
+from perllm_opt.errors import InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="perllm-opt-collect", description=__doc__.split("\n")[0])
+    ap.add_argument("sweep_dir", help="the sweep directory (hydra.sweep.dir)")
+    ap.add_argument("--out", default=None, help="where to write (default: the sweep dir)")
+    args = ap.parse_args(argv)
+    try:
+        col = collect(args.sweep_dir)
+    except InputError as exc:
+        print(f"perllm-opt-collect: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out or args.sweep_dir)
+    if col.table.empty:
+        print(
+            f"perllm-opt-collect: no complete run under {args.sweep_dir}"
+            + (f" ({len(col.failed)} failed)" if col.failed else ""),
+            file=sys.stderr,
+        )
+        return 1
+    write_atomic(out / "results.csv", col.table.to_csv(index=False))
+    write_atomic(out / "summary.csv", col.summary.to_csv(index=False))
+    written = ["results.csv", "summary.csv"]
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        tmp = out / ".results.parquet.tmp"
+        col.table.to_parquet(tmp, index=False)
+        tmp.replace(out / "results.parquet")
+        written.append("results.parquet")
+    print(
+        f"{col.runs} runs, {len(col.table)} rows, swept: {', '.join(col.swept) or '-'}; "
+        f"wrote {', '.join(written)} to {out}"
+    )
+    for run in col.failed:
+        print(f"failed (no results): {run}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

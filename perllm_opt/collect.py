@@ -1,0 +1,160 @@
+"""Gather the runs of a sweep into one tidy table, and summarise it over seeds.
+
+Pure functions over the files the main command wrote; ``perllm_opt.cli.collect`` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+#: Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (beyond: normal, 1.96).
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
+
+
+def t975(df: int) -> float:
+    """Student-t 97.5% quantile (NaN for df < 1)."""
+    if df < 1:
+        return math.nan
+    return _T975[df - 1] if df <= len(_T975) else 1.96
+
+
+@dataclass(frozen=True, eq=False)
+class Collected:
+    """A sweep's tidy table (one row per run and scheduler), its summary, and failures."""
+
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    swept: list[str]
+    failed: list[str]
+    runs: int
+
+
+def _overrides(run_dir: Path) -> dict[str, Any]:
+    """The run's overridden config values (``.hydra/overrides.yaml``), typed by YAML."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return {}
+    out: dict[str, Any] = {}
+    for text in yaml.safe_load(path.read_text("utf-8")) or []:
+        key, _, value = str(text).partition("=")
+        key = key.lstrip("+~")
+        if key.startswith("hydra.") or key in ("progress",):
+            continue
+        try:
+            parsed = yaml.safe_load(value) if value else None
+        except yaml.YAMLError:
+            parsed = value
+        out[key] = (
+            parsed
+            if isinstance(parsed, str | int | float | bool) or parsed is None
+            else json.dumps(parsed)
+        )
+    return out
+
+
+def collect(sweep_dir: str | Path) -> Collected:
+    """Read every complete run under ``sweep_dir``.
+
+    Columns: ``run`` (path relative to the sweep), one column per overridden key (its
+    value), then every metric. Rows are sorted by run and keep each run's scheduler order, so
+    collecting twice gives the same table. Runs with ``error.txt`` but no ``metrics.json``
+    are listed as failed.
+    """
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        from perllm_opt.errors import InputError
+
+        raise InputError("SWEEP_DIR", str(root), "an existing sweep directory")
+    rows: list[dict[str, Any]] = []
+    keys: list[str] = []
+    runs = 0
+    for metrics_path in sorted(root.rglob("metrics.json")):
+        run_dir = metrics_path.parent
+        rel = run_dir.relative_to(root).as_posix() or "."
+        params = _overrides(run_dir)
+        for key in params:
+            if key not in keys:
+                keys.append(key)
+        runs += 1
+        for order, row in enumerate(json.loads(metrics_path.read_text("utf-8"))):
+            rows.append({"run": rel, **params, "row_order": order, **row})
+    failed = sorted(
+        p.parent.relative_to(root).as_posix()
+        for p in root.rglob("error.txt")
+        if not (p.parent / "metrics.json").exists()
+    )
+    keys = sorted(keys)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return Collected(table, pd.DataFrame(), keys, failed, 0)
+    table = table.sort_values(["run", "row_order"], kind="stable").drop(columns="row_order")
+    metric_cols = [c for c in table.columns if c not in ("run", *keys)]
+    table = table[["run", *keys, *metric_cols]].reset_index(drop=True)
+    return Collected(table, summarise(table, keys), keys, failed, runs)
+
+
+def summarise(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Mean, standard deviation, count and 95% confidence half-width (Student t) of every
+    numeric metric, over seeds: grouped by the other swept keys and the scheduler."""
+    group = [k for k in keys if k != "seed"] + ["scheduler"]
+    numeric = [
+        c
+        for c in table.columns
+        if c not in ("run", *keys, "scheduler") and pd.api.types.is_numeric_dtype(table[c])
+    ]
+    out = []
+    for values, sub in table.groupby(group, sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        row: dict[str, Any] = dict(zip(group, values, strict=True))
+        row["n"] = len(sub)
+        for col in numeric:
+            x = sub[col].to_numpy(dtype=float)
+            x = x[np.isfinite(x)]
+            mean = float(x.mean()) if len(x) else math.nan
+            sd = float(x.std(ddof=1)) if len(x) > 1 else math.nan
+            row[f"{col}_mean"] = mean
+            row[f"{col}_std"] = sd
+            row[f"{col}_ci95"] = (
+                t975(len(x) - 1) * sd / math.sqrt(len(x)) if len(x) > 1 else math.nan
+            )
+        out.append(row)
+    return pd.DataFrame(out)

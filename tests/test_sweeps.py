@@ -1,0 +1,174 @@
+"""Sweeps: parallel with joblib, on a local Ray, resumable, robust to a failing run; and the
+collected table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from perllm_opt.cli.collect import main as collect_main
+from perllm_opt.collect import collect, t975
+
+FAST = ["horizon_s=60", "optimal=false", "schedulers=[cs_ucb,random]", "progress=false"]
+
+
+def sweep(sweep_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "perllm_opt.cli.main",
+        "-m",
+        *FAST,
+        *args,
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=sweep_dir.parent,
+        timeout=timeout,
+        env={**os.environ, "PERLLM_JOBS": "2"},
+    )
+
+
+def run_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in sweep_dir.rglob("metrics.json"))
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory):
+    d = tmp_path_factory.mktemp("joblib") / "sweep"
+    proc = sweep(d, "seed=0,1", "workload.rate_rps=1,2")
+    return proc, d
+
+
+def test_four_run_joblib_sweep(joblib_sweep):
+    proc, d = joblib_sweep
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = run_dirs(d)
+    assert len(runs) == 4
+    launcher = yaml.safe_load((d / "multirun.yaml").read_text())["hydra"]["launcher"]
+    assert "Joblib" in launcher["_target_"]
+    assert "4/4 complete" in proc.stderr or "4 complete" in proc.stderr
+
+
+def test_collected_table(joblib_sweep):
+    _, d = joblib_sweep
+    assert collect_main([str(d)]) == 0
+    table = pd.read_csv(d / "results.csv")
+    assert len(table) == 8  # 4 runs x 2 schedulers
+    assert {"run", "seed", "workload.rate_rps", "scheduler", "served", "energy_j"} <= set(
+        table.columns
+    )
+    assert sorted(table["seed"].unique()) == [0, 1]
+    assert sorted(table["workload.rate_rps"].unique()) == [1, 2]
+    summary = pd.read_csv(d / "summary.csv")
+    assert len(summary) == 4 and set(summary["n"]) == {2}
+    cs = table[(table.scheduler == "cs_ucb") & (table["workload.rate_rps"] == 2)]["served"]
+    row = summary[(summary.scheduler == "cs_ucb") & (summary["workload.rate_rps"] == 2)]
+    assert float(row["served_mean"].iloc[0]) == pytest.approx(cs.mean())
+    assert float(row["served_ci95"].iloc[0]) == pytest.approx(
+        12.706 * cs.std(ddof=1) / math.sqrt(2)
+    )
+    first = {f: (d / f).read_bytes() for f in ("results.csv", "summary.csv")}
+    assert collect_main([str(d)]) == 0
+    assert first == {f: (d / f).read_bytes() for f in first}
+    assert (d / "results.parquet").exists()
+
+
+def test_failing_run_is_reported_and_others_kept(tmp_path):
+    d = tmp_path / "sweep"
+    proc = sweep(d, "workload.rate_rps=1,-1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = run_dirs(d)
+    assert len(runs) == 1 and runs[0].name.endswith("workload.rate_rps=1")
+    failed = [p.parent for p in d.rglob("error.txt")]
+    assert len(failed) == 1 and failed[0].name.endswith("workload.rate_rps=-1")
+    error = (failed[0] / "error.txt").read_text()
+    assert "workload.rate_rps" in error
+    assert "1 complete, 1 failed" in proc.stderr
+    col = collect(d)
+    assert col.runs == 1 and col.failed == [failed[0].name]
+
+
+def test_interrupted_sweep_resumes_without_redoing(tmp_path):
+    d = tmp_path / "sweep"
+    args = ["seed=0,1,2", "hydra/launcher=basic", "horizon_s=300"]
+    cmd = [sys.executable, "-m", "perllm_opt.cli.main", "-m", *FAST, *args, f"hydra.sweep.dir={d}"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and len(run_dirs(d)) < 1:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # interrupt the sweep after its first run
+    proc.wait()
+    done = run_dirs(d)
+    assert 1 <= len(done) < 3
+    stamps = {r: (r / "metrics.json").stat().st_mtime_ns for r in done}
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(run_dirs(d)) == 3
+    for r, stamp in stamps.items():
+        assert (r / "metrics.json").stat().st_mtime_ns == stamp, f"{r} was redone"
+    assert f"{len(done)} already complete" in again.stderr
+    # No half-written file is left behind.
+    assert not list(d.rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_two_run_sweep_on_local_ray(tmp_path):
+    d = tmp_path / "sweep"
+    env_free = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "perllm_opt.cli.main",
+        "-m",
+        *FAST,
+        "seed=0,1",
+        "hydra/launcher=ray",
+        "+hydra.launcher.ray.init.num_cpus=2",
+        f"hydra.sweep.dir={d}",
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**env_free, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(run_dirs(d)) == 2
+    launcher = yaml.safe_load((d / "multirun.yaml").read_text())["hydra"]["launcher"]
+    assert "Ray" in launcher["_target_"]
+    rows = json.loads((run_dirs(d)[0] / "metrics.json").read_text())
+    assert [r["scheduler"] for r in rows] == ["cs_ucb", "random"]
+
+
+def test_t_quantiles():
+    assert t975(1) == pytest.approx(12.706)
+    assert t975(4) == pytest.approx(2.776)
+    assert t975(100) == pytest.approx(1.96)
+    assert math.isnan(t975(0))
+
+
+def test_collect_rejects_missing_dir(tmp_path, capsys):
+    assert collect_main([str(tmp_path / "nope")]) == 2
+    assert "perllm-opt-collect: error:" in capsys.readouterr().err
