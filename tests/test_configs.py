@@ -112,3 +112,17 @@ def test_values_checked_for_sense(override, key):
         for name in app.schedulers:
             make_scheduler(name, app.scheduler[name])
     assert key in str(err.value)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml")))
+def test_scheduler_yaml_matches_class_defaults(name):
+    """Constructing a scheduler in code gives the same hyperparameters as its config."""
+    import dataclasses
+
+    from perllm_opt.schedulers.factory import load_scheduler_spec, scheduler_class
+
+    spec = load_scheduler_spec(CONF / "scheduler" / f"{name}.yaml")
+    cls = scheduler_class(spec.pop("_target_"), name)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name != "name"}
+    assert spec == {k: defaults[k] for k in spec}
+    assert cls().name == name

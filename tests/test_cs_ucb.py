@@ -330,4 +330,9 @@ def test_conf_hyperparameters_are_used():
     sched = make_scheduler("cs_ucb", scheduler_spec("cs_ucb"))
     assert isinstance(sched, CSUCB)
     assert sched.name == "cs_ucb"
-    assert (sched.exploration, sched.confidence, sched.prior_weight) == (0.2, 0.6, 3.0)
+    spec = scheduler_spec("cs_ucb")
+    assert (sched.exploration, sched.confidence, sched.price_weight) == (
+        spec["exploration"],
+        spec["confidence"],
+        spec["price_weight"],
+    )
