@@ -31,8 +31,11 @@ def _link(g: nx.Graph, u: str, v: str, spec: dict[str, float], fluctuates: bool 
     g.add_edge(u, v, **spec, fluctuates=fluctuates)
 
 
-def paper_graph() -> nx.Graph:
+def paper_graph(edge_device: str = "cpu-xeon-4214r") -> nx.Graph:
     """PerLLM-like set-up: 3 user zones, 3 CPU edge servers, 1 A100 cloud node.
+
+    ``edge_device`` swaps the edge servers' device (preset ``paper_jetson``: Jetson AGX
+    Orin, which can serve the 13B and 33B models within deadlines, unlike the CPU).
 
     Each zone reaches its own edge server directly and the other edges and the cloud through
     a metro switch; all cloud-bound traffic shares one WAN link (the cloud's bottleneck).
@@ -46,7 +49,7 @@ def paper_graph() -> nx.Graph:
     for k in range(3):
         zone, edge = f"zone{k}", f"edge{k}"
         g.add_node(zone, kind="user")
-        g.add_node(edge, kind="edge", device="cpu-xeon-4214r", count=1, can_sleep=True)
+        g.add_node(edge, kind="edge", device=edge_device, count=1, can_sleep=True)
         _link(g, zone, edge, ACCESS)
         _link(g, zone, "metro", ZONE_UPLINK)
         _link(g, "metro", edge, METRO)
@@ -89,4 +92,11 @@ def large_graph(zones: int = 6, edges_per_zone: int = 4) -> nx.Graph:
     return g
 
 
-PRESETS = {"paper": paper_graph, "large": large_graph}
+def paper_jetson_graph() -> nx.Graph:
+    """The paper preset with NVIDIA Jetson AGX Orin 64GB edge servers."""
+    g = paper_graph(edge_device="jetson-agx-orin-64gb")
+    g.graph["name"] = "paper_jetson"
+    return g
+
+
+PRESETS = {"paper": paper_graph, "paper_jetson": paper_jetson_graph, "large": large_graph}

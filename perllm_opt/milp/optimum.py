@@ -88,7 +88,7 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
         problems = [(t, ids) for t, ids in enumerate(instance.round_requests()) if len(ids)]
     solved = 0
     for t, item in tqdm(problems, desc="optimum", unit="round", disable=not progress, leave=False):
-        prob = item if t is None else round_problem(instance, item, t)
+        prob = item if t is None else round_problem(instance, item)
         res = solve_assignment(prob.data, cfg, lexicographic=lexicographic)
         solved += 1
         build_s += res.build_s

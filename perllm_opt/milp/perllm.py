@@ -63,80 +63,56 @@ def always_on_idle_j(instance: Instance) -> float:
     return float(w_idle * instance.server_idle_power_w[on].sum() * instance.round_s)
 
 
-def round_problem(instance: Instance, requests: np.ndarray, round_index: int) -> RoundProblem:
-    """The MILP data of one round with the instance's fixed deployment."""
+def on_time_options(instance: Instance, requests: np.ndarray) -> np.ndarray:
+    """Every on-time option of ``requests`` (late ones never improve the objective)."""
     o = instance.options
-    topo = instance.topology
-    n_s, n_l = topo.n_servers, topo.n_links
-    counts = o.ptr[requests + 1] - o.ptr[requests]
-    all_opts = np.repeat(o.ptr[requests], counts) + (
-        np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    )
-    opts = all_opts[o.on_time[all_opts]]
-    local = np.full(instance.n_requests, -1, dtype=np.int64)
-    local[requests] = np.arange(len(requests))
-    item = local[o.request[opts]]
-    n_opt = len(opts)
-    srv = o.server[opts]
-    # Resources: compute of j (j), memory of j (n_s + j), link e (2 n_s + e).
-    links = topo.path_link_matrix[o.path_id[opts]]
-    real = links < n_l
-    rows, cols = np.nonzero(real)
-    usage_option = np.concatenate([np.arange(n_opt), np.arange(n_opt), rows])
-    usage_resource = np.concatenate([srv, n_s + srv, 2 * n_s + links[rows, cols]])
-    usage_amount = np.concatenate(
-        [o.phi[opts], instance.request_kv_bytes[o.request[opts]] / GB, o.rate_mbps[opts][rows]]
-    )
-    capacity = np.concatenate(
-        [
-            np.ones(n_s),
-            instance.server_kv_budget_bytes / GB,
-            instance.dynamics.bandwidth_mbps[:, round_index],
-        ]
-    )
-    sleepy = topo.server_can_sleep
-    gate_of_server = np.full(n_s, -1, dtype=np.int64)
-    used_sleepy = np.unique(srv[sleepy[srv]])
-    gate_of_server[used_sleepy] = np.arange(len(used_sleepy))
-    _, _, w_idle = instance.weights
-    gated = np.flatnonzero(gate_of_server[srv] >= 0)
-    data = AssignmentData(
-        n_items=len(requests),
-        option_item=item,
-        option_cost=option_costs(instance, opts),
-        capacity=capacity,
-        usage_option=usage_option,
-        usage_resource=usage_resource,
-        usage_amount=usage_amount,
-        drop_cost=np.full(len(requests), instance.drop_penalty_j),
-        gate_cost=w_idle * instance.server_idle_power_w[used_sleepy] * instance.round_s,
-        option_gate_option=gated,
-        option_gate_gate=gate_of_server[srv[gated]],
-        constant=always_on_idle_j(instance),
-    )
-    return RoundProblem(data=data, option=opts, request=requests)
+    starts, counts = o.ptr[requests], o.ptr[requests + 1] - o.ptr[requests]
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    opts = np.repeat(starts, counts) + offsets
+    return opts[o.on_time[opts]]
 
 
-def joint_problem(instance: Instance, optimize_deployment: bool) -> RoundProblem:
-    """All rounds in one MILP.
+def round_problem(instance: Instance, requests: np.ndarray) -> RoundProblem:
+    """The MILP data of one round's requests with the instance's fixed deployment."""
+    return joint_problem(instance, optimize_deployment=False, requests=requests)
 
-    With ``optimize_deployment`` the deployment is a variable (placement mode; ``instance``
-    must have been built with ``placement=True`` so that its option table holds a candidate
-    for every (server, model) the device can host). Without it, the instance's deployment
-    is fixed and the problem is the rounds' block-diagonal union (same optimum as solving
-    round by round; used to benchmark large single models).
+
+def joint_problem(
+    instance: Instance, optimize_deployment: bool, requests: np.ndarray | None = None
+) -> RoundProblem:
+    """The MILP data of ``requests`` (default: all) over the rounds they fall in.
+
+    Resources are per (round, server or link), so rounds only interact through the
+    deployment. With ``optimize_deployment`` the deployment is a variable (placement mode;
+    ``instance`` must have been built with ``placement=True`` so that its option table holds
+    a candidate for every (server, model) the device can host). Without it the instance's
+    deployment is fixed; for all requests the problem is then the block-diagonal union of the
+    rounds (the same optimum as solving them one by one; used to benchmark large models).
+    The constant counts the always-on idle energy of every round covered: all rounds of the
+    horizon for all requests, else the rounds of ``requests``.
     """
     o = instance.options
     topo = instance.topology
     dep = instance.deployment
-    n_s, n_l, n_r = topo.n_servers, topo.n_links, instance.n_rounds
+    n_s, n_l = topo.n_servers, topo.n_links
     n_m = len(dep.models)
-    opts = np.flatnonzero(o.on_time)
+    if requests is None:
+        requests = np.arange(instance.n_requests)
+        covered = np.arange(instance.n_rounds)
+    else:
+        requests = np.asarray(requests, dtype=np.int64)
+        covered = np.unique(instance.request_round[requests])
+    n_r = len(covered)
+    opts = on_time_options(instance, requests)
     n_opt = len(opts)
+    local = np.full(instance.n_requests, -1, dtype=np.int64)
+    local[requests] = np.arange(len(requests))
     req = o.request[opts]
-    rnd = instance.request_round[req]
+    rnd = np.searchsorted(covered, instance.request_round[req])  # local round index
     srv = o.server[opts]
     model = instance.service_model[instance.requests.service[req]]
+    # Resources of local round t: compute of j (t R + j), memory of j (t R + n_s + j),
+    # link e (t R + 2 n_s + e), with R = 2 n_s + n_l.
     n_res_round = 2 * n_s + n_l
     base = rnd * n_res_round
     links = topo.path_link_matrix[o.path_id[opts]]
@@ -151,41 +127,44 @@ def joint_problem(instance: Instance, optimize_deployment: bool) -> RoundProblem
     # Placement: weights are variables, so the whole memory is the capacity; fixed: what the
     # deployed weights leave.
     memory = dep.memory_bytes if optimize_deployment else instance.server_kv_budget_bytes
-    capacity = np.concatenate(
-        [
-            np.concatenate([np.ones(n_s), memory / GB, instance.dynamics.bandwidth_mbps[:, t]])
-            for t in range(n_r)
-        ]
+    capacity = (
+        np.concatenate(
+            [
+                np.concatenate([np.ones(n_s), memory / GB, instance.dynamics.bandwidth_mbps[:, t]])
+                for t in covered
+            ]
+        )
+        if n_r
+        else np.empty(0)
     )
     # Gates: on_{j,t} for sleepy servers used in round t, then y_{j,m} for used pairs.
     _, _, w_idle = instance.weights
     sleepy = topo.server_can_sleep[srv]
-    on_key = np.unique(srv[sleepy] * n_r + rnd[sleepy])
-    on_index = {int(k): g for g, k in enumerate(on_key.tolist())}
-    on_cost = w_idle * instance.server_idle_power_w[on_key // n_r] * instance.round_s
-    pair_key = np.unique(srv * n_m + model) if optimize_deployment else np.empty(0, np.int64)
-    start = len(on_key)
-    pair_index = {int(k): start + g for g, k in enumerate(pair_key.tolist())}
-    gate_cost = np.concatenate([on_cost, np.zeros(len(pair_key))])
+    on_key, on_gate = np.unique(srv[sleepy] * n_r + rnd[sleepy], return_inverse=True)
+    on_cost = w_idle * instance.server_idle_power_w[on_key // max(n_r, 1)] * instance.round_s
     og_opt = [np.flatnonzero(sleepy)]
-    og_gate = [np.asarray([on_index[int(k)] for k in (srv * n_r + rnd)[sleepy]], dtype=np.int64)]
+    og_gate = [on_gate.astype(np.int64)]
+    start = len(on_key)
     if optimize_deployment:
+        pair_key, pair_gate = np.unique(srv * n_m + model, return_inverse=True)
         og_opt.append(np.arange(n_opt))
-        og_gate.append(np.asarray([pair_index[int(k)] for k in srv * n_m + model], np.int64))
+        og_gate.append(start + pair_gate.astype(np.int64))
+    else:
+        pair_key = np.empty(0, dtype=np.int64)
     pair_srv, pair_model = pair_key // n_m, pair_key % n_m
     gu_gate = np.repeat(start + np.arange(len(pair_key)), n_r)
     gu_res = (np.arange(n_r)[None, :] * n_res_round + n_s + pair_srv[:, None]).ravel()
     gu_amt = np.repeat(dep.weight_bytes[pair_srv, pair_model] / GB, n_r)
     data = AssignmentData(
-        n_items=instance.n_requests,
-        option_item=req,
+        n_items=len(requests),
+        option_item=local[req],
         option_cost=option_costs(instance, opts),
         capacity=capacity,
         usage_option=usage_option,
         usage_resource=usage_resource,
         usage_amount=usage_amount,
-        drop_cost=np.full(instance.n_requests, instance.drop_penalty_j),
-        gate_cost=gate_cost,
+        drop_cost=np.full(len(requests), instance.drop_penalty_j),
+        gate_cost=np.concatenate([on_cost, np.zeros(len(pair_key))]),
         gate_usage_gate=gu_gate,
         gate_usage_resource=gu_res,
         gate_usage_amount=gu_amt,
@@ -196,7 +175,7 @@ def joint_problem(instance: Instance, optimize_deployment: bool) -> RoundProblem
     return RoundProblem(
         data=data,
         option=opts,
-        request=np.arange(instance.n_requests),
+        request=requests,
         deploy_gate_start=start if optimize_deployment else -1,
         deploy_pairs=np.column_stack([pair_srv, pair_model]) if optimize_deployment else None,
     )

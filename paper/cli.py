@@ -1,0 +1,99 @@
+"""``perllm-opt-paper [--quick] [--out DIR]``: run the experiments, draw every figure, write
+claims.md.
+
+The experiments run through ``perllm-opt -m +experiment=<name>`` into
+``OUT/runs/{full,quick}/<name>`` and resume from what is already complete; the figures are
+drawn from the collected tables only. ``--quick`` takes the same path on small settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from paper import claims as cl
+from paper import figures as fg
+from paper.experiments import EXPERIMENTS, collect_experiment, run_experiment, sweep_dir
+from perllm_opt.cli.main import write_atomic
+
+
+def save_figure(fig: Figure, folder: Path, name: str) -> list[Path]:
+    """PNG and PDF of ``fig``, each written to a temporary file and renamed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        final = folder / f"{name}.{ext}"
+        tmp = folder / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, dpi=150)
+        tmp.replace(final)
+        paths.append(final)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="perllm-opt-paper", description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="small settings, same code path (under 3 minutes on 2 cores)",
+    )
+    ap.add_argument(
+        "--out", default=None, help="output folder (default: paper/, or paper/quick/ with --quick)"
+    )
+    ap.add_argument("--jobs", type=int, default=None, help="parallel runs (default: cores)")
+    ap.add_argument(
+        "--draw-only", action="store_true", help="draw from the results already saved, run nothing"
+    )
+    args = ap.parse_args(argv)
+    out = Path(args.out or ("paper/quick" if args.quick else "paper"))
+    t0 = time.perf_counter()
+    tables = {}
+    for exp in EXPERIMENTS:
+        target = sweep_dir(out, args.quick, exp.name)
+        if not args.draw_only:
+            try:
+                run_experiment(exp, out, args.quick, args.jobs)
+            except RuntimeError as exc:
+                print(f"perllm-opt-paper: error: {exc}", file=sys.stderr)
+                return 1
+        col = collect_experiment(target)
+        if col.table.empty:
+            print(f"perllm-opt-paper: error: no results in {target}", file=sys.stderr)
+            return 1
+        write_atomic(target / "results.csv", col.table.to_csv(index=False))
+        write_atomic(target / "summary.csv", col.summary.to_csv(index=False))
+        tables[exp.name] = col.table
+    regret = fg.regret_table(sweep_dir(out, args.quick, "regret"))
+
+    figures = {
+        "fig1_throughput_deployments": fg.fig_throughput(tables["deployments"]),
+        "fig2_energy_breakdown": fg.fig_energy(tables["deployments"]),
+        "fig3_bandwidth": fg.fig_bandwidth(tables["bandwidth"]),
+        "fig4_cumulative_regret": fg.fig_regret(regret),
+        "fig5_optimality_gap": fg.fig_optimality_gap(tables["loads"]),
+        "fig6_azure_trace": fg.fig_trace(tables["trace"]),
+    }
+    written = []
+    for name, fig in figures.items():
+        written += save_figure(fig, out / "figures", name)
+    claims = [
+        cl.throughput_claim(tables["deployments"]),
+        cl.energy_claim(tables["deployments"]),
+        *cl.requirement_claim(tables["deployments"], tables["bandwidth"]),
+        cl.regret_claim(regret),
+        cl.time_claim(tables["loads"]),
+    ]
+    write_atomic(out / "claims.md", cl.claims_markdown(claims, args.quick))
+    print(
+        f"{len(written)} figure files in {out / 'figures'}, claims in {out / 'claims.md'} "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

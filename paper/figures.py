@@ -1,0 +1,351 @@
+"""Figures from saved results only (tables produced by ``perllm_opt.collect``).
+
+Each ``fig_*`` function takes tidy tables and returns a matplotlib Figure; nothing here
+simulates or writes files (``paper.cli`` saves them). Error bars are 95% Student-t
+confidence intervals over seeds (or trace windows).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from perllm_opt.collect import t975
+
+#: Display order; schedulers not listed go last, alphabetically.
+ORDER = (
+    "optimal",
+    "cs_ucb",
+    "oracle_greedy",
+    "greedy_energy",
+    "greedy_latency",
+    "ucb1",
+    "epsilon_greedy",
+    "thompson",
+    "random",
+    "round_robin",
+    "edge_only",
+    "cloud_only",
+)
+LEARNERS = ("cs_ucb", "ucb1", "epsilon_greedy", "thompson")
+_PALETTE = plt.get_cmap("tab20").colors
+
+
+def color(name: str) -> tuple[float, ...]:
+    """A fixed colour per scheduler across all figures."""
+    idx = ORDER.index(name) if name in ORDER else len(ORDER) + sum(map(ord, name)) % 8
+    return _PALETTE[(idx * 2) % 20] if idx < 10 else _PALETTE[(idx * 2 + 1) % 20]
+
+
+def ordered(names) -> list[str]:
+    names = list(dict.fromkeys(names))
+    return [n for n in ORDER if n in names] + sorted(n for n in names if n not in ORDER)
+
+
+def mean_ci(table: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
+    """Mean and 95% confidence half-width of ``metric`` over the rows of each group."""
+    rows = []
+    for key, sub in table.groupby(by, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        x = pd.to_numeric(sub[metric], errors="coerce").to_numpy(dtype=float)
+        x = x[np.isfinite(x)]
+        mean = float(x.mean()) if len(x) else math.nan
+        ci = t975(len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else 0.0
+        rows.append({**dict(zip(by, key, strict=True)), "mean": mean, "ci": ci, "n": len(x)})
+    return pd.DataFrame(rows)
+
+
+def with_optimum(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Each row joined with the same run's ``optimal`` row (columns ``<metric>_opt``)."""
+    opt = table[table.scheduler == "optimal"][["run", *metrics]]
+    return table.merge(opt.rename(columns={m: f"{m}_opt" for m in metrics}), on="run")
+
+
+def _bars(
+    ax, groups: list, names: list[str], stats: pd.DataFrame, group_col: str, width: float = 0.8
+) -> None:
+    step = width / max(len(names), 1)
+    x = np.arange(len(groups))
+    for k, name in enumerate(names):
+        sub = stats[stats.scheduler == name].set_index(group_col).reindex(groups)
+        ax.bar(
+            x - width / 2 + (k + 0.5) * step,
+            sub["mean"],
+            step,
+            yerr=sub["ci"],
+            color=color(name),
+            label=name,
+            capsize=2,
+            edgecolor="black",
+            linewidth=0.3,
+            hatch="//" if name == "optimal" else None,
+        )
+    ax.set_xticks(x, [str(g) for g in groups])
+
+
+def fig_throughput(table: pd.DataFrame) -> Figure:
+    """Fig. 1: throughput (on-time completions/s) of every scheduler per model deployment,
+    one panel per topology."""
+    t = table.assign(
+        deployment=table.get("deployment", "default"), topology=table.get("topology", "paper")
+    )
+    tops = sorted(t["topology"].unique())
+    names = ordered(t["scheduler"].unique())
+    fig, axes = plt.subplots(
+        1,
+        len(tops),
+        figsize=(5.5 * len(tops) + 2.5, 3.8),
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, top in zip(axes[0], tops, strict=True):
+        sub = t[t["topology"] == top]
+        groups = sorted(sub["deployment"].unique())
+        _bars(
+            ax,
+            groups,
+            names,
+            mean_ci(sub, ["deployment", "scheduler"], "throughput_rps"),
+            "deployment",
+        )
+        ax.set_xlabel("model deployment")
+        ax.set_title(f"topology {top}")
+    axes[0][0].set_ylabel("throughput (on-time requests/s)")
+    axes[0][-1].legend(ncols=1, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def fig_energy(
+    table: pd.DataFrame, deployment: str | None = "edge_small", topology: str | None = "paper"
+) -> Figure:
+    """Fig. 2: energy split into transmission, inference and idle (left), and energy per
+    on-time request with CS-UCB's reduction against each scheduler (right), at one
+    deployment and topology (PerLLM's set-up by default)."""
+    t = table
+    if deployment and "deployment" in t and (t["deployment"] == deployment).any():
+        t = t[t["deployment"] == deployment]
+    if topology and "topology" in t and (t["topology"] == topology).any():
+        t = t[t["topology"] == topology]
+    names = ordered(t["scheduler"].unique())
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    x = np.arange(len(names))
+    bottom = np.zeros(len(names))
+    for kind, hatch in (("energy_tran_j", "xx"), ("energy_infer_j", None), ("energy_idle_j", "..")):
+        stats = mean_ci(t, ["scheduler"], kind).set_index("scheduler").reindex(names)
+        vals = stats["mean"].to_numpy() / 1e3
+        ax1.bar(
+            x,
+            vals,
+            bottom=bottom,
+            label=kind.split("_")[1],
+            hatch=hatch,
+            color=[color(n) for n in names],
+            edgecolor="black",
+            linewidth=0.3,
+            alpha=1.0 if hatch is None else 0.55,
+        )
+        bottom += np.nan_to_num(vals)
+    total = mean_ci(t, ["scheduler"], "energy_j").set_index("scheduler").reindex(names)
+    ax1.errorbar(
+        x, total["mean"] / 1e3, yerr=total["ci"] / 1e3, fmt="none", ecolor="black", capsize=2
+    )
+    ax1.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax1.set_ylabel("energy (kJ)")
+    ax1.set_title("Energy by kind (transmission xx, inference, idle ..)")
+    per = mean_ci(t, ["scheduler"], "energy_per_served_j").set_index("scheduler").reindex(names)
+    ax2.bar(
+        x,
+        per["mean"] / 1e3,
+        yerr=per["ci"] / 1e3,
+        color=[color(n) for n in names],
+        capsize=2,
+        edgecolor="black",
+        linewidth=0.3,
+    )
+    if "cs_ucb" in per.index:
+        ref = per.loc["cs_ucb", "mean"]
+        for k, n in enumerate(names):
+            v = per.loc[n, "mean"]
+            if n != "cs_ucb" and np.isfinite(v) and v > 0:
+                ax2.annotate(
+                    f"{100 * (1 - ref / v):+.0f}%",
+                    (k, v / 1e3),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    ax2.set_yscale("log")
+    ax2.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax2.set_ylabel("energy per on-time request (kJ, log)")
+    ax2.set_title("CS-UCB's reduction vs each (annotated)")
+    return fig
+
+
+def fig_bandwidth(table: pd.DataFrame) -> Figure:
+    """Fig. 3: share of requests meeting their requirement against WAN bandwidth, fixed
+    (solid) and fluctuating (dashed)."""
+    t = table.copy()
+    if "dynamics.bandwidth_links" not in t:
+        t["dynamics.bandwidth_links"] = "fluctuating"
+    key = "topology.wan_bandwidth_mbps"
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    for name in ordered(t["scheduler"].unique()):
+        for mode, style in (("none", "-"), ("fluctuating", "--")):
+            sub = t[(t.scheduler == name) & (t["dynamics.bandwidth_links"] == mode)]
+            if sub.empty:
+                continue
+            s = mean_ci(sub, [key], "served_fraction").sort_values(key)
+            ax.errorbar(
+                s[key],
+                s["mean"],
+                yerr=s["ci"],
+                ls=style,
+                marker="o",
+                ms=3,
+                color=color(name),
+                capsize=2,
+                label=name
+                if mode == "none" or "none" not in set(t["dynamics.bandwidth_links"])
+                else None,
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("nominal WAN bandwidth (Mbps, log)")
+    ax.set_ylabel("share of requests on time")
+    ax.set_title("Requirement met vs bandwidth (solid: fixed, dashed: fluctuating)")
+    ax.legend(fontsize=7, ncols=2)
+    return fig
+
+
+def regret_table(sweep_dir: str | Path) -> pd.DataFrame:
+    """Per run, scheduler and round: cumulative regret, in units of the drop penalty (one
+    unit = one more request missed than the optimum), from each run's saved files."""
+    rows = []
+    for path in sorted(Path(sweep_dir).rglob("cumulative_regret.csv")):
+        run = path.parent
+        summary = json.loads((run / "summary.json").read_text("utf-8"))
+        cfg = yaml.safe_load((run / "resolved_config.yaml").read_text("utf-8"))
+        tau = float(cfg["system"]["round_s"])
+        cum = pd.read_csv(path)
+        for name in cum.columns.drop("round"):
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "run": run.name,
+                        "seed": cfg["seed"],
+                        "scheduler": name,
+                        "time_s": (cum["round"] + 1) * tau,
+                        "regret": cum[name] / float(summary["drop_penalty_j"]),
+                    }
+                )
+            )
+    return (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=["run", "seed", "scheduler", "time_s", "regret"])
+    )
+
+
+def fig_regret(regret: pd.DataFrame) -> Figure:
+    """Fig. 4: cumulative regret against the MILP optimum over time, with a sqrt(T)
+    reference through CS-UCB's final value."""
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    for name in ordered(regret["scheduler"].unique()):
+        s = mean_ci(regret[regret.scheduler == name], ["time_s"], "regret").sort_values("time_s")
+        ax.plot(
+            s["time_s"],
+            s["mean"],
+            color=color(name),
+            label=name,
+            lw=2.2 if name == "cs_ucb" else 1.2,
+        )
+        ax.fill_between(
+            s["time_s"], s["mean"] - s["ci"], s["mean"] + s["ci"], color=color(name), alpha=0.15
+        )
+    cs = regret[regret.scheduler == "cs_ucb"]
+    if not cs.empty:
+        s = mean_ci(cs, ["time_s"], "regret").sort_values("time_s")
+        t_end, r_end = float(s["time_s"].iloc[-1]), float(s["mean"].iloc[-1])
+        grid = np.linspace(0, t_end, 200)
+        ax.plot(grid, r_end * np.sqrt(grid / t_end), "k:", label=r"$c\sqrt{T}$ reference")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("cumulative regret (requests missed vs optimum)")
+    ax.set_title("Cumulative regret against the MILP optimum")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def fig_optimality_gap(table: pd.DataFrame) -> Figure:
+    """Fig. 5: energy gap (energy per on-time request / the optimum's) and throughput
+    relative to the optimum, across loads."""
+    key = "workload.rate_rps"
+    t = with_optimum(table, ["throughput_rps"])
+    t = t[t.scheduler != "optimal"].assign(
+        throughput_ratio=lambda d: d["throughput_rps"] / d["throughput_rps_opt"]
+    )
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for name in ordered(t["scheduler"].unique()):
+        sub = t[t.scheduler == name]
+        for ax, metric in ((ax1, "energy_gap"), (ax2, "throughput_ratio")):
+            s = mean_ci(sub, [key], metric).sort_values(key)
+            ax.errorbar(
+                s[key],
+                s["mean"],
+                yerr=s["ci"],
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=color(name),
+                label=name,
+                lw=2.2 if name == "cs_ucb" else 1.0,
+            )
+    ax1.axhline(1.0, color="black", lw=0.6)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("load (requests/s)")
+    ax1.set_ylabel("energy gap (per on-time request, log)")
+    ax1.set_title("Energy per on-time request / optimum's")
+    ax2.axhline(1.0, color="black", lw=0.6)
+    ax2.set_xlabel("load (requests/s)")
+    ax2.set_ylabel("throughput / optimum's")
+    ax2.set_title("Throughput relative to the optimum")
+    ax2.legend(fontsize=7, ncols=2)
+    return fig
+
+
+def fig_trace(table: pd.DataFrame) -> Figure:
+    """Fig. 6: trace-driven run (Azure LLM inference trace 2023): throughput and energy per
+    on-time request per scheduler, over trace windows."""
+    names = ordered(table["scheduler"].unique())
+    x = np.arange(len(names))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for ax, metric, scale, label in (
+        (ax1, "throughput_rps", 1.0, "throughput (on-time requests/s)"),
+        (ax2, "energy_per_served_j", 1e3, "energy per on-time request (kJ, log)"),
+    ):
+        s = mean_ci(table, ["scheduler"], metric).set_index("scheduler").reindex(names)
+        ax.bar(
+            x,
+            s["mean"] / scale,
+            yerr=s["ci"] / scale,
+            capsize=2,
+            color=[color(n) for n in names],
+            edgecolor="black",
+            linewidth=0.3,
+        )
+        ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+    ax2.set_yscale("log")
+    ax1.set_title("Azure LLM trace 2023: throughput")
+    ax2.set_title("Azure LLM trace 2023: energy per on-time request")
+    return fig
