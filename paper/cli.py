@@ -2,8 +2,10 @@
 claims.md.
 
 The experiments run through ``perllm-opt -m +experiment=<name>`` into
-``OUT/runs/{full,quick}/<name>`` and resume from what is already complete; the figures are
-drawn from the collected tables only. ``--quick`` takes the same path on small settings.
+``OUT/runs/{full,quick}/<name>`` and resume from what is already complete; their collected
+tables go to ``OUT/results/<name>.csv`` (and the per-round regret to ``regret.csv``), and the
+figures and claims are drawn from those tables only (``--draw-only`` redraws from them
+without running anything). ``--quick`` takes the same path on small settings.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 from matplotlib.figure import Figure
 
 from paper import claims as cl
@@ -50,24 +53,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     out = Path(args.out or ("paper/quick" if args.quick else "paper"))
+    results = out / "results"
     t0 = time.perf_counter()
-    tables = {}
-    for exp in EXPERIMENTS:
-        target = sweep_dir(out, args.quick, exp.name)
-        if not args.draw_only:
+    if not args.draw_only:
+        for exp in EXPERIMENTS:
+            target = sweep_dir(out, args.quick, exp.name)
             try:
                 run_experiment(exp, out, args.quick, args.jobs)
             except RuntimeError as exc:
                 print(f"perllm-opt-paper: error: {exc}", file=sys.stderr)
                 return 1
-        col = collect_experiment(target)
-        if col.table.empty:
-            print(f"perllm-opt-paper: error: no results in {target}", file=sys.stderr)
-            return 1
-        write_atomic(target / "results.csv", col.table.to_csv(index=False))
-        write_atomic(target / "summary.csv", col.summary.to_csv(index=False))
-        tables[exp.name] = col.table
-    regret = fg.regret_table(sweep_dir(out, args.quick, "regret"))
+            col = collect_experiment(target)
+            if col.table.empty:
+                print(f"perllm-opt-paper: error: no results in {target}", file=sys.stderr)
+                return 1
+            write_atomic(target / "summary.csv", col.summary.to_csv(index=False))
+            write_atomic(results / f"{exp.name}.csv", col.table.to_csv(index=False))
+        regret = fg.regret_table(sweep_dir(out, args.quick, "regret"))
+        write_atomic(results / "regret.csv", regret.to_csv(index=False))
+    # Everything below reads the saved tables only.
+    try:
+        tables = {exp.name: pd.read_csv(results / f"{exp.name}.csv") for exp in EXPERIMENTS}
+        regret = pd.read_csv(results / "regret.csv")
+    except FileNotFoundError as exc:
+        print(
+            f"perllm-opt-paper: error: no saved results ({exc.filename}); run without "
+            "--draw-only first",
+            file=sys.stderr,
+        )
+        return 1
 
     figures = {
         "fig1_throughput_deployments": fg.fig_throughput(tables["deployments"]),
