@@ -138,8 +138,11 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
 def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     """Build the instance of ``cfg``, run its schedulers and, if asked, the MILP optimum."""
     t0 = time.perf_counter()
+    # Fail on a bad hyperparameter or a missing solver before any work, not after.
+    for name in cfg.schedulers:
+        make_scheduler(name, cfg.scheduler[name])
     if cfg.optimal:
-        check_solver(cfg.solver)  # fail before any work, not after the schedulers ran
+        check_solver(cfg.solver)
     placement = None
     if cfg.optimal and cfg.placement == "optimize":
         # Same requests and dynamics, every deployable (server, model) as a candidate; the

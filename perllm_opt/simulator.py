@@ -135,6 +135,8 @@ def simulate(
     tpl_links = [[topo.path_links[p] for p in t.path_id.tolist()] for t in instance.templates]
     kv_budget = instance.server_kv_budget_bytes.tolist()
     ptr = opts.ptr
+    # The per-request checks below are view.fits written out on Python scalars (the hot
+    # path); the evaluator re-checks every round with fits itself.
     rtol = CAPACITY_RTOL
 
     rounds = instance.round_requests()

@@ -160,19 +160,23 @@ def _assistant_request(inst):
     return int(np.flatnonzero(inst.requests.service == names.index("assistant"))[0])
 
 
-def test_exploits_an_arm_with_a_much_smaller_time_ratio(paper_instance):
-    inst = paper_instance
+def _fresh_choice(inst, **hyper):
+    """CS-UCB without statistics choosing for a lone assistant request: (scheduler, info,
+    view, template, service, the candidate it picks)."""
     info = public_info(inst)
-    i = _assistant_request(inst)
-    view = _lone_view(inst, info, i)
+    view = _lone_view(inst, info, _assistant_request(inst))
     t = info.templates[int(view.template[0])]
-    s = int(t.service)
-
-    sched = CSUCB(exploration=0.0, theta=0.0, price_weight=0.0)
+    sched = CSUCB(exploration=0.0, price_weight=0.0, **hyper)
     sched.reset(info, np.random.default_rng(0))
     sched.begin_round(view)
     default = sched.select(view, 0)
     assert default != DECLINE
+    sched.reset(info, np.random.default_rng(0))
+    return sched, info, view, t, int(t.service), default
+
+
+def test_exploits_an_arm_with_a_much_smaller_time_ratio(paper_instance):
+    sched, info, view, t, s, default = _fresh_choice(paper_instance, theta=0.0)
     # Target: another free cloud candidate (the cloud never sleeps: no wake-up cost).
     cloud = np.flatnonzero(info.server_is_cloud[t.server])
     target = int(next(c for c in cloud[::-1] if c != default))
@@ -180,7 +184,6 @@ def test_exploits_an_arm_with_a_much_smaller_time_ratio(paper_instance):
     # 1000 observations of rho = 1e-4 on the target arm: its expected energy term
     # exp(mean log rho) e / e_scale shrinks 10,000-fold.
     rho = 1e-4
-    sched.reset(info, np.random.default_rng(0))
     sched.attempts[s, arm] = 1000.0
     sched.time_n[s, arm] = 1000.0
     sched.log_sum[s, arm] = 1000.0 * math.log(rho)
@@ -190,18 +193,7 @@ def test_exploits_an_arm_with_a_much_smaller_time_ratio(paper_instance):
 
 
 def test_penalises_an_arm_that_is_always_refused(paper_instance):
-    inst = paper_instance
-    info = public_info(inst)
-    i = _assistant_request(inst)
-    view = _lone_view(inst, info, i)
-    t = info.templates[int(view.template[0])]
-    s = int(t.service)
-    sched = CSUCB(exploration=0.0, theta=1000.0, price_weight=0.0)
-    sched.reset(info, np.random.default_rng(0))
-    sched.begin_round(view)
-    default = sched.select(view, 0)
-    assert default != DECLINE
-    sched.reset(info, np.random.default_rng(0))
+    sched, info, view, t, s, default = _fresh_choice(paper_instance, theta=1000.0)
     arm = int(t.server_slice[default])
     sched.attempts[s, arm] = 1000.0
     sched.refusals[s, arm] = 1000.0

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from perllm_opt.assignment import Assignment
 from perllm_opt.config import SolverConfig
 from perllm_opt.instance import Instance
-from perllm_opt.milp.perllm import GB, always_on_idle_j, joint_problem, round_problem
+from perllm_opt.milp.perllm import always_on_idle_j, joint_problem, round_problem
 from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult, solve_assignment
 
 _STATUS_RANK = {OPTIMAL: 0, FEASIBLE: 1, "no_solution": 2, "infeasible": 3}
@@ -134,6 +134,3 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
         hosts=hosts,
         subproblems=solved,
     )
-
-
-__all__ = ["GB", "OptimumResult", "solve_optimum"]
