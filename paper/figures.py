@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from perllm_opt.collect import t975
 
@@ -163,7 +164,12 @@ def fig_energy(
     )
     ax1.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     ax1.set_ylabel("energy (kJ)")
-    ax1.set_title("Energy by kind (transmission xx, inference, idle ..)")
+    ax1.set_title("Energy by kind")
+    kinds = [
+        Patch(facecolor="white", edgecolor="black", hatch=h, label=k)
+        for k, h in (("transmission", "xx"), ("inference", None), ("idle", ".."))
+    ]
+    ax1.legend(handles=kinds, fontsize=7, loc="upper right")
     per = mean_ci(t, ["scheduler"], "energy_per_served_j").set_index("scheduler").reindex(names)
     ax2.bar(
         x,
@@ -189,7 +195,7 @@ def fig_energy(
     ax2.set_yscale("log")
     ax2.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     ax2.set_ylabel("energy per on-time request (kJ, log)")
-    ax2.set_title("CS-UCB's reduction vs each (annotated)")
+    ax2.set_title("Energy per on-time request (CS-UCB's reduction vs each)")
     return fig
 
 
