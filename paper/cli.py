@@ -31,7 +31,8 @@ def save_figure(fig: Figure, folder: Path, name: str) -> list[Path]:
     for ext in ("png", "pdf"):
         final = folder / f"{name}.{ext}"
         tmp = folder / f".{name}.tmp.{ext}"
-        fig.savefig(tmp, dpi=150)
+        # No creation date: redrawing the same tables gives the same bytes.
+        fig.savefig(tmp, dpi=150, metadata={"CreationDate": None} if ext == "pdf" else None)
         tmp.replace(final)
         paths.append(final)
     return paths
