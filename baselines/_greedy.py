@@ -13,9 +13,9 @@ from perllm_opt.view import RoundView, SystemInfo, free_mask
 
 def candidate_estimates(
     info: SystemInfo, models: tuple[CandidateModel, ...], view: RoundView, k: int
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """Template index, free mask, expected dispatch time and expected energy (with waking a
-    sleeping server) of request ``k``'s candidates."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Free mask, expected dispatch time and expected energy (with waking a sleeping server)
+    of request ``k``'s candidates."""
     key = int(view.template[k])
     t = info.templates[key]
     cm = models[key]
@@ -23,7 +23,7 @@ def candidate_estimates(
     free = free_mask(info, view, k, t)
     time_s = cm.dispatch_time_s(up, prompt)
     energy = cm.energy_j(up, prompt) + cm.wake_j * (view.compute_used[t.server] == 0.0)
-    return key, free, time_s, energy
+    return free, time_s, energy
 
 
 def time_budget_s(info: SystemInfo, view: RoundView, k: int) -> float:

@@ -35,7 +35,7 @@ def choose_on(
     else the fastest free one, else decline."""
     if len(allowed) == 0:
         return DECLINE
-    _, free, time_s, energy = candidate_estimates(info, models, view, k)
+    free, time_s, energy = candidate_estimates(info, models, view, k)
     free, time_s, energy = free[allowed], time_s[allowed], energy[allowed]
     if not free.any():
         return DECLINE

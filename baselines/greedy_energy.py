@@ -22,5 +22,5 @@ class GreedyEnergy(Scheduler):
         self.models = candidate_models(self.info)
 
     def select(self, view: RoundView, k: int) -> int:
-        _, free, time_s, energy = candidate_estimates(self.info, self.models, view, k)
+        free, time_s, energy = candidate_estimates(self.info, self.models, view, k)
         return argmin_where(free & (time_s <= time_budget_s(self.info, view, k)), energy)

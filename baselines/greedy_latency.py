@@ -21,5 +21,5 @@ class GreedyLatency(Scheduler):
         self.models = candidate_models(self.info)
 
     def select(self, view: RoundView, k: int) -> int:
-        _, free, time_s, _ = candidate_estimates(self.info, self.models, view, k)
+        free, time_s, _ = candidate_estimates(self.info, self.models, view, k)
         return argmin_where(free, time_s)

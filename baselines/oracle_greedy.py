@@ -31,5 +31,5 @@ class OracleGreedy(Scheduler):
         )
 
     def select(self, view: RoundView, k: int) -> int:
-        _, free, time_s, energy = candidate_estimates(self.info, self.models, view, k)
+        free, time_s, energy = candidate_estimates(self.info, self.models, view, k)
         return argmin_where(free & (time_s <= time_budget_s(self.info, view, k)), energy)

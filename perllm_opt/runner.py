@@ -19,6 +19,7 @@ from perllm_opt.instance import Instance, build_instance
 from perllm_opt.milp.optimum import OptimumResult, solve_optimum
 from perllm_opt.milp.solve import check_solver
 from perllm_opt.rng import RngStreams
+from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import simulate
 
@@ -73,20 +74,25 @@ def instance_summary(instance: Instance) -> dict[str, Any]:
     }
 
 
+def make_schedulers(cfg: AppConfig) -> dict[str, Scheduler]:
+    """Every scheduler named in ``cfg.schedulers``, validated (a bad hyperparameter raises
+    here, before any work)."""
+    return {name: make_scheduler(name, cfg.scheduler[name]) for name in cfg.schedulers}
+
+
 def run_schedulers(
     instance: Instance,
     cfg: AppConfig,
     progress: bool = False,
     on_done: Callable[[str, Evaluation, float], None] | None = None,
+    schedulers: dict[str, Scheduler] | None = None,
 ) -> dict[str, Evaluation]:
-    """Simulate and evaluate every scheduler named in ``cfg.schedulers``.
-
-    Each scheduler has its own random stream ``scheduler/<name>`` from the run seed.
+    """Simulate and evaluate every scheduler named in ``cfg.schedulers`` (or the given
+    ones). Each scheduler has its own random stream ``scheduler/<name>`` from the run seed.
     """
     streams = RngStreams(cfg.seed)
     out: dict[str, Evaluation] = {}
-    for name in cfg.schedulers:
-        sched = make_scheduler(name, cfg.scheduler[name])
+    for name, sched in (schedulers or make_schedulers(cfg)).items():
         res = simulate(
             instance, sched, streams.stream(f"scheduler/{name}"), progress=progress, label=name
         )
@@ -139,8 +145,7 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     """Build the instance of ``cfg``, run its schedulers and, if asked, the MILP optimum."""
     t0 = time.perf_counter()
     # Fail on a bad hyperparameter or a missing solver before any work, not after.
-    for name in cfg.schedulers:
-        make_scheduler(name, cfg.scheduler[name])
+    schedulers = make_schedulers(cfg)
     if cfg.optimal:
         check_solver(cfg.solver)
     placement = None
@@ -170,7 +175,7 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
             "%-15s on time %5d / %d  (%.1f s)", name, ev.metrics.served, ev.metrics.requests, wall_s
         )
 
-    run_schedulers(instance, cfg, progress=progress, on_done=done)
+    run_schedulers(instance, cfg, progress=progress, on_done=done, schedulers=schedulers)
     deployment = None
     if cfg.optimal:
         t1 = time.perf_counter()
