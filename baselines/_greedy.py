@@ -27,8 +27,9 @@ def candidate_estimates(
 
 
 def time_budget_s(info: SystemInfo, view: RoundView, k: int) -> float:
-    """Time left from dispatch: the deadline minus the wait, and at most the round."""
-    return min(float(view.deadline_s[k] - view.wait_s[k]), info.round_s)
+    """Time left from dispatch: the deadline minus the wait, and at most the round (rounds
+    mode; continuous mode has no cap)."""
+    return min(float(view.deadline_s[k] - view.wait_s[k]), info.time_cap_s)
 
 
 def argmin_where(mask: np.ndarray, cost: np.ndarray) -> int:

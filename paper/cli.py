@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "fig4_cumulative_regret": fg.fig_regret(regret),
         "fig5_optimality_gap": fg.fig_optimality_gap(tables["loads"]),
         "fig6_azure_trace": fg.fig_trace(tables["trace"]),
+        "fig7_slot_length": fg.fig_slots(tables["slots"]),
     }
     written = []
     for name, fig in figures.items():
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         *cl.requirement_claim(tables["deployments"], tables["bandwidth"]),
         cl.regret_claim(regret),
         cl.time_claim(tables["loads"]),
+        *cl.slot_claims(tables["slots"]),
     ]
     write_atomic(out / "claims.md", cl.claims_markdown(claims, args.quick))
     print(

@@ -355,3 +355,73 @@ def fig_trace(table: pd.DataFrame) -> Figure:
     ax1.set_title("Azure LLM trace 2023: throughput")
     ax2.set_title("Azure LLM trace 2023: energy per on-time request")
     return fig
+
+
+#: Slot settings of experiment ``slots``, in drawing order, with their round length (s).
+SLOT_LENGTHS = {"rounds_5": 5, "rounds_10": 10, "rounds_20": 20, "rounds_30": 30, "rounds_60": 60}
+SLOT_SCHEDULERS = ("optimal", "cs_ucb", "oracle_greedy", "greedy_energy", "thompson", "random")
+
+
+def slot_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Experiment ``slots`` with ``regret_requests`` (on-time requests short of the same
+    run's optimum) added."""
+    t = with_optimum(table, ["served"])
+    return t.assign(regret_requests=lambda d: d["served_opt"] - d["served"])
+
+
+def fig_slots(table: pd.DataFrame) -> Figure:
+    """Fig. 7: on-time requests, energy per on-time request and regret (requests short of
+    the optimum) against the round length of rounds mode, one column per load; continuous
+    mode (the default service model) as dashed reference lines."""
+    t = slot_table(table)
+    key = "workload.rate_rps"
+    rates = sorted(t[key].unique())
+    metrics = (
+        ("served", 1.0, "on-time requests"),
+        ("energy_per_served_j", 1e3, "energy per on-time request (kJ)"),
+        ("regret_requests", 1.0, "requests short of the optimum"),
+    )
+    fig, axes = plt.subplots(
+        len(metrics),
+        len(rates),
+        figsize=(4.2 * len(rates), 9),
+        layout="constrained",
+        squeeze=False,
+    )
+    names = [n for n in SLOT_SCHEDULERS if n in set(t["scheduler"])]
+    for c, rate in enumerate(rates):
+        sub = t[t[key] == rate]
+        for r, (metric, scale, label) in enumerate(metrics):
+            ax = axes[r, c]
+            for name in names:
+                if metric == "regret_requests" and name == "optimal":
+                    continue
+                s = sub[sub.scheduler == name]
+                rounds = s[s["slot"].isin(list(SLOT_LENGTHS))].assign(
+                    round_s=lambda d: d["slot"].map(SLOT_LENGTHS)
+                )
+                st = mean_ci(rounds, ["round_s"], metric).sort_values("round_s")
+                ax.errorbar(
+                    st["round_s"],
+                    st["mean"] / scale,
+                    yerr=st["ci"] / scale,
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    color=color(name),
+                    label=name,
+                    lw=2.2 if name == "cs_ucb" else 1.0,
+                )
+                cont = pd.to_numeric(s[s["slot"] == "continuous"][metric], errors="coerce")
+                if cont.notna().any():
+                    ax.axhline(cont.mean() / scale, color=color(name), ls="--", lw=1.0)
+            ax.set_xscale("log")
+            ax.set_xticks(list(SLOT_LENGTHS.values()), [str(v) for v in SLOT_LENGTHS.values()])
+            ax.set_xlabel("round length of rounds mode (s)")
+            ax.set_ylabel(label)
+            if r == 0:
+                ax.set_title(f"{rate:g} requests/s (dashed: continuous mode)")
+            if metric == "energy_per_served_j":
+                ax.set_yscale("log")
+    axes[0, -1].legend(fontsize=7)
+    return fig

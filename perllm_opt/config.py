@@ -12,6 +12,8 @@ from typing import Any
 
 from perllm_opt.errors import InputError, require, require_non_negative, require_positive
 
+MODES = ("continuous", "rounds")
+
 
 @dataclass
 class SystemConfig:
@@ -19,9 +21,21 @@ class SystemConfig:
 
     Attributes
     ----------
+    mode : str
+        ``continuous`` (default): requests are dispatched at the next decision epoch
+        (``epoch_s``) and hold their compute share and KV memory from dispatch until they
+        complete, their link rate only while transmitting; nothing is cut off. ``rounds``:
+        rounds of ``round_s`` that share no capacity (docs/model.md, "Time").
     round_s : float
-        Round length tau: requests arriving in a round are dispatched at its end and must
-        finish within the next round.
+        Rounds mode: round length tau; requests arriving in a round are dispatched at its end
+        and must finish within the next round.
+    epoch_s : float
+        Continuous mode: decision epoch; a request waits at most this long for dispatch.
+    sleep_block_s : float
+        Continuous mode: a server that may sleep is on during every block of this length
+        (from time 0) in which it holds work, and asleep in the others.
+    bin_s : float
+        Continuous mode: length of the time bins of the per-bin series (cumulative regret).
     rate_levels_mbps : list of float
         Transmission rates a request may reserve on every link of its path.
     bytes_per_token : float
@@ -33,7 +47,11 @@ class SystemConfig:
         per-instance bound that dominates any energy difference (lexicographic).
     """
 
+    mode: str = "continuous"
     round_s: float = 30.0
+    epoch_s: float = 1.0
+    sleep_block_s: float = 60.0
+    bin_s: float = 30.0
     rate_levels_mbps: list[float] = field(default_factory=lambda: [2.0, 20.0])
     bytes_per_token: float = 4.0
     w_tran: float = 1.0
@@ -42,7 +60,11 @@ class SystemConfig:
     drop_penalty_j: float | None = None
 
     def __post_init__(self) -> None:
+        require(self.mode in MODES, "system.mode", self.mode, f"one of {list(MODES)}")
         require_positive(self.round_s, "system.round_s")
+        require_positive(self.epoch_s, "system.epoch_s")
+        require_positive(self.sleep_block_s, "system.sleep_block_s")
+        require_positive(self.bin_s, "system.bin_s")
         require(
             len(self.rate_levels_mbps) > 0,
             "system.rate_levels_mbps",
@@ -279,11 +301,15 @@ class DynamicsConfig:
     Link bandwidth is ``nominal * f`` with ``f`` a reflected Gaussian random walk per round
     in ``[bandwidth_min_fraction, 1]`` on the links selected by ``bandwidth_links``
     (``fluctuating``: links marked ``fluctuates`` in the graph). Server slowdown is a
-    reflected random walk in ``[1, slowdown_max]``. Each server's true speed differs from its
-    public profile by a log-normal factor of log-sd ``speed_sigma`` (clipped to [0.5, 2]).
+    reflected random walk in ``[1, slowdown_max]``. Both processes step every ``interval_s``
+    seconds and hold their value in between (a round of rounds mode takes the value at its
+    start; a request in continuous mode the slowdown at its dispatch). Each server's true
+    speed differs from its public profile by a log-normal factor of log-sd ``speed_sigma``
+    (clipped to [0.5, 2]).
     """
 
     bandwidth_links: str = "fluctuating"
+    interval_s: float = 30.0
     bandwidth_min_fraction: float = 0.3
     bandwidth_step: float = 0.15
     slowdown_max: float = 1.5
@@ -297,6 +323,7 @@ class DynamicsConfig:
             self.bandwidth_links,
             f"one of {list(BANDWIDTH_LINKS)}",
         )
+        require_positive(self.interval_s, "dynamics.interval_s")
         require(
             0 < self.bandwidth_min_fraction <= 1,
             "dynamics.bandwidth_min_fraction",
@@ -366,7 +393,7 @@ class SolverConfig:
     """
 
     name: str = "highs"
-    time_limit_s: float = 60.0
+    time_limit_s: float = 30.0
     mip_rel_gap: float = 1e-6
     threads: int = 1
     objective: str = "lexicographic"

@@ -1,5 +1,6 @@
-"""Ground-truth dynamics of an instance: link bandwidth and server slowdown per round, and
-each server's true speed relative to its public profile."""
+"""Ground-truth dynamics of an instance: link bandwidth and server slowdown per interval of
+``dynamics.interval_s`` seconds, and each server's true speed relative to its public
+profile."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from perllm_opt.topology import Topology
 
 @dataclass(frozen=True, eq=False)
 class Dynamics:
-    """Realised per-round conditions.
+    """Realised conditions, piecewise constant over intervals of ``interval_s`` seconds.
 
     Attributes
     ----------
-    bandwidth_mbps : ndarray, shape (n_links, n_rounds)
-        Available bandwidth B_e(t).
-    slowdown : ndarray, shape (n_servers, n_rounds)
+    bandwidth_mbps : ndarray, shape (n_links, n_intervals)
+        Available bandwidth B_e(t) in interval t (``[t interval_s, (t + 1) interval_s)``;
+        times past the last interval take its value).
+    slowdown : ndarray, shape (n_servers, n_intervals)
         Background-load slowdown s_j(t) >= 1 of inference time.
     speed_factor : ndarray, shape (n_servers,)
         True speed / profile speed (kappa_j).
@@ -35,6 +37,16 @@ class Dynamics:
     speed_factor: np.ndarray
     expected_bandwidth_mbps: np.ndarray
     expected_slowdown: np.ndarray
+    interval_s: float = 1.0
+
+    @property
+    def n_intervals(self) -> int:
+        return self.bandwidth_mbps.shape[1]
+
+    def interval_of(self, time_s):
+        """Index of the interval holding ``time_s`` (clipped to the realised ones)."""
+        idx = np.floor(np.asarray(time_s, dtype=float) / self.interval_s + 1e-9).astype(np.int64)
+        return np.clip(idx, 0, self.n_intervals - 1)
 
 
 def reflected_walk(
@@ -69,12 +81,12 @@ def reflected_walk(
 def realise_dynamics(
     config: DynamicsConfig,
     topology: Topology,
-    n_rounds: int,
+    n_intervals: int,
     streams: RngStreams,
     link_bandwidth_mbps: np.ndarray | None = None,
 ) -> Dynamics:
     """Draw bandwidth, slowdown and speed factors (streams ``bandwidth``, ``slowdown``,
-    ``speed``)."""
+    ``speed``) for ``n_intervals`` intervals of ``config.interval_s``."""
     nominal = topology.link_bandwidth_mbps if link_bandwidth_mbps is None else link_bandwidth_mbps
     if config.bandwidth_links == "all":
         moving = np.ones(topology.n_links, dtype=bool)
@@ -82,10 +94,10 @@ def realise_dynamics(
         moving = np.zeros(topology.n_links, dtype=bool)
     else:
         moving = topology.link_fluctuates.copy()
-    frac = np.ones((topology.n_links, n_rounds))
+    frac = np.ones((topology.n_links, n_intervals))
     lo = config.bandwidth_min_fraction
     walk = reflected_walk(
-        lo, 1.0, config.bandwidth_step, int(moving.sum()), n_rounds, streams.stream("bandwidth")
+        lo, 1.0, config.bandwidth_step, int(moving.sum()), n_intervals, streams.stream("bandwidth")
     )
     frac[moving] = walk
     expected_frac = np.where(moving, (lo + 1.0) / 2.0, 1.0)
@@ -95,7 +107,7 @@ def realise_dynamics(
         config.slowdown_max,
         config.slowdown_step,
         topology.n_servers,
-        n_rounds,
+        n_intervals,
         streams.stream("slowdown"),
     )
     speed = np.clip(
@@ -109,4 +121,5 @@ def realise_dynamics(
         speed_factor=speed,
         expected_bandwidth_mbps=nominal * expected_frac,
         expected_slowdown=np.full(topology.n_servers, (1.0 + config.slowdown_max) / 2.0),
+        interval_s=float(config.interval_s),
     )

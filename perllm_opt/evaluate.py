@@ -8,6 +8,7 @@ import numpy as np
 
 from perllm_opt import delays
 from perllm_opt.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
+from perllm_opt.evaluate_continuous import bin_series, capacity_excess
 from perllm_opt.instance import Instance
 from perllm_opt.view import fits
 
@@ -48,7 +49,8 @@ class Metrics:
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """Metrics plus per-round series (for cumulative-regret plots)."""
+    """Metrics plus per-round series (for cumulative-regret plots): per round in rounds
+    mode, per bin of ``system.bin_s`` (by arrival) in continuous mode."""
 
     metrics: Metrics
     objective_per_round: np.ndarray
@@ -92,7 +94,7 @@ def check_capacity(
     checks = (
         ("compute share", usage["compute"], np.ones_like(usage["compute"])),
         ("KV memory", usage["kv"], np.broadcast_to(budget[:, None], usage["kv"].shape)),
-        ("link rate", usage["rate"], instance.dynamics.bandwidth_mbps),
+        ("link rate", usage["rate"], instance.round_bandwidth_mbps),
     )
     for name, used, cap in checks:
         bad = ~fits(used, 0.0, cap)
@@ -134,9 +136,6 @@ def evaluate(
     o = option[admitted]
     if len(o) and np.any(opts.request[o] != np.flatnonzero(admitted)):
         raise ValueError("an assigned option belongs to another request")
-    usage = round_usage(instance, option)
-    check_capacity(instance, usage, kv_budget_bytes)
-
     on_time = np.zeros(n, dtype=bool)
     on_time[admitted] = opts.on_time[o]
     completes = np.zeros(n, dtype=bool)
@@ -145,15 +144,27 @@ def evaluate(
     served = int(on_time.sum())
 
     w_tran, w_infer, w_idle = instance.weights
-    rnd_of = instance.request_round
-    e_tran_r = np.bincount(rnd_of[admitted], weights=opts.energy_tran_j[o], minlength=n_r)
-    e_inf_r = np.bincount(rnd_of[admitted], weights=opts.energy_infer_j[o], minlength=n_r)
-    can_sleep = instance.topology.server_can_sleep
-    on = (~can_sleep[:, None]) | (usage["count"] > 0)
-    idle_sr = delays.idle_energy_j(instance.server_idle_power_w[:, None], tau * on, usage["busy"])
-    e_idle_r = idle_sr.sum(axis=0)
-    served_r = np.bincount(rnd_of[on_time], minlength=n_r)
-    total_r = np.bincount(rnd_of, minlength=n_r)
+    if instance.continuous:
+        excess = capacity_excess(instance, o, kv_budget_bytes)
+        if excess is not None:
+            raise CapacityViolationError(excess)
+        bins = bin_series(instance, admitted, option, on_time)
+        e_tran_r, e_inf_r, e_idle_r = bins["tran"], bins["infer"], bins["idle"]
+        served_r, total_r = bins["served"], bins["total"]
+    else:
+        usage = round_usage(instance, option)
+        check_capacity(instance, usage, kv_budget_bytes)
+        rnd_of = instance.request_round
+        e_tran_r = np.bincount(rnd_of[admitted], weights=opts.energy_tran_j[o], minlength=n_r)
+        e_inf_r = np.bincount(rnd_of[admitted], weights=opts.energy_infer_j[o], minlength=n_r)
+        can_sleep = instance.topology.server_can_sleep
+        on = (~can_sleep[:, None]) | (usage["count"] > 0)
+        idle_sr = delays.idle_energy_j(
+            instance.server_idle_power_w[:, None], tau * on, usage["busy"]
+        )
+        e_idle_r = idle_sr.sum(axis=0)
+        served_r = np.bincount(rnd_of[on_time], minlength=n_r)
+        total_r = np.bincount(rnd_of, minlength=n_r)
     weighted_r = w_tran * e_tran_r + w_infer * e_inf_r + w_idle * e_idle_r
     objective_r = instance.drop_penalty_j * (total_r - served_r) + weighted_r
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt import delays
+from perllm_opt import delays, timeline
 from perllm_opt.catalog import Catalog, load_catalog
 from perllm_opt.config import InstanceConfig, ServiceTypeConfig
 from perllm_opt.deployment import Deployment, resolve_deployment
@@ -33,8 +33,16 @@ from perllm_opt.workload import Requests, generate_requests
 class Instance:
     """One realised instance (immutable). See docs/model.md for every symbol.
 
-    Rounds: a request arriving at ``a`` belongs to round ``t = floor(a / tau)``, is
-    dispatched at ``(t + 1) tau`` after waiting ``wait_s`` and must finish by ``(t + 2) tau``.
+    Decision epochs are ``round_s`` apart: the round length tau in rounds mode, the epoch
+    ``system.epoch_s`` in continuous mode. A request arriving at ``a`` belongs to decision
+    group ``t = floor(a / round_s)`` (``request_round``) and is dispatched at
+    ``(t + 1) round_s`` (``request_dispatch_s``) after waiting ``wait_s``. In rounds mode it
+    must finish by ``(t + 2) tau``; in continuous mode it runs to completion.
+
+    Continuous mode only: ``accounting_end_s`` is the end of the span over which servers
+    that never sleep are counted as on (the horizon plus the longest deadline, so every
+    on-time request ends inside it); ``request_window`` labels the independent time windows
+    of the exact optimum (-1: the request has no on-time option).
     """
 
     config: InstanceConfig
@@ -60,6 +68,19 @@ class Instance:
     options: OptionTable
     drop_penalty_j: float
     placement: bool = False
+    mode: str = "rounds"
+    request_dispatch_s: np.ndarray | None = None
+    round_bandwidth_mbps: np.ndarray | None = None
+    accounting_end_s: float = 0.0
+    request_window: np.ndarray | None = None
+
+    @property
+    def continuous(self) -> bool:
+        return self.mode == "continuous"
+
+    @property
+    def sleep_block_s(self) -> float:
+        return float(self.config.system.sleep_block_s)
 
     @property
     def n_requests(self) -> int:
@@ -130,6 +151,88 @@ def drop_penalty_bound_j(
     return float(np.ceil(per_round.max(initial=0.0) + idle + 1.0))
 
 
+def option_spans(
+    options: OptionTable,
+    dispatch_s: np.ndarray,
+    can_sleep: np.ndarray,
+    block_s: float,
+    opts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The time span through which each option in ``opts`` couples with others: its
+    dispatch-to-completion interval, widened to whole sleep blocks on a server that sleeps
+    (two options in one block share that server's on state)."""
+    start = dispatch_s[options.request[opts]]
+    end = start + options.service_s[opts]
+    sleepy = can_sleep[options.server[opts]]
+    first, last = timeline.block_span(start, end, block_s)
+    start = np.where(sleepy, first * block_s, start)
+    end = np.where(sleepy, (last + 1) * block_s, end)
+    return start, end
+
+
+def continuous_windows(
+    options: OptionTable,
+    n_requests: int,
+    dispatch_s: np.ndarray,
+    can_sleep: np.ndarray,
+    block_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Independent windows of continuous mode: requests whose on-time options can never
+    share a resource at the same time (nor a sleep block) fall in different windows.
+
+    Returns the window of each request (-1 without an on-time option) and each window's
+    start and end (s).
+    """
+    window = np.full(n_requests, -1, dtype=np.int64)
+    on = np.flatnonzero(options.on_time)
+    if len(on) == 0:
+        return window, np.empty(0), np.empty(0)
+    start, end = option_spans(options, dispatch_s, can_sleep, block_s, on)
+    req = options.request[on]
+    r_start = np.full(n_requests, np.inf)
+    r_end = np.full(n_requests, -np.inf)
+    np.minimum.at(r_start, req, start)
+    np.maximum.at(r_end, req, end)
+    has = np.flatnonzero(np.isfinite(r_start))
+    label = timeline.merge_spans(r_start[has], r_end[has])
+    window[has] = label
+    n_w = int(label.max()) + 1
+    w_start = np.full(n_w, np.inf)
+    w_end = np.full(n_w, -np.inf)
+    np.minimum.at(w_start, label, r_start[has])
+    np.maximum.at(w_end, label, r_end[has])
+    return window, w_start, w_end
+
+
+def continuous_drop_penalty_j(
+    options: OptionTable,
+    window: np.ndarray,
+    w_start: np.ndarray,
+    w_end: np.ndarray,
+    weights: tuple[float, float, float],
+    idle_power_w: np.ndarray,
+    block_s: float,
+) -> float:
+    """A drop penalty that dominates every energy difference within a window.
+
+    Within a window, two solutions' weighted energies differ by at most the sum over its
+    requests of their costliest option plus the idle power of every server over the window
+    (two sleep blocks of slack at its ends); windows share nothing, so one more request on
+    time in a window always pays off with a penalty above the largest such bound.
+    """
+    w_tran, w_infer, w_idle = weights
+    per_opt = w_tran * options.energy_tran_j + w_infer * options.energy_infer_j
+    best = np.zeros(len(window))
+    on = np.flatnonzero(options.on_time)
+    np.maximum.at(best, options.request[on], per_opt[on])
+    if len(w_start) == 0:
+        return 1.0
+    has = window >= 0
+    per_w = np.bincount(window[has], weights=best[has], minlength=len(w_start))
+    idle = w_idle * float(idle_power_w.sum()) * (w_end - w_start + 2 * block_s)
+    return float(np.ceil((per_w + idle).max() + 1.0))
+
+
 def build_instance(
     config: InstanceConfig,
     catalog: Catalog | None = None,
@@ -164,15 +267,30 @@ def build_instance(
     )
     service_model = np.asarray([deployment.model_index(s.model) for s in services])
 
-    tau = float(config.system.round_s)
+    continuous = config.system.mode == "continuous"
+    if continuous and placement:
+        raise InputError(
+            "placement", "optimize", "placement=fixed in continuous mode (or system.mode=rounds)"
+        )
+    tau = float(config.system.epoch_s if continuous else config.system.round_s)
     n_rounds = int(np.ceil(config.horizon_s / tau))
     requests = generate_requests(
         config.workload, services, topology.n_zones, config.horizon_s, streams
     )
-    dynamics = realise_dynamics(config.dynamics, topology, n_rounds, streams)
+    n_intervals = int(np.ceil(config.horizon_s / config.dynamics.interval_s))
+    dynamics = realise_dynamics(config.dynamics, topology, n_intervals, streams)
 
     rnd = np.minimum((requests.arrival_s // tau).astype(np.int64), n_rounds - 1)
-    wait = (rnd + 1) * tau - requests.arrival_s
+    dispatch = (rnd + 1) * tau
+    wait = dispatch - requests.arrival_s
+    if continuous:
+        dyn_index = dynamics.interval_of(dispatch)
+        round_bw = dynamics.bandwidth_mbps[:, dynamics.interval_of((np.arange(n_rounds) + 1) * tau)]
+    else:
+        # A round takes the conditions of the interval holding its start.
+        round_dyn = dynamics.interval_of(np.arange(n_rounds) * tau)
+        dyn_index = round_dyn[rnd]
+        round_bw = dynamics.bandwidth_mbps[:, round_dyn]
     bpt = config.system.bytes_per_token
     up = delays.uplink_bits(requests.prompt_tokens, requests.attachment_bytes, bpt)
     down = delays.downlink_bits(requests.output_tokens, bpt)
@@ -203,7 +321,7 @@ def build_instance(
         len(services),
         requests.zone,
         requests.service,
-        rnd,
+        dyn_index,
         wait,
         requests.prompt_tokens,
         requests.output_tokens,
@@ -212,14 +330,25 @@ def build_instance(
         down,
         dynamics.speed_factor,
         dynamics.slowdown,
-        tau,
+        np.inf if continuous else tau,
     )
     s = config.system
     weights = (s.w_tran, s.w_infer, s.w_idle)
+    window = None
+    accounting_end = 0.0
+    if continuous:
+        accounting_end = float(config.horizon_s + max(sv.deadline_max_s for sv in services))
+        window, w_start, w_end = continuous_windows(
+            options, len(requests), dispatch, topology.server_can_sleep, s.sleep_block_s
+        )
     if drop_penalty_j is not None:
         penalty = float(drop_penalty_j)
     elif s.drop_penalty_j is not None:
         penalty = float(s.drop_penalty_j)
+    elif continuous:
+        penalty = continuous_drop_penalty_j(
+            options, window, w_start, w_end, weights, idle_w, s.sleep_block_s
+        )
     else:
         penalty = drop_penalty_bound_j(options, rnd, n_rounds, weights, idle_w, tau)
     return Instance(
@@ -246,4 +375,9 @@ def build_instance(
         options=options,
         drop_penalty_j=penalty,
         placement=placement,
+        mode=config.system.mode,
+        request_dispatch_s=dispatch,
+        round_bandwidth_mbps=round_bw,
+        accounting_end_s=accounting_end,
+        request_window=window,
     )

@@ -56,6 +56,9 @@ def public_info(instance: Instance) -> SystemInfo:
         path_latency_s=read_only(topo.path_latency_s.ravel()),
         weights=(s.w_tran, s.w_infer, s.w_idle),
         bytes_per_token=s.bytes_per_token,
+        mode=instance.mode,
+        time_cap_s=float("inf") if instance.continuous else instance.round_s,
+        wake_s=s.sleep_block_s if instance.continuous else instance.round_s,
     )
 
 

@@ -73,8 +73,13 @@ class OptionTable:
     """Every option of every request, CSR by request (see module docstring).
 
     Times are seconds from the request's dispatch unless named ``latency`` (from arrival).
-    ``run_s`` is how long the option holds its share: its inference time, or until the end
-    of the round if it would not finish (cut off). Energies are those actually spent.
+    ``run_s`` is how long the option computes: its inference time, or (rounds mode) until
+    the end of the round if it would not finish (cut off). Energies are those actually spent.
+
+    Intervals relative to dispatch (continuous mode, docs/model.md): the server's compute
+    share and KV memory are held over ``[0, service_s)``; the path's links carry the rate
+    while the prompt and attachment upload, ``[0, up_s)``, and while the answer streams back,
+    ``[down_start_s, service_s)``.
     """
 
     ptr: np.ndarray
@@ -93,9 +98,16 @@ class OptionTable:
     run_s: np.ndarray
     energy_tran_j: np.ndarray
     energy_infer_j: np.ndarray
+    up_s: np.ndarray
+    down_start_s: np.ndarray
 
     def __len__(self) -> int:
         return len(self.request)
+
+    @property
+    def service_s(self) -> np.ndarray:
+        """Dispatch to completion (transmission + inference)."""
+        return self.tran_s + self.infer_s
 
     @property
     def busy_share_s(self) -> np.ndarray:
@@ -178,7 +190,7 @@ def build_option_table(
     n_services: int,
     zone: np.ndarray,
     service: np.ndarray,
-    round_index: np.ndarray,
+    dynamics_index: np.ndarray,
     wait_s: np.ndarray,
     prompt_tokens: np.ndarray,
     output_tokens: np.ndarray,
@@ -187,12 +199,15 @@ def build_option_table(
     down_bits: np.ndarray,
     speed_factor: np.ndarray,
     slowdown: np.ndarray,
-    round_s: float,
+    time_cap_s: float,
 ) -> OptionTable:
     """Apply the formulas of :mod:`perllm_opt.delays` to the ground truth of every option.
 
-    Vectorised per template: each group of requests sharing a (zone, service) is a
-    (requests x candidates) block.
+    ``dynamics_index`` is each request's interval of the slowdown process (its round's
+    start in rounds mode, its dispatch in continuous mode); ``time_cap_s`` the time an
+    option may run from dispatch (the round in rounds mode, ``inf`` in continuous mode:
+    nothing is cut off). Vectorised per template: each group of requests sharing a (zone,
+    service) is a (requests x candidates) block.
     """
     key = zone * n_services + service
     sizes = np.asarray([len(t) for t in templates], dtype=np.int64)[key]
@@ -203,7 +218,16 @@ def build_option_table(
     cand = np.empty(n_opt, dtype=np.int64)
     f_arrays = {
         name: np.empty(n_opt)
-        for name in ("tran_s", "infer_s", "latency_s", "run_s", "energy_tran_j", "energy_infer_j")
+        for name in (
+            "tran_s",
+            "infer_s",
+            "latency_s",
+            "run_s",
+            "energy_tran_j",
+            "energy_infer_j",
+            "up_s",
+            "down_start_s",
+        )
     }
     b_arrays = {name: np.empty(n_opt, dtype=bool) for name in ("completes", "on_time")}
 
@@ -222,18 +246,25 @@ def build_option_table(
         speed = speed_factor[t.server]
         pre = delays.prefill_s_per_token(t.phi, t.prefill_tok_s, speed)
         dec = delays.decode_s_per_token(t.phi, t.decode_floor_s_per_token, t.decode_tok_s, speed)
-        slow = slowdown[t.server[None, :], round_index[group][:, None]]
+        slow = slowdown[t.server[None, :], dynamics_index[group][:, None]]
         infer = delays.inference_time_s(
             prompt_tokens[group][:, None], output_tokens[group][:, None], pre, dec, slow
         )
         tran = delays.transmission_time_s(up_bits[group][:, None], t.rate_mbps, t.path_latency_s)
-        completes = tran + infer <= round_s
+        completes = tran + infer <= time_cap_s
         latency = wait_s[group][:, None] + tran + infer
-        run = np.where(completes, infer, np.clip(round_s - tran, 0.0, None))
+        run = np.where(completes, infer, np.clip(time_cap_s - tran, 0.0, None))
+        up_s = delays.transmission_time_s(up_bits[group][:, None], t.rate_mbps, 0.0)
+        down_s = delays.transmission_time_s(down_bits[group][:, None], t.rate_mbps, 0.0)
+        # The answer's bits leave over the last down_s before completion, never before the
+        # prompt has reached the server.
+        down_start = np.maximum(up_s + t.path_latency_s, tran + infer - down_s)
         f_arrays["tran_s"][pos] = tran.ravel()
         f_arrays["infer_s"][pos] = infer.ravel()
         f_arrays["latency_s"][pos] = latency.ravel()
         f_arrays["run_s"][pos] = run.ravel()
+        f_arrays["up_s"][pos] = np.broadcast_to(up_s, tran.shape).ravel()
+        f_arrays["down_start_s"][pos] = down_start.ravel()
         f_arrays["energy_infer_j"][pos] = delays.inference_energy_j(
             t.active_power_w, t.phi, run
         ).ravel()

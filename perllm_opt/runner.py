@@ -64,8 +64,12 @@ def instance_summary(instance: Instance) -> dict[str, Any]:
     if len(o):
         reachable[o.request[o.on_time]] = True
     return {
+        "mode": instance.mode,
         "requests": instance.n_requests,
         "rounds": instance.n_rounds,
+        "windows": (
+            int(instance.request_window.max(initial=-1)) + 1 if instance.continuous else None
+        ),
         "options": len(o),
         "requests_with_on_time_option": int(reachable.sum()),
         "servers": instance.topology.n_servers,
@@ -120,6 +124,7 @@ def optimum_row(
             "status": opt.status,
             "bound": opt.bound,
             "mip_gap": opt.gap,
+            "served_bound": opt.served_bound,
             "build_s": opt.build_s,
             "solve_s": opt.solve_s,
             "solver_s": opt.solver_s,
@@ -131,12 +136,16 @@ def optimum_row(
 
 
 def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
-    """``regret`` = objective - optimal objective; ``energy_gap`` = energy per on-time
-    request over the optimum's (docs/metrics.md)."""
+    """``regret`` = objective - optimal objective (against the best solution found: a lower
+    bound on the true regret when the optimum is not proven), ``regret_bound`` = objective -
+    the optimum's proven bound (an upper bound; equal to ``regret`` when proven optimal);
+    ``energy_gap`` = energy per on-time request over the optimum's (docs/metrics.md)."""
     best = opt_row.get("objective", float("nan"))
+    bound = opt_row.get("bound", float("nan"))
     best_e = opt_row.get("energy_per_served_j", float("nan"))
     for r in rows:
         r["regret"] = r["objective"] - best
+        r["regret_bound"] = r["objective"] - bound
         served_e = r.get("energy_per_served_j", float("nan"))
         r["energy_gap"] = served_e / best_e if best_e and best_e == best_e else float("nan")
 
@@ -196,6 +205,8 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
             {
                 "optimal_status": opt.status,
                 "optimal_gap": opt.gap,
+                "optimal_served_bound": opt.served_bound,
+                "optimal_subproblems": opt.subproblems,
                 "optimal_build_s": opt.build_s,
                 "optimal_solve_s": opt.solve_s,
             }

@@ -1,4 +1,5 @@
-"""The round-based online simulator (docs/model.md, "Online scheduling").
+"""The online simulator (docs/model.md, "Online scheduling"): rounds mode here, continuous
+mode in :mod:`perllm_opt.continuous_simulator`.
 
 At each round boundary the round's requests are offered to the scheduler one at a time in
 arrival order. The environment applies the true option: if the round's compute, KV memory or
@@ -18,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED, Assignment
+from perllm_opt.continuous_simulator import simulate_continuous
 from perllm_opt.instance import Instance
 from perllm_opt.knowledge import oracle_info, public_info
 from perllm_opt.schedulers.base import Scheduler, SchedulerError
@@ -32,7 +34,9 @@ class SimulationResult:
     wall_s: float
 
 
-def _feedback(instance: Instance, ids: np.ndarray, option: np.ndarray, refused: bool) -> Feedback:
+def _feedback(
+    instance: Instance, ids: np.ndarray, option: np.ndarray, refused: bool, keep_order=False
+) -> Feedback:
     opts = instance.options
     req = instance.requests
     tk = req.zone[ids] * len(instance.services) + req.service[ids]
@@ -62,7 +66,7 @@ def _feedback(instance: Instance, ids: np.ndarray, option: np.ndarray, refused: 
         completes, opts.latency_s[o], instance.request_wait_s[ids] + instance.round_s
     )
     service = latency - instance.request_wait_s[ids]
-    order = np.argsort(service, kind="stable")
+    order = np.arange(len(ids)) if keep_order else np.argsort(service, kind="stable")
     o, ids, tk = o[order], ids[order], tk[order]
     latency, service = latency[order], service[order]
     return Feedback(
@@ -109,6 +113,31 @@ def simulate(
     n, n_s, n_l = instance.n_requests, topo.n_servers, topo.n_links
     option = np.full(n, -1, dtype=np.int64)
     status = np.full(n, DECLINED, dtype=np.int8)
+    if instance.continuous:
+        bar = tqdm(
+            total=n,
+            desc=label or type(scheduler).__name__,
+            unit="req",
+            disable=not progress,
+            leave=False,
+            mininterval=0.5,
+        )
+
+        def feedback(ids: np.ndarray, cand: np.ndarray, refused: bool) -> Feedback:
+            return _feedback(
+                instance, ids, cand if refused else opts.ptr[ids] + cand, refused, True
+            )
+
+        simulate_continuous(instance, scheduler, info, option, status, feedback, bar)
+        bar.close()
+        return SimulationResult(
+            Assignment(
+                option=option,
+                status=status,
+                source=getattr(scheduler, "name", type(scheduler).__name__),
+            ),
+            time.perf_counter() - t0,
+        )
 
     compute_used = np.zeros(n_s)
     kv_used = np.zeros(n_s)
@@ -153,7 +182,7 @@ def simulate(
         kv_used[:] = 0.0
         rate_used[:] = 0.0
         np.min(bw_est[matrix], axis=1, out=path_res)
-        cap_bw = np.append(instance.dynamics.bandwidth_mbps[:, t], np.inf).tolist()
+        cap_bw = np.append(instance.round_bandwidth_mbps[:, t], np.inf).tolist()
         comp = [0.0] * n_s
         kvu = [0.0] * n_s
         rate = [0.0] * (n_l + 1)
@@ -219,7 +248,7 @@ def simulate(
         if len(done):
             scheduler.update(_feedback(instance, done, option[done], False))
         # The round's realised bandwidth is observed once it is over.
-        bw_est[:-1] = instance.dynamics.bandwidth_mbps[:, t]
+        bw_est[:-1] = instance.round_bandwidth_mbps[:, t]
         bar.update(len(ids))
     bar.close()
     return SimulationResult(

@@ -10,7 +10,7 @@ realised bandwidth of the current or future rounds, or future arrivals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,11 @@ def fits(used, need, capacity):
     """``used + need <= capacity`` up to a relative tolerance; the one capacity test shared by
     the simulator, the schedulers and the evaluator."""
     return used + need <= capacity * (1.0 + CAPACITY_RTOL) + CAPACITY_RTOL
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 def read_only(a: np.ndarray) -> np.ndarray:
@@ -58,6 +63,15 @@ class SystemInfo:
     weights : tuple of float
         ``(w_tran, w_infer, w_idle)`` of the objective.
     bytes_per_token : float
+    mode : str
+        ``rounds`` or ``continuous`` (docs/model.md, "Time").
+    time_cap_s : float
+        How long an option may run from dispatch: the round in rounds mode, ``inf`` in
+        continuous mode (nothing is cut off).
+    wake_s : float
+        Seconds a sleeping server stays on once woken: the round, or the sleep block.
+
+    ``round_s`` is the time between decision epochs (the round, or ``system.epoch_s``).
     """
 
     templates: tuple[Template, ...]
@@ -77,6 +91,9 @@ class SystemInfo:
     path_latency_s: np.ndarray
     weights: tuple[float, float, float]
     bytes_per_token: float
+    mode: str = "rounds"
+    time_cap_s: float = float("inf")
+    wake_s: float = 0.0
 
     @property
     def n_services(self) -> int:
@@ -112,6 +129,16 @@ class RoundView:
         The bandwidth observed in the previous round (nominal in the first round).
     path_residual_mbps : ndarray, shape (n_paths,)
         ``bandwidth_estimate - rate_used`` minimised over each path's links.
+    now_s : float
+        Time of the decision epoch.
+    live_server, live_phi, live_kv_bytes, live_expected_end_s : ndarray
+        Continuous mode: the reservations still held (server, share, KV bytes) and when
+        each is *expected* to be released (dispatch plus the public profile's estimate of its
+        time, never the realised one; at least ``now_s``). Empty in rounds mode, where every
+        round starts empty.
+
+    In continuous mode "the round" is the decision epoch: ``compute_used``,
+    ``kv_used_bytes`` and ``rate_used_mbps`` are what live reservations hold at ``now_s``.
     """
 
     round_index: int
@@ -129,6 +156,11 @@ class RoundView:
     rate_used_mbps: np.ndarray
     bandwidth_estimate_mbps: np.ndarray
     path_residual_mbps: np.ndarray
+    now_s: float = 0.0
+    live_server: np.ndarray = field(default_factory=lambda: _frozen(np.empty(0, dtype=np.int64)))
+    live_phi: np.ndarray = field(default_factory=lambda: _frozen(np.empty(0)))
+    live_kv_bytes: np.ndarray = field(default_factory=lambda: _frozen(np.empty(0)))
+    live_expected_end_s: np.ndarray = field(default_factory=lambda: _frozen(np.empty(0)))
 
     def __len__(self) -> int:
         return len(self.request_id)
@@ -151,8 +183,9 @@ def free_mask(info: SystemInfo, view: RoundView, k: int, t: Template) -> np.ndar
 class Feedback:
     """Outcomes revealed to a scheduler, one entry per request.
 
-    Refusals are reported at once; completed (or cut-off) requests at the end of their round,
-    in completion order.
+    Refusals are reported at once; completed (or cut-off) requests at the end of their round
+    (rounds mode) or at the first decision epoch after they complete (continuous mode), in
+    completion order.
 
     Attributes
     ----------

@@ -42,8 +42,10 @@ def scheduler_from_conf(name: str) -> Scheduler:
 
 
 def small_config(seed: int = 0, **kw) -> InstanceConfig:
-    """A small instance of the default model: 120 s at 1 request/s."""
+    """A small instance of the default model: 120 s at 1 request/s, rounds mode unless a
+    ``system`` is given (continuous mode has its own tests, tests/test_continuous.py)."""
     kw.setdefault("horizon_s", 120.0)
+    kw.setdefault("system", SystemConfig(mode="rounds"))
     kw.setdefault("workload", WorkloadConfig(rate_rps=1.0))
     return InstanceConfig(seed=seed, **kw)
 
@@ -112,6 +114,7 @@ def hand_config(
         seed=kw.pop("seed", 0),
         horizon_s=kw.pop("horizon_s", 90.0),
         system=SystemConfig(
+            mode=kw.pop("mode", "rounds"),
             round_s=30.0,
             rate_levels_mbps=[1.0, 10.0],
             bytes_per_token=4.0,
@@ -120,7 +123,7 @@ def hand_config(
             w_idle=weights[2],
             drop_penalty_j=drop_penalty_j,
         ),
-        topology=TopologyConfig(preset=None, path=str(paths["graph"])),
+        topology=kw.pop("topology", TopologyConfig(preset=None, path=str(paths["graph"]))),
         deployment=DeploymentConfig(name="hand", edge=["tiny"], cloud=["tiny"]),
         services=[service],
         workload=WorkloadConfig(
@@ -306,5 +309,5 @@ def profile_energy_j(info, t, up_bits, prompt, compute_used, **kw):
     asleep = np.asarray(info.server_can_sleep)[t.server] & (
         np.asarray(compute_used)[t.server] == 0.0
     )
-    wake = w_idle * idle * info.round_s * asleep
+    wake = w_idle * idle * info.wake_s * asleep
     return w_tran * (up_bits + down) * t.path_energy_j_per_bit + net * t.phi * infer + wake

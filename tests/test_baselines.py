@@ -74,7 +74,7 @@ def _ready(sched: Scheduler, inst, oracle: bool = False) -> Scheduler:
 
 
 def _budget(info, view):
-    return min(float(view.deadline_s[0] - view.wait_s[0]), info.round_s)
+    return min(float(view.deadline_s[0] - view.wait_s[0]), info.time_cap_s)
 
 
 @given(data=st.data())

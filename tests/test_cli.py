@@ -186,6 +186,7 @@ def test_default_config_composes():
     app = cli_main.to_app_config(cfg)
     assert sorted(app.schedulers) == sorted(SCHEDULER_NAMES)
     assert sorted(app.scheduler) == sorted(SCHEDULER_NAMES)
-    assert (app.seed, app.horizon_s, app.workload.rate_rps) == (0, 600.0, 2.0)
+    assert (app.seed, app.horizon_s, app.workload.rate_rps) == (0, 300.0, 5.0)
+    assert (app.system.mode, app.system.epoch_s) == ("continuous", 1.0)
     assert app.topology.preset == "paper"
     assert app.scheduler["cs_ucb"]["_target_"] == "perllm_opt.schedulers.cs_ucb.CSUCB"

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-BASE = ["progress=false", "horizon_s=90", "schedulers=[cs_ucb,random]"]
+BASE = ["progress=false", "horizon_s=90", "workload.rate_rps=1", "schedulers=[cs_ucb,random]"]
 
 
 def run_cli(tmp_path, *args):
@@ -47,6 +47,16 @@ def test_optimal_row_and_regret(default_run):
     assert cum["cs_ucb"].tolist() == pytest.approx(expected.tolist())
     assert cum["cs_ucb"].iloc[-1] == pytest.approx(rows[1]["regret"], rel=1e-9)
     assert any(line.startswith("optimal ") for line in proc.stdout.splitlines())
+    assert "optimum: optimal, gap" in proc.stdout
+    assert opt["served_bound"] == opt["served"]
+    for r in rows[1:]:
+        assert r["regret_bound"] == pytest.approx(r["regret"], rel=1e-6, abs=1e-3)
+
+
+def test_placement_needs_rounds_mode(tmp_path):
+    proc, _ = run_cli(tmp_path, "placement=optimize")
+    assert proc.returncode == 2
+    assert "placement" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_optimal_false_skips_the_milp(tmp_path):
@@ -59,7 +69,9 @@ def test_optimal_false_skips_the_milp(tmp_path):
 
 
 def test_placement_reports_the_deployment(tmp_path):
-    proc, out = run_cli(tmp_path, "placement=optimize", "solver.objective=weighted")
+    proc, out = run_cli(
+        tmp_path, "system.mode=rounds", "placement=optimize", "solver.objective=weighted"
+    )
     assert proc.returncode == 0, proc.stderr
     deployment = json.loads((out / "deployment.json").read_text())
     assert set(deployment) == {"cloud", "edge0", "edge1", "edge2"}

@@ -30,6 +30,7 @@ GROUPS = [
     "solver",
     "scheduler",
     "experiment",
+    "slot",
 ]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 
@@ -51,8 +52,8 @@ def test_every_group_has_options():
 def test_config_composes_and_instantiates(group, option, graph_file):
     if group == "scheduler":
         overrides = [f"schedulers=[{option}]"]
-    elif group == "experiment":
-        overrides = [f"+experiment={option}"]
+    elif group in ("experiment", "slot"):
+        overrides = [f"+{group}={option}"]
     else:
         overrides = [f"{group}={option}"]
     if (group, option) == ("topology", "file"):
@@ -61,7 +62,8 @@ def test_config_composes_and_instantiates(group, option, graph_file):
     for name in app.schedulers:
         assert isinstance(make_scheduler(name, app.scheduler[name]), Scheduler)
     inst = build_instance(app)
-    assert inst.n_rounds == 2 and len(inst.options) > 0
+    decision_s = app.system.epoch_s if app.system.mode == "continuous" else app.system.round_s
+    assert inst.n_rounds == round(60 / decision_s) and len(inst.options) > 0
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def test_cs_ucb_only_chooses_free_candidates(
         tpl = inst.template_of(int(i))
         links = inst.topology.path_links[int(tpl.path_id[spy.choice[int(i)]])]
         est = spy.bandwidth_estimates[t_round]
-        assert any(inst.dynamics.bandwidth_mbps[e, t_round] < est[e] for e in links)
+        assert any(inst.round_bandwidth_mbps[e, t_round] < est[e] for e in links)
 
 
 def _single_request_view(inst, info, i, deadline, wait, compute_used, kv_frac, link_frac):
@@ -115,7 +115,7 @@ def test_first_decision_declines_only_without_a_free_confident_arm(paper_and_lar
     link_frac = data.draw(st.sampled_from([0.0, 0.0, 0.0, 0.5, 0.85, 0.99]), label="links")
     view = _single_request_view(inst, info, i, deadline, wait, compute_used, kv_frac, link_frac)
     t = info.templates[int(view.template[0])]
-    budget = min(deadline - wait, info.round_s)
+    budget = min(deadline - wait, info.time_cap_s)
     free = free_mask(info, view, 0, t)
     if budget > 0:
         d = _profile_time_s(info, t, float(view.up_bits[0]), float(view.prompt_tokens[0]))

@@ -35,7 +35,7 @@ def test_wake_energy(small_instance):
     for t, cm in zip(info.templates, candidate_models(info), strict=True):
         idle = np.asarray(info.server_idle_power_w)[t.server]
         sleeps = np.asarray(info.server_can_sleep)[t.server]
-        np.testing.assert_allclose(cm.wake_j, np.where(sleeps, idle * info.round_s, 0.0))
+        np.testing.assert_allclose(cm.wake_j, np.where(sleeps, idle * info.wake_s, 0.0))
 
 
 def test_estimates_equal_the_option_table_given_the_truth(hand_instance):

@@ -26,6 +26,7 @@ from perllm_opt.milp.perllm import joint_problem
 from perllm_opt.milp.solve import OPTIMAL, solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
+ROUNDS = SystemConfig(mode="rounds")
 
 
 def tiny_config(seed: int) -> InstanceConfig:
@@ -34,7 +35,7 @@ def tiny_config(seed: int) -> InstanceConfig:
     return InstanceConfig(
         seed=seed,
         horizon_s=30.0,
-        system=SystemConfig(round_s=30.0, rate_levels_mbps=[5.0]),
+        system=SystemConfig(mode="rounds", round_s=30.0, rate_levels_mbps=[5.0]),
         workload=WorkloadConfig(rate_rps=0.17),
         calibration=CalibrationConfig(
             overrides={
@@ -77,7 +78,7 @@ def test_brute_force_equals_milp(seed):
 @given(seed=st.integers(0, 10_000), rate=st.sampled_from([0.5, 1.5, 3.0]))
 def test_evaluator_reproduces_milp_objective(seed, rate):
     inst = build_instance(
-        InstanceConfig(seed=seed, horizon_s=90.0, workload=WorkloadConfig(rate_rps=rate))
+        InstanceConfig(seed=seed, horizon_s=90.0, workload=WorkloadConfig(rate_rps=rate), system=ROUNDS)
     )
     opt = solve_optimum(inst, SolverConfig(mip_rel_gap=1e-9))
     ev = evaluate(inst, opt.assignment)
@@ -89,7 +90,7 @@ def test_evaluator_reproduces_milp_objective(seed, rate):
 
 def test_lexicographic_weighted_and_joint_agree():
     inst = build_instance(
-        InstanceConfig(seed=2, horizon_s=120.0, workload=WorkloadConfig(rate_rps=2.0))
+        InstanceConfig(seed=2, horizon_s=120.0, workload=WorkloadConfig(rate_rps=2.0), system=ROUNDS)
     )
     lex = solve_optimum(inst, SolverConfig(objective="lexicographic", mip_rel_gap=1e-9))
     wtd = solve_optimum(inst, SolverConfig(objective="weighted", mip_rel_gap=1e-9))
@@ -105,7 +106,7 @@ def test_lexicographic_weighted_and_joint_agree():
 
 
 def test_placement_optimum_is_no_worse_and_fits_memory():
-    cfg = InstanceConfig(seed=5, horizon_s=90.0, workload=WorkloadConfig(rate_rps=2.0))
+    cfg = InstanceConfig(seed=5, horizon_s=90.0, workload=WorkloadConfig(rate_rps=2.0), system=ROUNDS)
     placed_inst = build_instance(cfg, placement=True)
     fixed_inst = build_instance(cfg, drop_penalty_j=placed_inst.drop_penalty_j)
     fixed = solve_optimum(fixed_inst, EXACT)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from perllm_opt.config import InstanceConfig, SolverConfig, WorkloadConfig
+from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.optimum import solve_optimum
@@ -23,7 +23,12 @@ SOLVER = SolverConfig(mip_rel_gap=1e-9, time_limit_s=60)
 def test_regret_is_never_negative(seed):
     rate = (0.5, 1.0, 2.0, 3.0)[seed % 4]
     inst = build_instance(
-        InstanceConfig(seed=seed, horizon_s=90.0, workload=WorkloadConfig(rate_rps=rate))
+        InstanceConfig(
+            seed=seed,
+            horizon_s=90.0,
+            workload=WorkloadConfig(rate_rps=rate),
+            system=SystemConfig(mode="rounds"),
+        )
     )
     opt = solve_optimum(inst, SOLVER)
     assert opt.status == "optimal"

@@ -93,7 +93,7 @@ def test_capacity_never_exceeded(runs, key, name):
     compute, kv, rate = own_usage(inst, a.option)
     assert compute.max(initial=0.0) <= 1.0 + 1e-9
     assert np.all(kv <= inst.server_kv_budget_bytes[:, None] * (1 + 1e-9))
-    assert np.all(rate <= inst.dynamics.bandwidth_mbps * (1 + 1e-9) + 1e-9)
+    assert np.all(rate <= inst.round_bandwidth_mbps * (1 + 1e-9) + 1e-9)
     evaluate(inst, a)  # raises CapacityViolationError otherwise
 
 
@@ -213,10 +213,10 @@ def test_view_bandwidth_is_last_rounds_realisation(instances):
     assert len(est) == inst.n_rounds
     np.testing.assert_array_equal(est[0][:-1], inst.topology.link_bandwidth_mbps)
     for t in range(1, inst.n_rounds):
-        np.testing.assert_array_equal(est[t][:-1], inst.dynamics.bandwidth_mbps[:, t - 1])
+        np.testing.assert_array_equal(est[t][:-1], inst.round_bandwidth_mbps[:, t - 1])
         assert math.isinf(est[t][-1])
     # The fluctuating WAN really moves, so the check above means something.
-    assert not np.allclose(inst.dynamics.bandwidth_mbps[:, 0], inst.dynamics.bandwidth_mbps[:, 1])
+    assert not np.allclose(inst.round_bandwidth_mbps[:, 0], inst.round_bandwidth_mbps[:, 1])
 
 
 def test_view_arrays_are_read_only(instances):
@@ -406,7 +406,7 @@ def test_links_are_checked_against_the_realised_bandwidth(hand_files):
         ),
     )
     wan = inst.topology.links.index(("s", "c"))
-    realised = inst.dynamics.bandwidth_mbps[wan]
+    realised = inst.round_bandwidth_mbps[wan]
     assert np.all(realised == realised[0]) and 5.0 <= realised[0] < 10.0
     script = {0: candidate(inst, 0, "c", 0.5, 10.0), 2: candidate(inst, 2, "c", 0.5, 1.0)}
     spy = spy_for(Scripted(script=script))
@@ -437,7 +437,7 @@ def test_every_scheduler_on_odd_configurations(
         small_config(
             seed=seed,
             horizon_s=horizon,
-            system=SystemConfig(round_s=round_s, rate_levels_mbps=rates),
+            system=SystemConfig(mode="rounds", round_s=round_s, rate_levels_mbps=rates),
             topology=TopologyConfig(preset=preset, wan_bandwidth_mbps=wan),
             workload=WorkloadConfig(kind=kind, rate_rps=rate),
             dynamics=DynamicsConfig(bandwidth_links=links),
@@ -449,6 +449,6 @@ def test_every_scheduler_on_odd_configurations(
         compute, kv, rate_used = own_usage(inst, a.option)
         assert compute.max(initial=0.0) <= 1.0 + 1e-9
         assert np.all(kv <= inst.server_kv_budget_bytes[:, None] * (1 + 1e-9))
-        assert np.all(rate_used <= inst.dynamics.bandwidth_mbps * (1 + 1e-9) + 1e-9)
+        assert np.all(rate_used <= inst.round_bandwidth_mbps * (1 + 1e-9) + 1e-9)
         m = evaluate(inst, a).metrics
         assert m.served + m.late + m.refused == m.requests == inst.n_requests

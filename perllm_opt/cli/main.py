@@ -117,6 +117,21 @@ def optimum_warning(opt: dict[str, Any], app: AppConfig) -> str:
     return f"\nnote: the optimum's status is {status!r}.\n"
 
 
+def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
+    """One line: the optimum's status, gap, proven bound on on-time requests and time."""
+    served = opt.get("served")
+    bound = opt.get("served_bound")
+    bound_txt = f"{bound:.0f}" if isinstance(bound, float) and bound == bound else "-"
+    gap = opt.get("mip_gap")
+    gap_txt = f"{gap:.2e}" if isinstance(gap, float) and gap == gap else "-"
+    served_txt = "-" if served is None else str(served)
+    return (
+        f"\noptimum: {opt.get('status')}, gap {gap_txt}, on time {served_txt}"
+        f" (proven at most {bound_txt}), {summary.get('optimal_subproblems', '-')} "
+        f"subproblem(s), {opt.get('solve_s', float('nan')):.1f} s solving"
+    )
+
+
 def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
     """A run directory already holds the results of this very configuration."""
     saved = out_dir / "resolved_config.yaml"
@@ -171,6 +186,7 @@ def run(cfg: DictConfig) -> int:
         )
     opt = next((r for r in result.rows if r["scheduler"] == "optimal"), None)
     if opt is not None:
+        print(optimum_status_line(opt, result.summary))
         print(optimum_warning(opt, app), end="")
     print(f"\nresults: {out_dir / DONE_FILE}")
     return 0

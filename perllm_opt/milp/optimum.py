@@ -4,6 +4,7 @@ mode) and map the solution back to an :class:`~perllm_opt.assignment.Assignment`
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,13 @@ from tqdm.auto import tqdm
 
 from perllm_opt.assignment import Assignment
 from perllm_opt.config import SolverConfig
+from perllm_opt.evaluate_continuous import n_bins
 from perllm_opt.instance import Instance
+from perllm_opt.milp.continuous import (
+    always_on_idle_continuous_j,
+    window_problem,
+    window_requests,
+)
 from perllm_opt.milp.perllm import always_on_idle_j, joint_problem, round_problem
 from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult, solve_assignment
 
@@ -38,6 +45,9 @@ class OptimumResult:
     hosts : ndarray of bool or None
         Placement mode: the optimal deployment (servers x models).
     subproblems : int
+    served_bound : float
+        Lexicographic objective: a proven upper bound on the requests served on time (NaN
+        otherwise).
     """
 
     status: str
@@ -51,6 +61,7 @@ class OptimumResult:
     objective_per_round: np.ndarray
     hosts: np.ndarray | None
     subproblems: int
+    served_bound: float = math.nan
 
     def kv_budget_bytes(self, instance: Instance) -> np.ndarray | None:
         """Per-server KV memory left by the optimal deployment (placement mode)."""
@@ -60,11 +71,27 @@ class OptimumResult:
         return dep.memory_bytes - (dep.weight_bytes * self.hosts).sum(axis=1)
 
 
-def _objective_of(res: SolveResult, penalty: float, lexicographic: bool) -> tuple[float, float]:
-    """Weighted objective and bound of a subproblem result."""
+def _objective_of(
+    res: SolveResult, penalty: float, lexicographic: bool, constant: float = 0.0
+) -> tuple[float, float]:
+    """Weighted objective and a proven bound of a subproblem result.
+
+    Lexicographic: when the first stage is proven, ``M drops* + `` the second stage's bound;
+    otherwise ``M ceil(drops bound) + constant`` (option and gate costs are non-negative).
+    """
     if lexicographic and not res.relaxed:
-        return penalty * res.drops + res.objective, penalty * res.drops + res.bound
+        obj = penalty * res.drops + res.objective
+        if res.drops_bound == res.drops_bound and res.drops_bound < res.drops - 0.5:
+            return obj, penalty * math.ceil(res.drops_bound - 1e-6) + constant
+        return obj, penalty * res.drops + res.bound
     return res.objective, res.bound
+
+
+def _drops_bound(res: SolveResult) -> float:
+    """A proven lower bound on a lexicographic subproblem's drops (NaN without one)."""
+    if res.relaxed or res.drops_bound != res.drops_bound:
+        return math.nan
+    return float(math.ceil(res.drops_bound - 1e-6))
 
 
 def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False) -> OptimumResult:
@@ -76,6 +103,8 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
     ``cfg.lp_relaxation`` returns only the bound of the weighted objective's relaxation.
     """
     lexicographic = cfg.objective == "lexicographic" and not cfg.lp_relaxation
+    if instance.continuous:
+        return _solve_continuous(instance, cfg, lexicographic, progress)
     n_r = instance.n_rounds
     option = np.full(instance.n_requests, -1, dtype=np.int64)
     per_round = np.full(n_r, always_on_idle_j(instance) + 0.0)
@@ -87,16 +116,20 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
     else:
         problems = [(t, ids) for t, ids in enumerate(instance.round_requests()) if len(ids)]
     solved = 0
+    min_drops = float(instance.n_requests)
     for t, item in tqdm(problems, desc="optimum", unit="round", disable=not progress, leave=False):
         prob = item if t is None else round_problem(instance, item)
         res = solve_assignment(prob.data, cfg, lexicographic=lexicographic)
         solved += 1
+        min_drops -= prob.data.n_items - _drops_bound(res)
         build_s += res.build_s
         solve_s += res.solve_s
         solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
         if _STATUS_RANK.get(res.status, 3) > _STATUS_RANK[status]:
             status = res.status
-        obj, bnd = _objective_of(res, instance.drop_penalty_j, lexicographic)
+        obj, bnd = _objective_of(
+            res, instance.drop_penalty_j, lexicographic, float(prob.data.constant)
+        )
         bound += bnd
         if res.relaxed or not res.has_solution:
             objective = math.nan
@@ -133,4 +166,56 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
         objective_per_round=per_round,
         hosts=hosts,
         subproblems=solved,
+        served_bound=instance.n_requests - min_drops,
+    )
+
+
+def _solve_continuous(
+    instance: Instance, cfg: SolverConfig, lexicographic: bool, progress: bool
+) -> OptimumResult:
+    """Continuous mode: one MILP per independent window (exact, see
+    :func:`perllm_opt.instance.continuous_windows`), plus the requests that no option serves
+    on time and the idle draw of the servers that never sleep."""
+    option = np.full(instance.n_requests, -1, dtype=np.int64)
+    penalty = instance.drop_penalty_j
+    windows = window_requests(instance)
+    unreachable = int((instance.request_window < 0).sum())
+    base = penalty * unreachable + always_on_idle_continuous_j(instance)
+    objective = bound = base
+    status, build_s, solve_s, solver_s = OPTIMAL, 0.0, 0.0, 0.0
+    served_bound = float(instance.n_requests - unreachable)
+    for ids in tqdm(windows, desc="optimum", unit="window", disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        prob = window_problem(instance, ids)
+        build_s += time.perf_counter() - t0
+        res = solve_assignment(prob.data, cfg, lexicographic=lexicographic)
+        build_s += res.build_s
+        solve_s += res.solve_s
+        solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
+        served_bound -= _drops_bound(res)
+        if _STATUS_RANK.get(res.status, 3) > _STATUS_RANK[status]:
+            status = res.status
+        obj, bnd = _objective_of(res, penalty, lexicographic)
+        bound += bnd
+        if res.relaxed or not res.has_solution:
+            objective = math.nan
+            continue
+        objective += obj
+        chosen = res.x > 0.5
+        option[prob.request[prob.data.option_item[chosen]]] = prob.option[chosen]
+    has = not math.isnan(objective)
+    gap = abs(objective - bound) / max(abs(objective), 1e-9) if has else math.nan
+    return OptimumResult(
+        status=status,
+        objective=objective if has else math.nan,
+        bound=bound,
+        gap=gap,
+        build_s=build_s,
+        solve_s=solve_s,
+        solver_s=solver_s,
+        assignment=Assignment.from_options(option, source="optimal") if has else None,
+        objective_per_round=np.full(n_bins(instance), math.nan),
+        hosts=None,
+        subproblems=len(windows),
+        served_bound=served_bound,
     )

@@ -130,7 +130,7 @@ def joint_problem(
     capacity = (
         np.concatenate(
             [
-                np.concatenate([np.ones(n_s), memory / GB, instance.dynamics.bandwidth_mbps[:, t]])
+                np.concatenate([np.ones(n_s), memory / GB, instance.round_bandwidth_mbps[:, t]])
                 for t in covered
             ]
         )

@@ -61,6 +61,9 @@ class SolveResult:
         Seconds the solver itself reported (NaN if unknown).
     x, drop, gate : ndarray or None
         Variable values (only when a solution exists).
+    drops_bound : float
+        Lexicographic only: a proven lower bound on the drops (equal to ``drops`` when the
+        first stage was proven optimal).
     """
 
     status: str
@@ -75,6 +78,7 @@ class SolveResult:
     drop: np.ndarray | None
     gate: np.ndarray | None
     relaxed: bool = False
+    drops_bound: float = math.nan
 
     @property
     def has_solution(self) -> bool:
@@ -121,15 +125,18 @@ class _Runner:
                 f"solver {cfg.name!r} is known to Pyomo but not installed on this machine"
             )
 
-    def run(self, m: pe.ConcreteModel) -> tuple[str, float, float, float, bool]:
+    def run(
+        self, m: pe.ConcreteModel, time_limit_s: float | None = None
+    ) -> tuple[str, float, float, float, bool]:
         """Solve ``m``; returns (status, objective, bound, solver seconds, has solution)."""
         cfg = self.cfg
+        limit = cfg.time_limit_s if time_limit_s is None else time_limit_s
         if self.contrib is not None:
             from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
             res = self.contrib.solve(
                 m,
-                time_limit=cfg.time_limit_s,
+                time_limit=limit,
                 rel_gap=cfg.mip_rel_gap,
                 threads=cfg.threads,
                 load_solutions=False,
@@ -156,13 +163,15 @@ class _Runner:
             info = res.timing_info
             solver_s = float(getattr(info, "highs_time", math.nan) or math.nan)
             return status, float(obj if obj is not None else math.nan), float(bound), solver_s, has
-        return self._run_legacy(m)
+        return self._run_legacy(m, limit)
 
-    def _run_legacy(self, m: pe.ConcreteModel) -> tuple[str, float, float, float, bool]:
+    def _run_legacy(
+        self, m: pe.ConcreteModel, limit: float
+    ) -> tuple[str, float, float, float, bool]:
         from pyomo.opt import SolverStatus, TerminationCondition
 
         opt = self.legacy
-        opts = {"timelimit": self.cfg.time_limit_s} if self.cfg.name != "glpk" else {}
+        opts = {"timelimit": limit} if self.cfg.name != "glpk" else {}
         res = opt.solve(m, load_solutions=False, tee=False, options=opts)
         tc = res.solver.termination_condition
         if tc in (TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded):
@@ -206,7 +215,9 @@ def solve_assignment(
         Solver name, time limit, relative gap and threads.
     lexicographic : bool
         First minimise the drops, then the cost with the drops kept at that minimum.
-        Needs ``data.drop_cost``.
+        Needs ``data.drop_cost``. ``cfg.time_limit_s`` covers both stages: the second gets
+        what the first left, and at least a quarter of it. If the second stage finds no
+        solution in time, the first stage's solution is returned (status ``feasible``).
     relax : bool, optional
         LP relaxation (defaults to ``cfg.lp_relaxation``): the objective is then a bound.
 
@@ -229,20 +240,41 @@ def solve_assignment(
     t1 = time.perf_counter()
     status, obj, bound, solver_s, has = runner.run(m)
     drops = math.nan
+    drops_bound = math.nan
     if lexicographic and has:
         drops = float(sum(v.value or 0.0 for v in m._drop))
         stage1_optimal = status == OPTIMAL
+        drops_bound = drops if stage1_optimal else (bound if bound == bound else 0.0)
+        stage1 = (_values(m._x), _values(m._drop), _values(m._g))
         t2 = time.perf_counter()
         floor = drops if relax else math.floor(drops + 0.5)
         declare_served_floor(m, floor + 1e-6)
         m.obj.deactivate()
         m.obj2 = pe.Objective(expr=cost_expression(m, data, with_drops=False), sense=pe.minimize)
         build_s += time.perf_counter() - t2
-        status2, obj, bound, solver_s2, has = runner.run(m)
+        left = max(cfg.time_limit_s - (time.perf_counter() - t1), 0.25 * cfg.time_limit_s)
+        status2, obj, bound, solver_s2, has = runner.run(m, left)
         solver_s = solver_s + solver_s2
         status = status2 if stage1_optimal or status2 != OPTIMAL else FEASIBLE
-        if not has:
-            status = NO_SOLUTION if status2 != INFEASIBLE else INFEASIBLE
+        if not has and status2 != INFEASIBLE:
+            # Keep the first stage's plan (it meets the floor); close gates it does not use.
+            x1, drop1, _g1 = stage1
+            gate_used = np.zeros(data.n_gates)
+            if data.n_gates:
+                np.maximum.at(gate_used, data.option_gate_gate, x1[data.option_gate_option].round())
+            for var, val in zip(m._x, x1.round(), strict=True):
+                var.set_value(val)
+            for var, val in zip(m._g, gate_used, strict=True):
+                var.set_value(val)
+            for var, val in zip(m._drop, drop1.round(), strict=True):
+                var.set_value(val)
+            obj = float(data.option_cost @ x1.round() + data.gate_cost @ gate_used)
+            obj += float(data.constant)
+            status, has = FEASIBLE, True
+            if bound != bound:
+                bound = float(data.constant)
+        elif not has:
+            status = INFEASIBLE
     solve_s = time.perf_counter() - t1
     if not has:
         return SolveResult(
@@ -277,4 +309,5 @@ def solve_assignment(
         drop,
         gate,
         relaxed=relax,
+        drops_bound=drops_bound,
     )

@@ -18,8 +18,8 @@ and output length), and the rate ``v`` at which the environment refuses the arm.
 ``mu_lo = mean(log rho) - r`` and ``v_lo = max(0, mean(v) - r)`` with the UCB radius
 ``r = sqrt(exploration * ln N / n)`` (Auer et al., Machine Learning 47, 2002).
 
-**Constraint satisfaction**: for request ``i`` with time budget ``b = min(dD - wait, tau)``,
-the optimistic probability of meeting it on arm ``a`` is
+**Constraint satisfaction**: for request ``i`` with time budget ``b = min(dD - wait, tau)``
+(``dD - wait`` in continuous mode), the optimistic probability of meeting it on arm ``a`` is
 ``p = Phi((ln(b / d) - mu_lo) / sigma)``. An arm is *feasible* when ``p >= confidence``
 and its resources are free: compute share and memory exactly, link rate against a
 conservative bandwidth (last observed minus ``bandwidth_margin`` times the typical
@@ -192,7 +192,7 @@ class CSUCB(Scheduler):
         n = len(view)
         mu_lo, sigma, v_lo = self.indices()
         bw = self._conservative_bandwidth(view)
-        budget = np.minimum(view.deadline_s - view.wait_s, info.round_s)
+        budget = np.minimum(view.deadline_s - view.wait_s, info.time_cap_s)
         kv_bytes = np.asarray(view.kv_bytes, dtype=float)
         compute_used = np.asarray(view.compute_used, dtype=float)
         kv_used = np.asarray(view.kv_used_bytes, dtype=float)

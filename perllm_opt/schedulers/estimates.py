@@ -25,7 +25,7 @@ class CandidateModel:
     time_const_s`` (transmission + inference), and likewise for the weighted marginal energy
     ``w_tran E_tran + (w_infer P_active - w_idle P_idle) phi D_infer`` (the change in the
     objective's energy, the server being on). ``wake_j`` is the weighted idle energy of
-    switching a sleeping server on for the round.
+    switching a sleeping server on for the round (rounds mode) or a sleep block (continuous).
     """
 
     time_per_up_bit: np.ndarray
@@ -104,7 +104,7 @@ def candidate_models(
                 ),
                 wake_j=w_idle
                 * info.server_idle_power_w[srv]
-                * info.round_s
+                * info.wake_s
                 * info.server_can_sleep[srv],
             )
         )

@@ -1,0 +1,150 @@
+"""Scoring in continuous mode: capacities over time, idle energy over time, per-bin series.
+
+Definitions (docs/model.md, "Time" and "Idle energy"): an admitted option holds its share
+and KV memory over ``[d, d + service_s)`` and its rate on each path link during its two
+transmissions (:mod:`perllm_opt.timeline`). Idle energy is ``P_idle (on - busy)`` per
+server, with ``busy`` the share-seconds computing. A server that never sleeps is on over
+``[0, max(accounting_end_s, its last completion))``; one that may sleep is on during every
+sleep block (``system.sleep_block_s``, from time 0) that one of its reservations touches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perllm_opt import delays, timeline
+from perllm_opt.instance import Instance
+
+
+def usage_intervals(
+    instance: Instance, option: np.ndarray
+) -> tuple[timeline.Intervals, timeline.Intervals, timeline.Intervals]:
+    """Compute-share, KV-memory and link-rate intervals of the admitted options ``option``
+    (global option indices)."""
+    opts, topo = instance.options, instance.topology
+    d = instance.request_dispatch_s[opts.request[option]]
+    service = opts.service_s[option]
+    srv = opts.server[option]
+    compute = timeline.server_intervals(srv, d, service, opts.phi[option])
+    kv = timeline.server_intervals(srv, d, service, instance.request_kv_bytes[opts.request[option]])
+    links = timeline.link_intervals(
+        topo.path_link_matrix[opts.path_id[option]],
+        topo.n_links,
+        d,
+        opts.up_s[option],
+        opts.down_start_s[option],
+        service,
+        opts.rate_mbps[option],
+    )
+    return compute, kv, links
+
+
+def capacity_excess(
+    instance: Instance, option: np.ndarray, kv_budget_bytes: np.ndarray | None = None
+) -> str | None:
+    """A description of the first capacity exceeded at some event time, else None."""
+    compute, kv, links = usage_intervals(instance, option)
+    budget = instance.server_kv_budget_bytes if kv_budget_bytes is None else kv_budget_bytes
+    n_s = instance.topology.n_servers
+    dyn = instance.dynamics
+    checks = (
+        ("compute share", compute, n_s, lambda r, t: np.ones(len(t)), None),
+        ("KV memory", kv, n_s, lambda r, t: np.full(len(t), budget[r]), None),
+        (
+            "link rate",
+            links,
+            instance.topology.n_links,
+            lambda r, t: dyn.bandwidth_mbps[r, dyn.interval_of(t)],
+            dyn.interval_s,
+        ),
+    )
+    for name, iv, n_res, cap, step in checks:
+        bad = timeline.peak_excess(iv, n_res, cap, step)
+        if bad is not None:
+            r, t, load, c = bad
+            return f"{name} exceeded at ({r}, t={t:.3f} s): {load} > {c}"
+    return None
+
+
+def server_on_s(instance: Instance, option: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Seconds each server is on, and for servers that may sleep the sleep blocks they are
+    on in (empty arrays for the others)."""
+    opts, topo = instance.options, instance.topology
+    n_s = topo.n_servers
+    block = instance.sleep_block_s
+    d = instance.request_dispatch_s[opts.request[option]]
+    end = d + opts.service_s[option]
+    srv = opts.server[option]
+    on_s = np.zeros(n_s)
+    blocks: list[np.ndarray] = []
+    first, last = timeline.block_span(d, end, block)
+    for j in range(n_s):
+        sel = srv == j
+        if topo.server_can_sleep[j]:
+            ks = [np.arange(a, b + 1) for a, b in zip(first[sel], last[sel], strict=True)]
+            b = np.unique(np.concatenate(ks)) if ks else np.empty(0, dtype=np.int64)
+            blocks.append(b)
+            on_s[j] = block * len(b)
+        else:
+            blocks.append(np.empty(0, dtype=np.int64))
+            on_s[j] = max(instance.accounting_end_s, float(end[sel].max(initial=0.0)))
+    return on_s, blocks
+
+
+def n_bins(instance: Instance) -> int:
+    """Number of bins of the per-bin series: ``system.bin_s`` over the horizon."""
+    return max(1, int(np.ceil(instance.horizon_s / instance.config.system.bin_s - 1e-9)))
+
+
+def bin_series(
+    instance: Instance, admitted: np.ndarray, option: np.ndarray, on_time: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-bin transmission, inference and idle energy, on-time and total requests.
+
+    A request's energies and its count go to the bin of its arrival. Idle energy: a sleep
+    block's to the bin of its start, the never-sleeping servers' draw evenly over the bins
+    of the horizon (their draw past ``accounting_end_s`` to the last bin), and the busy
+    share-seconds that displace idle draw to the bin of the request's arrival. The series
+    sum to the totals.
+    """
+    opts = instance.options
+    nb = n_bins(instance)
+    bin_s = instance.config.system.bin_s
+    req_bin = np.minimum((instance.requests.arrival_s // bin_s).astype(np.int64), nb - 1)
+    o = option[admitted]
+    rb = req_bin[admitted]
+    e_tran = np.bincount(rb, weights=opts.energy_tran_j[o], minlength=nb).astype(float)
+    e_inf = np.bincount(rb, weights=opts.energy_infer_j[o], minlength=nb).astype(float)
+    idle_w = instance.server_idle_power_w
+    busy = idle_w[opts.server[o]] * opts.phi[o] * opts.run_s[o]
+    e_idle = -np.bincount(rb, weights=busy, minlength=nb).astype(float)
+    on_s, blocks = server_on_s(instance, o)
+    block = instance.sleep_block_s
+    for j, b in enumerate(blocks):
+        if instance.topology.server_can_sleep[j]:
+            if len(b):
+                bb = np.minimum((b * block // bin_s).astype(np.int64), nb - 1)
+                e_idle += np.bincount(bb, minlength=nb) * idle_w[j] * block
+        else:
+            base = idle_w[j] * instance.accounting_end_s
+            e_idle += base / nb
+            e_idle[-1] += idle_w[j] * on_s[j] - base
+    return {
+        "tran": e_tran,
+        "infer": e_inf,
+        "idle": e_idle,
+        "served": np.bincount(req_bin[on_time], minlength=nb),
+        "total": np.bincount(req_bin, minlength=nb),
+    }
+
+
+def idle_energy_j(instance: Instance, option: np.ndarray) -> np.ndarray:
+    """Idle energy per server of the admitted options ``option``."""
+    opts = instance.options
+    on_s, _ = server_on_s(instance, option)
+    busy = np.bincount(
+        opts.server[option],
+        weights=opts.phi[option] * opts.run_s[option],
+        minlength=instance.topology.n_servers,
+    )
+    return delays.idle_energy_j(instance.server_idle_power_w, on_s, busy)

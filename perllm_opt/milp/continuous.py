@@ -1,0 +1,186 @@
+"""PerLLM's offline optimum in continuous mode, as assignment data (docs/model.md,
+"Offline optimum").
+
+For a window ``W`` of requests (:func:`perllm_opt.instance.continuous_windows`: windows share
+no resource at any time, so the optimum is the union of the windows' optima) and their
+on-time options ``O_W``:
+
+    min  sum_o c_o x_o + sum_{(j, b)} w_idle P_idle_j B on_jb + M sum_i drop_i
+    s.t. sum_{o of i} x_o + drop_i = 1                         (each request once)
+         sum_{o on j, active at t} phi_o x_o <= 1              (compute of j at time t)
+         sum_{o on j, active at t} kv_i x_o <= KV_j            (memory of j at time t)
+         sum_{o on e, transmitting at t} r_o x_o <= B_e(t)     (bandwidth of link e at t)
+         x_o <= on_jb    for every sleep block b the option touches on a sleepy server j
+
+with ``c_o = w_tran E_tran_o + (w_infer P_active_j - w_idle P_idle_j) phi_o D_infer_o``.
+Loads are step functions that only rise where an interval starts, so rows at the interval
+starts (and, for links, where the bandwidth changes inside a transmission) are exact
+(:mod:`perllm_opt.timeline`). Rows that no choice could violate (the largest use of every
+request active there fits) and rows implied by a later row with a superset of active
+options and no more capacity are left out: neither changes the feasible set.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from perllm_opt import timeline
+from perllm_opt.instance import Instance
+from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.perllm import GB, RoundProblem, on_time_options, option_costs
+from perllm_opt.milp.reduce import dominated_options, without_options
+
+
+def capacity_rows(
+    iv: timeline.Intervals,
+    n_res: int,
+    item: np.ndarray,
+    capacity,
+    step_s: float | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+    """The rows needed for every resource: (interval positions, amounts, capacity) each.
+
+    ``item[k]`` is the request of interval ``k``'s option (for the redundancy test);
+    ``capacity(resource, times)`` gives capacities at times.
+    """
+    rows_iv, rows_amt, rows_cap = [], [], []
+    for r in range(n_res):
+        times = timeline.check_times(iv, r, step_s)
+        if len(times) == 0:
+            continue
+        cap = np.asarray(capacity(r, times), dtype=float)
+        sets = timeline.active_sets(iv, r, times)
+        keep = []
+        for k, act in enumerate(sets):
+            if len(act) == 0:
+                keep.append(False)
+                continue
+            # Redundant: the largest use of each request active here fits.
+            worst = np.zeros(0)
+            if len(act):
+                items, inv = np.unique(item[act], return_inverse=True)
+                worst = np.zeros(len(items))
+                np.maximum.at(worst, inv, iv.amount[act])
+            if worst.sum() <= cap[k] * (1 + timeline.RTOL) + timeline.RTOL:
+                keep.append(False)
+                continue
+            keep.append(True)
+        # Implied by the next kept row: its active set contains this one's (nothing active
+        # here ends before it) and its capacity is no larger.
+        kept = [k for k, v in enumerate(keep) if v]
+        for a, b in itertools.pairwise(kept):
+            act = sets[a]
+            if iv.end[act].min() > times[b] and cap[b] <= cap[a]:
+                keep[a] = False
+        for k, v in enumerate(keep):
+            if v:
+                act = sets[k]
+                rows_iv.append(act)
+                rows_amt.append(iv.amount[act])
+                rows_cap.append(float(cap[k]))
+    return rows_iv, rows_amt, rows_cap
+
+
+def window_problem(instance: Instance, requests: np.ndarray, reduce: bool = True) -> RoundProblem:
+    """The MILP data of one window's requests (continuous mode, fixed deployment); with
+    ``reduce``, without the options another option of the same request dominates
+    (:mod:`perllm_opt.milp.reduce`: the optimum is unchanged)."""
+    o = instance.options
+    topo = instance.topology
+    dyn = instance.dynamics
+    requests = np.asarray(requests, dtype=np.int64)
+    opts = on_time_options(instance, requests)
+    n_opt = len(opts)
+    local = np.full(instance.n_requests, -1, dtype=np.int64)
+    local[requests] = np.arange(len(requests))
+    req = o.request[opts]
+    item = local[req]
+    d = instance.request_dispatch_s[req]
+    service = o.service_s[opts]
+    srv = o.server[opts]
+    n_s, n_l = topo.n_servers, topo.n_links
+    budget = instance.server_kv_budget_bytes
+
+    compute = timeline.server_intervals(srv, d, service, o.phi[opts])
+    kv = timeline.server_intervals(srv, d, service, instance.request_kv_bytes[req] / GB)
+    links = timeline.link_intervals(
+        topo.path_link_matrix[o.path_id[opts]],
+        n_l,
+        d,
+        o.up_s[opts],
+        o.down_start_s[opts],
+        service,
+        o.rate_mbps[opts],
+    )
+    families = (
+        (compute, n_s, lambda r, t: np.ones(len(t)), None),
+        (kv, n_s, lambda r, t: np.full(len(t), budget[r] / GB), None),
+        (links, n_l, lambda r, t: dyn.bandwidth_mbps[r, dyn.interval_of(t)], dyn.interval_s),
+    )
+    u_opt, u_res, u_amt, caps = [], [], [], []
+    for iv, n_res, cap, step in families:
+        rows_iv, rows_amt, rows_cap = capacity_rows(iv, n_res, item[iv.option], cap, step)
+        for act, amt, c in zip(rows_iv, rows_amt, rows_cap, strict=True):
+            # An option with two transmissions active at one time counts once per interval.
+            u_opt.append(iv.option[act])
+            u_res.append(np.full(len(act), len(caps), dtype=np.int64))
+            u_amt.append(amt)
+            caps.append(c)
+
+    # Sleep blocks: gate on_{j,b} for every (sleepy server, block) an option touches.
+    _, _, w_idle = instance.weights
+    block = instance.sleep_block_s
+    sleepy = np.flatnonzero(topo.server_can_sleep[srv])
+    first, last = timeline.block_span(d[sleepy], (d + service)[sleepy], block)
+    span = last - first + 1
+    g_opt = np.repeat(sleepy, span)
+    g_block = np.repeat(first, span) + (
+        np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
+    )
+    n_blocks = int(g_block.max()) + 1 if len(g_block) else 1
+    gate_key, g_gate = np.unique(srv[g_opt] * n_blocks + g_block, return_inverse=True)
+    gate_cost = w_idle * instance.server_idle_power_w[gate_key // n_blocks] * block
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype=dtype)
+
+    data = AssignmentData(
+        n_items=len(requests),
+        option_item=item,
+        option_cost=option_costs(instance, opts),
+        capacity=np.asarray(caps, dtype=float),
+        usage_option=cat(u_opt, np.int64),
+        usage_resource=cat(u_res, np.int64),
+        usage_amount=cat(u_amt, float),
+        drop_cost=np.full(len(requests), instance.drop_penalty_j),
+        gate_cost=gate_cost.astype(float),
+        option_gate_option=g_opt.astype(np.int64),
+        option_gate_gate=g_gate.astype(np.int64).ravel(),
+        constant=0.0,
+    )
+    assert data.n_options == n_opt
+    if reduce:
+        data, keep = without_options(data, dominated_options(data))
+        opts = opts[keep]
+    return RoundProblem(data=data, option=opts, request=requests)
+
+
+def always_on_idle_continuous_j(instance: Instance) -> float:
+    """Weighted idle energy of the servers that never sleep over ``[0, accounting_end_s)``
+    (the same for every solution of the MILP, whose options all end inside it)."""
+    _, _, w_idle = instance.weights
+    on = ~instance.topology.server_can_sleep
+    return float(w_idle * instance.server_idle_power_w[on].sum() * instance.accounting_end_s)
+
+
+def window_requests(instance: Instance) -> list[np.ndarray]:
+    """Request indices of each window, in time order."""
+    w = instance.request_window
+    has = np.flatnonzero(w >= 0)
+    if len(has) == 0:
+        return []
+    order = has[np.argsort(w[has], kind="stable")]
+    bounds = np.flatnonzero(np.diff(w[order])) + 1
+    return np.split(order, bounds)
