@@ -78,7 +78,9 @@ def test_brute_force_equals_milp(seed):
 @given(seed=st.integers(0, 10_000), rate=st.sampled_from([0.5, 1.5, 3.0]))
 def test_evaluator_reproduces_milp_objective(seed, rate):
     inst = build_instance(
-        InstanceConfig(seed=seed, horizon_s=90.0, workload=WorkloadConfig(rate_rps=rate), system=ROUNDS)
+        InstanceConfig(
+            seed=seed, horizon_s=90.0, workload=WorkloadConfig(rate_rps=rate), system=ROUNDS
+        )
     )
     opt = solve_optimum(inst, SolverConfig(mip_rel_gap=1e-9))
     ev = evaluate(inst, opt.assignment)
@@ -90,7 +92,9 @@ def test_evaluator_reproduces_milp_objective(seed, rate):
 
 def test_lexicographic_weighted_and_joint_agree():
     inst = build_instance(
-        InstanceConfig(seed=2, horizon_s=120.0, workload=WorkloadConfig(rate_rps=2.0), system=ROUNDS)
+        InstanceConfig(
+            seed=2, horizon_s=120.0, workload=WorkloadConfig(rate_rps=2.0), system=ROUNDS
+        )
     )
     lex = solve_optimum(inst, SolverConfig(objective="lexicographic", mip_rel_gap=1e-9))
     wtd = solve_optimum(inst, SolverConfig(objective="weighted", mip_rel_gap=1e-9))
@@ -106,7 +110,9 @@ def test_lexicographic_weighted_and_joint_agree():
 
 
 def test_placement_optimum_is_no_worse_and_fits_memory():
-    cfg = InstanceConfig(seed=5, horizon_s=90.0, workload=WorkloadConfig(rate_rps=2.0), system=ROUNDS)
+    cfg = InstanceConfig(
+        seed=5, horizon_s=90.0, workload=WorkloadConfig(rate_rps=2.0), system=ROUNDS
+    )
     placed_inst = build_instance(cfg, placement=True)
     fixed_inst = build_instance(cfg, drop_penalty_j=placed_inst.drop_penalty_j)
     fixed = solve_optimum(fixed_inst, EXACT)
