@@ -24,7 +24,7 @@ def sweep_size(config: DictConfig) -> int | None:
     by_key: dict[str, str] = {}
     params = config.hydra.sweeper.get("params") or {}
     for key, value in params.items():
-        by_key[str(key)] = f"{key}={value}"
+        by_key[str(key).lstrip("+~")] = f"{key}={value}"
     for text in config.hydra.overrides.task:
         by_key[text.split("=", 1)[0].lstrip("+~")] = text
     try:
