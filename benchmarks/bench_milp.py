@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from perllm_opt.config import InstanceConfig, SolverConfig, WorkloadConfig
+from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import joint_problem
@@ -43,7 +43,11 @@ def main() -> None:
     for size in args.sizes:
         horizon = max(30.0, round(size / OPTIONS_PER_SECOND / 30.0) * 30.0)
         inst = build_instance(
-            InstanceConfig(horizon_s=horizon, workload=WorkloadConfig(rate_rps=2.0))
+            InstanceConfig(
+                horizon_s=horizon,
+                workload=WorkloadConfig(rate_rps=2.0),
+                system=SystemConfig(mode="rounds"),
+            )
         )
         prob = joint_problem(inst, optimize_deployment=False)
         res = solve_assignment(prob.data, cfg)

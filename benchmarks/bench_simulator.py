@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from baselines.random_choice import RandomScheduler
-from perllm_opt.config import InstanceConfig, WorkloadConfig
+from perllm_opt.config import InstanceConfig, SystemConfig, WorkloadConfig
 from perllm_opt.instance import build_instance
 from perllm_opt.schedulers.cs_ucb import CSUCB
 from perllm_opt.simulator import simulate
@@ -30,15 +30,20 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--rate", type=float, default=2.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--mode", choices=["rounds", "continuous"], default="rounds")
     args = ap.parse_args()
     horizon = args.requests / args.rate * 1.02
     t0 = time.perf_counter()
     inst = build_instance(
-        InstanceConfig(horizon_s=horizon, workload=WorkloadConfig(rate_rps=args.rate))
+        InstanceConfig(
+            horizon_s=horizon,
+            workload=WorkloadConfig(rate_rps=args.rate),
+            system=SystemConfig(mode=args.mode),
+        )
     )
     build_s = time.perf_counter() - t0
     print(
-        f"instance: {inst.n_requests} requests, {inst.n_rounds} rounds, "
+        f"instance ({args.mode}): {inst.n_requests} requests, {inst.n_rounds} decision epochs, "
         f"{len(inst.options)} options, built in {build_s:.1f} s"
     )
     best: dict[str, float] = {}
