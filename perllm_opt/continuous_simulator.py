@@ -20,9 +20,10 @@ import numpy as np
 
 from perllm_opt.assignment import ADMITTED, REFUSED
 from perllm_opt.instance import Instance
+from perllm_opt.knowledge import epoch_view
 from perllm_opt.schedulers.base import Scheduler, SchedulerError
 from perllm_opt.schedulers.estimates import candidate_models
-from perllm_opt.view import CAPACITY_RTOL, RoundView, SystemInfo, read_only
+from perllm_opt.view import CAPACITY_RTOL, SystemInfo, read_only
 
 
 def _link_fits(
@@ -82,8 +83,16 @@ def simulate_continuous(
     bw_est = np.append(topo.link_bandwidth_mbps, np.inf)
     matrix = topo.path_link_matrix
     path_res = np.empty(matrix.shape[0])
-    ro = {k: read_only(a) for k, a in (("c", compute_used), ("k", kv_used), ("r", rate_used))}
-    ro_b, ro_p = read_only(bw_est), read_only(path_res)
+    shared = {
+        k: read_only(a)
+        for k, a in (
+            ("c", compute_used),
+            ("k", kv_used),
+            ("r", rate_used),
+            ("b", bw_est),
+            ("p", path_res),
+        )
+    }
     n_svc = len(instance.services)
     tpl_key = req.zone * n_svc + req.service
     tpl_server = [t.server.tolist() for t in instance.templates]
@@ -133,22 +142,11 @@ def simulate_continuous(
         keys = tpl_key[ids]
         kv_req = instance.request_kv_bytes[ids]
         lv = list(live.values())
-        view = RoundView(
-            round_index=t,
-            request_id=read_only(ids),
-            template=read_only(keys),
-            zone=read_only(req.zone[ids]),
-            service=read_only(req.service[ids]),
-            prompt_tokens=read_only(req.prompt_tokens[ids]),
-            wait_s=read_only(instance.request_wait_s[ids]),
-            deadline_s=read_only(req.deadline_s[ids]),
-            up_bits=read_only(instance.request_up_bits[ids]),
-            kv_bytes=read_only(kv_req),
-            compute_used=ro["c"],
-            kv_used_bytes=ro["k"],
-            rate_used_mbps=ro["r"],
-            bandwidth_estimate_mbps=ro_b,
-            path_residual_mbps=ro_p,
+        view = epoch_view(
+            instance,
+            t,
+            ids,
+            shared,
             now_s=now,
             live_server=read_only(np.asarray([v[0] for v in lv], dtype=np.int64)),
             live_phi=read_only(np.asarray([v[1] for v in lv], dtype=float)),

@@ -8,7 +8,7 @@ import numpy as np
 
 from perllm_opt.config import ServiceTypeConfig
 from perllm_opt.instance import Instance
-from perllm_opt.view import SystemInfo, read_only
+from perllm_opt.view import RoundView, SystemInfo, read_only
 
 #: Standard-normal quadrature nodes for expectations of clipped log-normal token lengths.
 _Z = np.linspace(-6.0, 6.0, 2401)
@@ -107,4 +107,37 @@ def oracle_info(instance: Instance) -> OracleInfo:
         expected_slowdown=read_only(d.expected_slowdown),
         mean_output_tokens=read_only(np.asarray(mean_out, dtype=float)),
         expected_bandwidth_mbps=read_only(np.append(d.expected_bandwidth_mbps, np.inf)),
+    )
+
+
+def epoch_view(
+    instance: Instance,
+    t: int,
+    ids: np.ndarray,
+    shared: dict[str, np.ndarray],
+    **extra,
+) -> RoundView:
+    """The view of decision epoch (or round) ``t`` for requests ``ids``: what a scheduler
+    sees of them (no output lengths), plus the live read-only resource arrays in ``shared``
+    (keys ``c``, ``k``, ``r``, ``b``, ``p``: compute, KV, rate used, bandwidth estimate,
+    path residual) and any ``extra`` fields (continuous mode's live reservations)."""
+    req = instance.requests
+    keys = req.zone[ids] * len(instance.services) + req.service[ids]
+    return RoundView(
+        round_index=t,
+        request_id=read_only(ids),
+        template=read_only(keys),
+        zone=read_only(req.zone[ids]),
+        service=read_only(req.service[ids]),
+        prompt_tokens=read_only(req.prompt_tokens[ids]),
+        wait_s=read_only(instance.request_wait_s[ids]),
+        deadline_s=read_only(req.deadline_s[ids]),
+        up_bits=read_only(instance.request_up_bits[ids]),
+        kv_bytes=read_only(instance.request_kv_bytes[ids]),
+        compute_used=shared["c"],
+        kv_used_bytes=shared["k"],
+        rate_used_mbps=shared["r"],
+        bandwidth_estimate_mbps=shared["b"],
+        path_residual_mbps=shared["p"],
+        **extra,
     )

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED, Assignment
 from perllm_opt.continuous_simulator import simulate_continuous
 from perllm_opt.instance import Instance
-from perllm_opt.knowledge import oracle_info, public_info
+from perllm_opt.knowledge import epoch_view, oracle_info, public_info
 from perllm_opt.schedulers.base import Scheduler, SchedulerError
-from perllm_opt.view import CAPACITY_RTOL, Feedback, RoundView, read_only
+from perllm_opt.view import CAPACITY_RTOL, Feedback, read_only
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,19 +109,18 @@ def simulate(
     t0 = time.perf_counter()
     info = public_info(instance)
     scheduler.reset(info, rng, oracle_info(instance) if scheduler.uses_oracle else None)
-    topo, opts, req = instance.topology, instance.options, instance.requests
-    n, n_s, n_l = instance.n_requests, topo.n_servers, topo.n_links
+    opts, n = instance.options, instance.n_requests
     option = np.full(n, -1, dtype=np.int64)
     status = np.full(n, DECLINED, dtype=np.int8)
+    bar = tqdm(
+        total=n,
+        desc=label or type(scheduler).__name__,
+        unit="req",
+        disable=not progress,
+        leave=False,
+        mininterval=0.5,
+    )
     if instance.continuous:
-        bar = tqdm(
-            total=n,
-            desc=label or type(scheduler).__name__,
-            unit="req",
-            disable=not progress,
-            leave=False,
-            mininterval=0.5,
-        )
 
         def feedback(ids: np.ndarray, cand: np.ndarray, refused: bool) -> Feedback:
             return _feedback(
@@ -129,16 +128,25 @@ def simulate(
             )
 
         simulate_continuous(instance, scheduler, info, option, status, feedback, bar)
-        bar.close()
-        return SimulationResult(
-            Assignment(
-                option=option,
-                status=status,
-                source=getattr(scheduler, "name", type(scheduler).__name__),
-            ),
-            time.perf_counter() - t0,
-        )
+    else:
+        _simulate_rounds(instance, scheduler, option, status, bar)
+    bar.close()
+    return SimulationResult(
+        Assignment(
+            option=option,
+            status=status,
+            source=getattr(scheduler, "name", type(scheduler).__name__),
+        ),
+        time.perf_counter() - t0,
+    )
 
+
+def _simulate_rounds(
+    instance: Instance, scheduler: Scheduler, option: np.ndarray, status: np.ndarray, bar
+) -> None:
+    """Rounds mode: fill ``option`` and ``status`` in place (module docstring)."""
+    topo, opts, req = instance.topology, instance.options, instance.requests
+    n_s, n_l = topo.n_servers, topo.n_links
     compute_used = np.zeros(n_s)
     kv_used = np.zeros(n_s)
     rate_used = np.zeros(n_l + 1)
@@ -169,14 +177,6 @@ def simulate(
     rtol = CAPACITY_RTOL
 
     rounds = instance.round_requests()
-    bar = tqdm(
-        total=n,
-        desc=label or type(scheduler).__name__,
-        unit="req",
-        disable=not progress,
-        leave=False,
-        mininterval=0.5,
-    )
     for t, ids in enumerate(rounds):
         compute_used[:] = 0.0
         kv_used[:] = 0.0
@@ -188,23 +188,7 @@ def simulate(
         rate = [0.0] * (n_l + 1)
         keys = tpl_key[ids]
         kv_req = instance.request_kv_bytes[ids]
-        view = RoundView(
-            round_index=t,
-            request_id=read_only(ids),
-            template=read_only(keys),
-            zone=read_only(req.zone[ids]),
-            service=read_only(req.service[ids]),
-            prompt_tokens=read_only(req.prompt_tokens[ids]),
-            wait_s=read_only(instance.request_wait_s[ids]),
-            deadline_s=read_only(req.deadline_s[ids]),
-            up_bits=read_only(instance.request_up_bits[ids]),
-            kv_bytes=read_only(kv_req),
-            compute_used=views["c"],
-            kv_used_bytes=views["k"],
-            rate_used_mbps=views["r"],
-            bandwidth_estimate_mbps=views["b"],
-            path_residual_mbps=views["p"],
-        )
+        view = epoch_view(instance, t, ids, views)
         scheduler.begin_round(view)
         keys_l, ids_l, kv_l = keys.tolist(), ids.tolist(), kv_req.tolist()
         for k in range(len(ids_l)):
@@ -250,12 +234,3 @@ def simulate(
         # The round's realised bandwidth is observed once it is over.
         bw_est[:-1] = instance.round_bandwidth_mbps[:, t]
         bar.update(len(ids))
-    bar.close()
-    return SimulationResult(
-        Assignment(
-            option=option,
-            status=status,
-            source=getattr(scheduler, "name", type(scheduler).__name__),
-        ),
-        time.perf_counter() - t0,
-    )
