@@ -20,7 +20,7 @@ import numpy as np
 
 from perllm_opt.assignment import ADMITTED, REFUSED
 from perllm_opt.instance import Instance
-from perllm_opt.knowledge import epoch_view
+from perllm_opt.knowledge import epoch_view, resource_arrays
 from perllm_opt.schedulers.base import Scheduler, SchedulerError
 from perllm_opt.schedulers.estimates import candidate_models
 from perllm_opt.view import CAPACITY_RTOL, SystemInfo, read_only
@@ -77,22 +77,10 @@ def simulate_continuous(
     eps = instance.round_s
     dispatch = instance.request_dispatch_s
 
-    compute_used = np.zeros(n_s)
-    kv_used = np.zeros(n_s)
-    rate_used = np.zeros(n_l + 1)
-    bw_est = np.append(topo.link_bandwidth_mbps, np.inf)
+    arrays, shared = resource_arrays(instance)
+    compute_used, kv_used, rate_used = arrays["c"], arrays["k"], arrays["r"]
+    bw_est, path_res = arrays["b"], arrays["p"]
     matrix = topo.path_link_matrix
-    path_res = np.empty(matrix.shape[0])
-    shared = {
-        k: read_only(a)
-        for k, a in (
-            ("c", compute_used),
-            ("k", kv_used),
-            ("r", rate_used),
-            ("b", bw_est),
-            ("p", path_res),
-        )
-    }
     n_svc = len(instance.services)
     tpl_key = req.zone * n_svc + req.service
     tpl_server = [t.server.tolist() for t in instance.templates]

@@ -141,3 +141,18 @@ def epoch_view(
         path_residual_mbps=shared["p"],
         **extra,
     )
+
+
+def resource_arrays(instance: Instance) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The simulator's resource arrays (compute ``c``, KV ``k``, rate ``r`` used, bandwidth
+    estimate ``b``, path residual ``p``; bandwidth starts at the nominal) and read-only views
+    of them for the scheduler's :class:`RoundView` (they follow later changes)."""
+    topo = instance.topology
+    arrays = {
+        "c": np.zeros(topo.n_servers),
+        "k": np.zeros(topo.n_servers),
+        "r": np.zeros(topo.n_links + 1),
+        "b": np.append(topo.link_bandwidth_mbps, np.inf),
+        "p": np.empty(topo.path_link_matrix.shape[0]),
+    }
+    return arrays, {k: read_only(a) for k, a in arrays.items()}

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED, Assignment
 from perllm_opt.continuous_simulator import simulate_continuous
 from perllm_opt.instance import Instance
-from perllm_opt.knowledge import epoch_view, oracle_info, public_info
+from perllm_opt.knowledge import epoch_view, oracle_info, public_info, resource_arrays
 from perllm_opt.schedulers.base import Scheduler, SchedulerError
-from perllm_opt.view import CAPACITY_RTOL, Feedback, read_only
+from perllm_opt.view import CAPACITY_RTOL, Feedback
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,22 +147,10 @@ def _simulate_rounds(
     """Rounds mode: fill ``option`` and ``status`` in place (module docstring)."""
     topo, opts, req = instance.topology, instance.options, instance.requests
     n_s, n_l = topo.n_servers, topo.n_links
-    compute_used = np.zeros(n_s)
-    kv_used = np.zeros(n_s)
-    rate_used = np.zeros(n_l + 1)
-    bw_est = np.append(topo.link_bandwidth_mbps, np.inf)
+    arrays, views = resource_arrays(instance)
+    compute_used, kv_used, rate_used = arrays["c"], arrays["k"], arrays["r"]
+    bw_est, path_res = arrays["b"], arrays["p"]
     matrix = topo.path_link_matrix
-    path_res = np.empty(matrix.shape[0])
-    views = {
-        name: read_only(a)
-        for name, a in (
-            ("c", compute_used),
-            ("k", kv_used),
-            ("r", rate_used),
-            ("b", bw_est),
-            ("p", path_res),
-        )
-    }
     n_svc = len(instance.services)
     tpl_key = req.zone * n_svc + req.service
     # Scalar access through Python lists is several times faster than numpy indexing.
