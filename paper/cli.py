@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from paper import claims as cl
 from paper import figures as fg
 from paper.experiments import EXPERIMENTS, collect_experiment, run_experiment, sweep_dir
+from paper.slot_table import slot_markdown
 from perllm_opt.cli.main import write_atomic
 
 
@@ -104,7 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         cl.time_claim(tables["loads"]),
         *cl.slot_claims(tables["slots"]),
     ]
-    write_atomic(out / "claims.md", cl.claims_markdown(claims, args.quick))
+    text = cl.claims_markdown(claims, args.quick)
+    slots = tables["slots"]
+    text += (
+        "\n## On-time requests by service model (experiment `slots`)\n\n"
+        "Mean +- 95% interval over seeds; rounds mode at each round length, and continuous "
+        "mode (the default). `python -m paper.slot_table --rate R` prints one table.\n"
+    )
+    for rate in sorted(slots["workload.rate_rps"].unique()):
+        text += f"\n### {rate:g} requests/s\n\n" + slot_markdown(slots, rate)
+    write_atomic(out / "claims.md", text)
     print(
         f"{len(written)} figure files in {out / 'figures'}, claims in {out / 'claims.md'} "
         f"({time.perf_counter() - t0:.0f} s)"

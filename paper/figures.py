@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from perllm_opt.collect import t975
 
@@ -416,6 +417,7 @@ def fig_slots(table: pd.DataFrame) -> Figure:
                 if cont.notna().any():
                     ax.axhline(cont.mean() / scale, color=color(name), ls="--", lw=1.0)
             ax.set_xscale("log")
+            ax.minorticks_off()
             ax.set_xticks(list(SLOT_LENGTHS.values()), [str(v) for v in SLOT_LENGTHS.values()])
             ax.set_xlabel("round length of rounds mode (s)")
             ax.set_ylabel(label)
@@ -423,5 +425,7 @@ def fig_slots(table: pd.DataFrame) -> Figure:
                 ax.set_title(f"{rate:g} requests/s (dashed: continuous mode)")
             if metric == "energy_per_served_j":
                 ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(ScalarFormatter())
+                ax.yaxis.set_minor_formatter(NullFormatter())
     axes[0, -1].legend(fontsize=7)
     return fig
