@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         cl.time_claim(tables["loads"]),
         *cl.slot_claims(tables["slots"]),
     ]
-    text = cl.claims_markdown(claims, args.quick)
+    text = cl.claims_markdown(claims, args.quick) + cl.optimum_summary(tables)
     slots = tables["slots"]
     text += (
         "\n## On-time requests by service model (experiment `slots`)\n\n"
