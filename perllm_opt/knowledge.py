@@ -11,15 +11,17 @@ from perllm_opt.instance import Instance
 from perllm_opt.view import RoundView, SystemInfo, read_only
 
 #: Standard-normal quadrature nodes for expectations of clipped log-normal token lengths.
-_Z = np.linspace(-6.0, 6.0, 2401)
-_W = np.exp(-0.5 * _Z**2)
-_W /= _W.sum()
+QUAD_Z = np.linspace(-6.0, 6.0, 2401)
+QUAD_W = np.exp(-0.5 * QUAD_Z**2)
+QUAD_W /= QUAD_W.sum()
+QUAD_Z.flags.writeable = False
+QUAD_W.flags.writeable = False
 
 
 def expected_tokens(median: float, sigma: float, lo: int, hi: int) -> float:
     """E[clip(round(median * exp(sigma Z)), lo, hi)] for standard normal Z (quadrature)."""
-    values = np.clip(np.rint(median * np.exp(sigma * _Z)), lo, hi)
-    return float((values * _W).sum())
+    values = np.clip(np.rint(median * np.exp(sigma * QUAD_Z)), lo, hi)
+    return float((values * QUAD_W).sum())
 
 
 def expected_output_tokens(services: tuple[ServiceTypeConfig, ...]) -> np.ndarray:
