@@ -27,40 +27,8 @@ import numpy as np
 
 from perllm_opt import delays
 from perllm_opt.instance import Instance
-from perllm_opt.knowledge import QUAD_W, QUAD_Z
-
-
-@dataclass(frozen=True, eq=False)
-class OutputLaw:
-    """A discrete law of output tokens: ``values`` with probabilities ``weights``."""
-
-    values: np.ndarray
-    weights: np.ndarray
-
-    @property
-    def mean(self) -> float:
-        return float(self.values @ self.weights)
-
-
-def output_laws(instance: Instance) -> tuple[OutputLaw, ...]:
-    """The output-length law of each service type (module docstring)."""
-    trace = instance.config.workload.kind == "trace"
-    out = []
-    for k, s in enumerate(instance.services):
-        own = instance.requests.output_tokens[instance.requests.service == k]
-        if trace and len(own):
-            raw, weight = own.astype(float), np.ones(len(own))
-        else:
-            raw = np.clip(
-                np.rint(s.output_median_tokens * np.exp(s.output_sigma * QUAD_Z)),
-                s.output_min_tokens,
-                s.output_max_tokens,
-            )
-            weight = QUAD_W
-        values, inv = np.unique(raw, return_inverse=True)
-        w = np.bincount(inv, weights=weight, minlength=len(values))
-        out.append(OutputLaw(values=values, weights=w / w.sum()))
-    return tuple(out)
+from perllm_opt.knowledge import OutputLaw, output_laws
+from perllm_opt.options import Template
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,50 +51,74 @@ def _expected_min(x: np.ndarray, cap: np.ndarray, s_max: float) -> np.ndarray:
     """``E[min(s x, cap)]`` for ``s`` uniform on ``[1, s_max]`` (``x > 0``)."""
     if s_max <= 1.0 + 1e-12:
         return np.minimum(x, cap)
-    u = np.clip(cap / np.maximum(x, 1e-300), 1.0, s_max)
-    part = (x * (u**2 - 1.0) / 2.0 + cap * (s_max - u)) / (s_max - 1.0)
-    return np.where(np.isinf(cap), x * (1.0 + s_max) / 2.0, part)
+    finite = np.isfinite(cap)
+    c = np.where(finite, cap, 0.0)
+    u = np.where(finite, np.clip(c / np.maximum(x, 1e-300), 1.0, s_max), s_max)
+    part = (x * (u**2 - 1.0) / 2.0 + c * (s_max - u)) / (s_max - 1.0)
+    return np.where(finite, part, x * (1.0 + s_max) / 2.0)
+
+
+def expected_block(
+    t: Template,
+    cand: np.ndarray,
+    prompt_tokens: np.ndarray,
+    up_bits: np.ndarray,
+    budget_s: np.ndarray,
+    speed_factor: np.ndarray,
+    law: OutputLaw,
+    slowdown_max: float,
+    time_cap_s: float,
+    bytes_per_token: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """P(on time), expected E_tran, E_infer and run seconds of candidates ``cand`` of
+    template ``t`` for requests with the given prompts, uplink bits and time budgets from
+    dispatch (``deadline - wait``); one entry per (request, candidate) pair given."""
+    srv = t.server[cand]
+    pre = delays.prefill_s_per_token(t.phi[cand], t.prefill_tok_s[cand], speed_factor[srv])
+    dec = delays.decode_s_per_token(
+        t.phi[cand], t.decode_floor_s_per_token[cand], t.decode_tok_s[cand], speed_factor[srv]
+    )
+    g = delays.inference_time_s(
+        np.asarray(prompt_tokens, dtype=float)[:, None],
+        law.values[None, :],
+        pre[:, None],
+        dec[:, None],
+    )
+    tran = delays.transmission_time_s(up_bits, t.rate_mbps[cand], t.path_latency_s[cand])
+    budget = np.minimum(budget_s, time_cap_s)[:, None]
+    p = _uniform_cdf((budget - tran[:, None]) / g, slowdown_max) @ law.weights
+    run = _expected_min(g, np.maximum(time_cap_s - tran, 0.0)[:, None], slowdown_max) @ law.weights
+    e_inf = delays.inference_energy_j(t.active_power_w[cand], t.phi[cand], run)
+    down = delays.downlink_bits(law.mean, bytes_per_token)
+    e_tran = delays.transmission_energy_j(up_bits + down, t.path_energy_j_per_bit[cand])
+    return p, e_tran, e_inf, run
 
 
 def expected_options(instance: Instance) -> ExpectedOptions:
     """The expected option table of ``instance`` (see the module docstring)."""
-    opts = instance.options
-    req = instance.requests
+    opts, req = instance.options, instance.requests
     n_opt = len(opts)
-    p = np.zeros(n_opt)
-    e_tran = np.zeros(n_opt)
-    e_inf = np.zeros(n_opt)
+    p, e_tran, e_inf = np.zeros(n_opt), np.zeros(n_opt), np.zeros(n_opt)
     laws = output_laws(instance)
     s_max = float(instance.config.dynamics.slowdown_max)
     cap = np.inf if instance.continuous else instance.round_s
-    speed = instance.dynamics.speed_factor
-    bpt = instance.config.system.bytes_per_token
-    svc_of = req.service[opts.request]
-    for k, law in enumerate(laws):
-        for t in instance.templates:
-            if t.service != k or len(t) == 0:
-                continue
-            sel = np.flatnonzero((svc_of == k) & (req.zone[opts.request] == t.zone))
-            if len(sel) == 0:
-                continue
-            c = opts.candidate[sel]
-            i = opts.request[sel]
-            srv = t.server[c]
-            pre = delays.prefill_s_per_token(t.phi[c], t.prefill_tok_s[c], speed[srv])
-            dec = delays.decode_s_per_token(
-                t.phi[c], t.decode_floor_s_per_token[c], t.decode_tok_s[c], speed[srv]
-            )
-            g = delays.inference_time_s(
-                req.prompt_tokens[i][:, None], law.values[None, :], pre[:, None], dec[:, None]
-            )  # (options, support)
-            tran = opts.tran_s[sel][:, None]
-            budget = np.minimum(req.deadline_s[i] - instance.request_wait_s[i], cap)[:, None]
-            ok = _uniform_cdf((budget - tran) / g, s_max)
-            p[sel] = ok @ law.weights
-            run = _expected_min(g, np.maximum(cap - tran, 0.0), s_max)
-            e_inf[sel] = delays.inference_energy_j(t.active_power_w[c], t.phi[c], run @ law.weights)
-            down = delays.downlink_bits(law.mean, bpt)
-            e_tran[sel] = delays.transmission_energy_j(
-                instance.request_up_bits[i] + down, t.path_energy_j_per_bit[c]
-            )
+    key = req.zone * len(instance.services) + req.service
+    opt_key = key[opts.request]
+    for k, t in enumerate(instance.templates):
+        sel = np.flatnonzero(opt_key == k)
+        if len(sel) == 0:
+            continue
+        i = opts.request[sel]
+        p[sel], e_tran[sel], e_inf[sel], _ = expected_block(
+            t,
+            opts.candidate[sel],
+            req.prompt_tokens[i],
+            instance.request_up_bits[i],
+            req.deadline_s[i] - instance.request_wait_s[i],
+            instance.dynamics.speed_factor,
+            laws[t.service],
+            s_max,
+            cap,
+            instance.config.system.bytes_per_token,
+        )
     return ExpectedOptions(p_on_time=p, energy_tran_j=e_tran, energy_infer_j=e_inf)

@@ -36,6 +36,41 @@ def expected_output_tokens(services: tuple[ServiceTypeConfig, ...]) -> np.ndarra
     )
 
 
+@dataclass(frozen=True, eq=False)
+class OutputLaw:
+    """A discrete law of output tokens: ``values`` with probabilities ``weights``."""
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.values @ self.weights)
+
+
+def output_laws(instance: Instance) -> tuple[OutputLaw, ...]:
+    """The output-length law of each service type: the clipped, rounded log-normal of a
+    synthetic workload, or (traces) the empirical law of the type's output lengths over the
+    instance (a population law, not any request's value)."""
+    trace = instance.config.workload.kind == "trace"
+    out = []
+    for k, s in enumerate(instance.services):
+        own = instance.requests.output_tokens[instance.requests.service == k]
+        if trace and len(own):
+            raw, weight = own.astype(float), np.ones(len(own))
+        else:
+            raw = np.clip(
+                np.rint(s.output_median_tokens * np.exp(s.output_sigma * QUAD_Z)),
+                s.output_min_tokens,
+                s.output_max_tokens,
+            )
+            weight = QUAD_W
+        values, inv = np.unique(raw, return_inverse=True)
+        w = np.bincount(inv, weights=weight, minlength=len(values))
+        out.append(OutputLaw(values=values, weights=w / w.sum()))
+    return tuple(out)
+
+
 def public_info(instance: Instance) -> SystemInfo:
     """The static knowledge every scheduler gets (no ground truth)."""
     topo = instance.topology
@@ -78,12 +113,18 @@ class OracleInfo:
         Mean output length of each service type in this instance's workload.
     expected_bandwidth_mbps : ndarray, shape (n_links + 1,)
         Mean of the bandwidth process (sentinel last).
+    output_laws : tuple of OutputLaw
+        The output-length law of each service type.
+    slowdown_max : float
+        The slowdown's stationary law is uniform on ``[1, slowdown_max]``.
     """
 
     speed_factor: np.ndarray
     expected_slowdown: np.ndarray
     mean_output_tokens: np.ndarray
     expected_bandwidth_mbps: np.ndarray
+    output_laws: tuple[OutputLaw, ...] = ()
+    slowdown_max: float = 1.0
 
 
 def oracle_info(instance: Instance) -> OracleInfo:
@@ -109,6 +150,8 @@ def oracle_info(instance: Instance) -> OracleInfo:
         expected_slowdown=read_only(d.expected_slowdown),
         mean_output_tokens=read_only(np.asarray(mean_out, dtype=float)),
         expected_bandwidth_mbps=read_only(np.append(d.expected_bandwidth_mbps, np.inf)),
+        output_laws=output_laws(instance),
+        slowdown_max=float(instance.config.dynamics.slowdown_max),
     )
 
 

@@ -200,9 +200,9 @@ def test_oracle_only_for_oracle_schedulers(instances, name):
     assert inner.oracle is spy.oracle_seen
 
 
-def test_only_oracle_greedy_uses_the_oracle():
+def test_only_the_oracles_use_the_oracle():
     users = [n for n in SCHEDULER_NAMES if type(scheduler_from_conf(n)).uses_oracle]
-    assert users == ["oracle_greedy"]
+    assert users == ["oracle_greedy", "oracle_milp"]
 
 
 def test_view_bandwidth_is_last_rounds_realisation(instances):
