@@ -21,7 +21,7 @@ import numpy as np
 from perllm_opt.assignment import ADMITTED, REFUSED
 from perllm_opt.instance import Instance
 from perllm_opt.knowledge import epoch_view, resource_arrays
-from perllm_opt.schedulers.base import Scheduler, SchedulerError
+from perllm_opt.schedulers.base import Scheduler, check_choice
 from perllm_opt.schedulers.estimates import candidate_models
 from perllm_opt.view import CAPACITY_RTOL, SystemInfo, read_only
 
@@ -149,12 +149,7 @@ def simulate_continuous(
                 continue
             key = keys_l[k]
             servers = tpl_server[key]
-            if not isinstance(c, int | np.integer) or c >= len(servers):
-                raise SchedulerError(
-                    f"{type(scheduler).__name__}.select returned {c!r} for a "
-                    f"request with {len(servers)} candidates"
-                )
-            c = int(c)
+            c = check_choice(scheduler, c, len(servers))
             i = ids_l[k]
             o = int(ptr[i]) + c
             j, phi, links = servers[c], tpl_phi[key][c], tpl_links[key][c]

@@ -22,7 +22,7 @@ from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED, Assignment
 from perllm_opt.continuous_simulator import simulate_continuous
 from perllm_opt.instance import Instance
 from perllm_opt.knowledge import epoch_view, oracle_info, public_info, resource_arrays
-from perllm_opt.schedulers.base import Scheduler, SchedulerError
+from perllm_opt.schedulers.base import Scheduler, check_choice
 from perllm_opt.view import CAPACITY_RTOL, Feedback
 
 
@@ -185,11 +185,7 @@ def _simulate_rounds(
                 continue
             key = keys_l[k]
             servers = tpl_server[key]
-            if not isinstance(c, int | np.integer) or c >= len(servers):
-                raise SchedulerError(
-                    f"{type(scheduler).__name__}.select returned {c!r} for a "
-                    f"request with {len(servers)} candidates"
-                )
+            c = check_choice(scheduler, c, len(servers))
             i = ids_l[k]
             j, phi, r, links = servers[c], tpl_phi[key][c], tpl_rate[key][c], tpl_links[key][c]
             kvi = kv_l[k]

@@ -311,3 +311,40 @@ def profile_energy_j(info, t, up_bits, prompt, compute_used, **kw):
     )
     wake = w_idle * idle * info.wake_s * asleep
     return w_tran * (up_bits + down) * t.path_energy_j_per_bit + net * t.phi * infer + wake
+
+
+def with_realisation(inst: Instance, output_tokens=None, slowdown=None) -> Instance:
+    """The same instance with other realised output lengths and/or slowdowns (the option
+    table rebuilt from them; laws, arrivals and everything public unchanged)."""
+    import dataclasses
+
+    from perllm_opt import delays
+    from perllm_opt.options import build_option_table
+
+    out = inst.requests.output_tokens if output_tokens is None else output_tokens
+    slow = inst.dynamics.slowdown if slowdown is None else slowdown
+    req = dataclasses.replace(inst.requests, output_tokens=out)
+    down = delays.downlink_bits(req.output_tokens, inst.config.system.bytes_per_token)
+    opts = build_option_table(
+        inst.templates,
+        len(inst.services),
+        req.zone,
+        req.service,
+        inst.request_round,
+        inst.request_wait_s,
+        req.prompt_tokens,
+        req.output_tokens,
+        req.deadline_s,
+        inst.request_up_bits,
+        down,
+        inst.dynamics.speed_factor,
+        slow,
+        inst.round_s,
+    )
+    return dataclasses.replace(
+        inst,
+        requests=req,
+        request_down_bits=down,
+        options=opts,
+        dynamics=dataclasses.replace(inst.dynamics, slowdown=slow),
+    )

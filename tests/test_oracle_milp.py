@@ -3,18 +3,14 @@ static dynamics), and it sees laws, not realisations."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
-from support import SCHEDULER_NAMES, scheduler_from_conf, small_config
+from support import SCHEDULER_NAMES, scheduler_from_conf, small_config, with_realisation
 
-from perllm_opt import delays
 from perllm_opt.assignment import ADMITTED
 from perllm_opt.config import DynamicsConfig, SystemConfig, WorkloadConfig
 from perllm_opt.expected_options import expected_options
 from perllm_opt.instance import build_instance
-from perllm_opt.options import build_option_table
 from perllm_opt.rng import RngStreams
 from perllm_opt.simulator import simulate
 
@@ -62,33 +58,10 @@ def test_decisions_do_not_depend_on_realisations():
     dyn = DynamicsConfig(bandwidth_links="none")
     inst = rounds_instance(4, dyn)
     rng = np.random.default_rng(0)
-    req = dataclasses.replace(
-        inst.requests, output_tokens=rng.permutation(inst.requests.output_tokens)
-    )
-    slow = rng.uniform(1.0, dyn.slowdown_max, inst.dynamics.slowdown.shape)
-    down = delays.downlink_bits(req.output_tokens, inst.config.system.bytes_per_token)
-    opts = build_option_table(
-        inst.templates,
-        len(inst.services),
-        req.zone,
-        req.service,
-        inst.request_round,
-        inst.request_wait_s,
-        req.prompt_tokens,
-        req.output_tokens,
-        req.deadline_s,
-        inst.request_up_bits,
-        down,
-        inst.dynamics.speed_factor,
-        slow,
-        inst.round_s,
-    )
-    other = dataclasses.replace(
+    other = with_realisation(
         inst,
-        requests=req,
-        request_down_bits=down,
-        options=opts,
-        dynamics=dataclasses.replace(inst.dynamics, slowdown=slow),
+        output_tokens=rng.permutation(inst.requests.output_tokens),
+        slowdown=rng.uniform(1.0, dyn.slowdown_max, inst.dynamics.slowdown.shape),
     )
     assert not np.array_equal(other.options.on_time, inst.options.on_time)
     a = simulate(inst, scheduler_from_conf("oracle_milp"), np.random.default_rng(0)).assignment

@@ -17,15 +17,14 @@ from support import (
     scheduler_from_conf,
     small_config,
     spy_for,
+    with_realisation,
 )
 
-from perllm_opt import delays
 from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED
 from perllm_opt.config import DynamicsConfig, SystemConfig, TopologyConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
 from perllm_opt.instance import build_instance
 from perllm_opt.knowledge import OracleInfo
-from perllm_opt.options import build_option_table
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import DECLINE, Scheduler, SchedulerError
 from perllm_opt.simulator import simulate
@@ -238,25 +237,7 @@ def test_view_arrays_are_read_only(instances):
 
 def _with_other_outputs(inst, factor: int):
     """The same instance with every request's output length multiplied by ``factor``."""
-    req = dataclasses.replace(inst.requests, output_tokens=inst.requests.output_tokens * factor)
-    down = delays.downlink_bits(req.output_tokens, inst.config.system.bytes_per_token)
-    opts = build_option_table(
-        inst.templates,
-        len(inst.services),
-        req.zone,
-        req.service,
-        inst.request_round,
-        inst.request_wait_s,
-        req.prompt_tokens,
-        req.output_tokens,
-        req.deadline_s,
-        inst.request_up_bits,
-        down,
-        inst.dynamics.speed_factor,
-        inst.dynamics.slowdown,
-        inst.round_s,
-    )
-    return dataclasses.replace(inst, requests=req, request_down_bits=down, options=opts)
+    return with_realisation(inst, output_tokens=inst.requests.output_tokens * factor)
 
 
 @pytest.mark.parametrize("name", SCHEDULER_NAMES)

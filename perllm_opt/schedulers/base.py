@@ -17,6 +17,17 @@ class SchedulerError(RuntimeError):
     """A scheduler returned something the environment cannot apply (a bug, not user input)."""
 
 
+def check_choice(scheduler: object, choice: object, n_candidates: int) -> int:
+    """``choice`` as an int if it names one of ``n_candidates`` candidates, else raise
+    :class:`SchedulerError` (a scheduler bug, reported with what it returned)."""
+    if not isinstance(choice, int | np.integer) or not 0 <= choice < n_candidates:
+        raise SchedulerError(
+            f"{type(scheduler).__name__}.select returned {choice!r} for a "
+            f"request with {n_candidates} candidates"
+        )
+    return int(choice)
+
+
 class Scheduler(ABC):
     """An online scheduler (docs/model.md, "Online scheduling").
 
