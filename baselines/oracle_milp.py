@@ -31,6 +31,7 @@ from perllm_opt.config import SolverConfig
 from perllm_opt.errors import require_positive
 from perllm_opt.expected_options import expected_block
 from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.perllm import GB
 from perllm_opt.milp.solve import solve_assignment
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.view import RoundView
@@ -105,7 +106,7 @@ class OracleMILP(Scheduler):
                 np.maximum(
                     np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
                 )
-                / 1e9,
+                / GB,
                 rate_left[:-1],
             ]
         )
@@ -122,7 +123,7 @@ class OracleMILP(Scheduler):
                 srv_of.append(j)
                 u_opt += [o, o]
                 u_res += [j, n_s + j]
-                u_amt += [float(t.phi[c]), float(view.kv_bytes[k]) / 1e9]
+                u_amt += [float(t.phi[c]), float(view.kv_bytes[k]) / GB]
                 for e in np.asarray(info.path_link_matrix)[t.path_id[c]].tolist():
                     if e < info.n_links:
                         u_opt.append(o)

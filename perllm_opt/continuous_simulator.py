@@ -67,8 +67,9 @@ def simulate_continuous(
     bar,
 ) -> None:
     """Run ``scheduler`` (already reset) over ``instance`` in continuous mode, filling
-    ``option`` and ``status`` in place. ``feedback(ids, candidates, refused)`` builds a
-    :class:`Feedback`; ``bar`` is a progress bar."""
+    ``option`` and ``status`` in place. ``feedback(ids, choice, refused)`` builds a
+    :class:`Feedback` (``choice``: the refused candidates, or the completed options);
+    ``bar`` is a progress bar."""
     topo, opts, req = instance.topology, instance.options, instance.requests
     n_s, n_l = topo.n_servers, topo.n_links
     dyn = instance.dynamics
@@ -81,8 +82,6 @@ def simulate_continuous(
     compute_used, kv_used, rate_used = arrays["c"], arrays["k"], arrays["r"]
     bw_est, path_res = arrays["b"], arrays["p"]
     matrix = topo.path_link_matrix
-    n_svc = len(instance.services)
-    tpl_key = req.zone * n_svc + req.service
     tpl_server = [t.server.tolist() for t in instance.templates]
     tpl_phi = [t.phi.tolist() for t in instance.templates]
     tpl_links = [[topo.path_links[p] for p in t.path_id.tolist()] for t in instance.templates]
@@ -95,6 +94,7 @@ def simulate_continuous(
     kvu = [0.0] * n_s
     # Live server reservations: request -> (server, phi, kv, realised end, expected end).
     live: dict[int, tuple[int, float, float, float, float]] = {}
+    n_live = [0] * n_s
     ends: list[tuple[float, int]] = []  # heap of (realised end, request)
     held: list[list[tuple[float, float, float]]] = [[] for _ in range(n_l)]
     done_heap: list[tuple[float, int]] = []  # completions not yet reported
@@ -106,16 +106,17 @@ def simulate_continuous(
         while ends and ends[0][0] <= now + 1e-12:
             _, i = heapq.heappop(ends)
             j, phi, kvi, _, _ = live.pop(i)
+            n_live[j] -= 1
             comp[j] = max(0.0, comp[j] - phi)
             kvu[j] = max(0.0, kvu[j] - kvi)
-            if not any(v[0] == j for v in live.values()):
+            if n_live[j] == 0:
                 comp[j], kvu[j] = 0.0, 0.0  # no drift from float sums on an empty server
         reported = []
         while done_heap and done_heap[0][0] <= now + 1e-12:
             reported.append(heapq.heappop(done_heap)[1])
         if reported:
             r_ids = np.asarray(reported, dtype=np.int64)
-            scheduler.update(feedback(r_ids, option[r_ids] - ptr[r_ids], False))
+            scheduler.update(feedback(r_ids, option[r_ids], False))
         for e in range(n_l):
             if held[e]:
                 held[e] = [h for h in held[e] if h[1] > now]
@@ -127,8 +128,6 @@ def simulate_continuous(
         cell = min(int((now - eps) // step_s + 1e-9), dyn.n_intervals - 1)
         bw_est[:-1] = dyn.bandwidth_mbps[:, max(cell, 0)]
         np.min((bw_est - rate_used)[matrix], axis=1, out=path_res)
-        keys = tpl_key[ids]
-        kv_req = instance.request_kv_bytes[ids]
         lv = list(live.values())
         view = epoch_view(
             instance,
@@ -142,7 +141,7 @@ def simulate_continuous(
             live_expected_end_s=read_only(np.asarray([max(v[4], now) for v in lv], dtype=float)),
         )
         scheduler.begin_round(view)
-        keys_l, ids_l, kv_l = keys.tolist(), ids.tolist(), kv_req.tolist()
+        keys_l, ids_l, kv_l = view.template.tolist(), ids.tolist(), view.kv_bytes.tolist()
         for k in range(len(ids_l)):
             c = scheduler.select(view, k)
             if c < 0:
@@ -184,6 +183,7 @@ def simulate_continuous(
                 )[c]
             )
             live[i] = (j, phi, kvi, end, expected)
+            n_live[j] += 1
             heapq.heappush(ends, (end, i))
             heapq.heappush(done_heap, (end, i))
             for e in links:

@@ -10,23 +10,33 @@ sleep block (``system.sleep_block_s``, from time 0) that one of its reservations
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from perllm_opt import delays, timeline
+from perllm_opt import timeline
 from perllm_opt.instance import Instance
 
 
-def usage_intervals(
-    instance: Instance, option: np.ndarray
-) -> tuple[timeline.Intervals, timeline.Intervals, timeline.Intervals]:
-    """Compute-share, KV-memory and link-rate intervals of the admitted options ``option``
-    (global option indices)."""
-    opts, topo = instance.options, instance.topology
+def capacity_families(
+    instance: Instance,
+    option: np.ndarray,
+    kv_budget_bytes: np.ndarray | None = None,
+    kv_unit: float = 1.0,
+) -> tuple[tuple[str, timeline.Intervals, int, Callable, float | None], ...]:
+    """The three capacity families of the options ``option`` (global indices): name,
+    intervals (``Intervals.option`` is the position in ``option``), number of resources,
+    ``capacity(resource, times)`` and the step at which the capacity changes (links only).
+
+    Compute share and KV memory are held from dispatch to completion, link rate during the
+    two transmissions (:mod:`perllm_opt.timeline`); KV amounts are in bytes / ``kv_unit``.
+    """
+    opts, topo, dyn = instance.options, instance.topology, instance.dynamics
+    budget = instance.server_kv_budget_bytes if kv_budget_bytes is None else kv_budget_bytes
     d = instance.request_dispatch_s[opts.request[option]]
     service = opts.service_s[option]
     srv = opts.server[option]
-    compute = timeline.server_intervals(srv, d, service, opts.phi[option])
-    kv = timeline.server_intervals(srv, d, service, instance.request_kv_bytes[opts.request[option]])
+    kv = instance.request_kv_bytes[opts.request[option]] / kv_unit
     links = timeline.link_intervals(
         topo.path_link_matrix[opts.path_id[option]],
         topo.n_links,
@@ -36,29 +46,36 @@ def usage_intervals(
         service,
         opts.rate_mbps[option],
     )
-    return compute, kv, links
+    return (
+        (
+            "compute share",
+            timeline.server_intervals(srv, d, service, opts.phi[option]),
+            topo.n_servers,
+            lambda r, t: np.ones(len(t)),
+            None,
+        ),
+        (
+            "KV memory",
+            timeline.server_intervals(srv, d, service, kv),
+            topo.n_servers,
+            lambda r, t: np.full(len(t), budget[r] / kv_unit),
+            None,
+        ),
+        (
+            "link rate",
+            links,
+            topo.n_links,
+            lambda r, t: dyn.bandwidth_mbps[r, dyn.interval_of(t)],
+            dyn.interval_s,
+        ),
+    )
 
 
 def capacity_excess(
     instance: Instance, option: np.ndarray, kv_budget_bytes: np.ndarray | None = None
 ) -> str | None:
     """A description of the first capacity exceeded at some event time, else None."""
-    compute, kv, links = usage_intervals(instance, option)
-    budget = instance.server_kv_budget_bytes if kv_budget_bytes is None else kv_budget_bytes
-    n_s = instance.topology.n_servers
-    dyn = instance.dynamics
-    checks = (
-        ("compute share", compute, n_s, lambda r, t: np.ones(len(t)), None),
-        ("KV memory", kv, n_s, lambda r, t: np.full(len(t), budget[r]), None),
-        (
-            "link rate",
-            links,
-            instance.topology.n_links,
-            lambda r, t: dyn.bandwidth_mbps[r, dyn.interval_of(t)],
-            dyn.interval_s,
-        ),
-    )
-    for name, iv, n_res, cap, step in checks:
+    for name, iv, n_res, cap, step in capacity_families(instance, option, kv_budget_bytes):
         bad = timeline.peak_excess(iv, n_res, cap, step)
         if bad is not None:
             r, t, load, c = bad
@@ -136,15 +153,3 @@ def bin_series(
         "served": np.bincount(req_bin[on_time], minlength=nb),
         "total": np.bincount(req_bin, minlength=nb),
     }
-
-
-def idle_energy_j(instance: Instance, option: np.ndarray) -> np.ndarray:
-    """Idle energy per server of the admitted options ``option``."""
-    opts = instance.options
-    on_s, _ = server_on_s(instance, option)
-    busy = np.bincount(
-        opts.server[option],
-        weights=opts.phi[option] * opts.run_s[option],
-        minlength=instance.topology.n_servers,
-    )
-    return delays.idle_energy_j(instance.server_idle_power_w, on_s, busy)

@@ -42,7 +42,8 @@ class Instance:
     Continuous mode only: ``accounting_end_s`` is the end of the span over which servers
     that never sleep are counted as on (the horizon plus the longest deadline, so every
     on-time request ends inside it); ``request_window`` labels the independent time windows
-    of the exact optimum (-1: the request has no on-time option).
+    of the exact optimum (-1: the request has no on-time option). Rounds mode only:
+    ``round_bandwidth_mbps`` (links x rounds), each round's bandwidth.
     """
 
     config: InstanceConfig
@@ -285,7 +286,7 @@ def build_instance(
     wait = dispatch - requests.arrival_s
     if continuous:
         dyn_index = dynamics.interval_of(dispatch)
-        round_bw = dynamics.bandwidth_mbps[:, dynamics.interval_of((np.arange(n_rounds) + 1) * tau)]
+        round_bw = None  # capacities are checked over time (timeline.py), not per round
     else:
         # A round takes the conditions of the interval holding its start.
         round_dyn = dynamics.interval_of(np.arange(n_rounds) * tau)

@@ -12,6 +12,7 @@ decision can tell.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,8 @@ class SimulationResult:
 def _feedback(
     instance: Instance, ids: np.ndarray, option: np.ndarray, refused: bool, keep_order=False
 ) -> Feedback:
+    """Outcomes of ``ids``: ``option`` holds the refused candidates, or the admitted options;
+    completions sorted by service time unless ``keep_order`` (already in completion order)."""
     opts = instance.options
     req = instance.requests
     tk = req.zone[ids] * len(instance.services) + req.service[ids]
@@ -109,7 +112,7 @@ def simulate(
     t0 = time.perf_counter()
     info = public_info(instance)
     scheduler.reset(info, rng, oracle_info(instance) if scheduler.uses_oracle else None)
-    opts, n = instance.options, instance.n_requests
+    n = instance.n_requests
     option = np.full(n, -1, dtype=np.int64)
     status = np.full(n, DECLINED, dtype=np.int8)
     bar = tqdm(
@@ -121,12 +124,7 @@ def simulate(
         mininterval=0.5,
     )
     if instance.continuous:
-
-        def feedback(ids: np.ndarray, cand: np.ndarray, refused: bool) -> Feedback:
-            return _feedback(
-                instance, ids, cand if refused else opts.ptr[ids] + cand, refused, True
-            )
-
+        feedback = functools.partial(_feedback, instance, keep_order=True)
         simulate_continuous(instance, scheduler, info, option, status, feedback, bar)
     else:
         _simulate_rounds(instance, scheduler, option, status, bar)
@@ -145,14 +143,12 @@ def _simulate_rounds(
     instance: Instance, scheduler: Scheduler, option: np.ndarray, status: np.ndarray, bar
 ) -> None:
     """Rounds mode: fill ``option`` and ``status`` in place (module docstring)."""
-    topo, opts, req = instance.topology, instance.options, instance.requests
+    topo, opts = instance.topology, instance.options
     n_s, n_l = topo.n_servers, topo.n_links
     arrays, views = resource_arrays(instance)
     compute_used, kv_used, rate_used = arrays["c"], arrays["k"], arrays["r"]
     bw_est, path_res = arrays["b"], arrays["p"]
     matrix = topo.path_link_matrix
-    n_svc = len(instance.services)
-    tpl_key = req.zone * n_svc + req.service
     # Scalar access through Python lists is several times faster than numpy indexing.
     tpl_server = [t.server.tolist() for t in instance.templates]
     tpl_phi = [t.phi.tolist() for t in instance.templates]
@@ -174,11 +170,9 @@ def _simulate_rounds(
         comp = [0.0] * n_s
         kvu = [0.0] * n_s
         rate = [0.0] * (n_l + 1)
-        keys = tpl_key[ids]
-        kv_req = instance.request_kv_bytes[ids]
         view = epoch_view(instance, t, ids, views)
         scheduler.begin_round(view)
-        keys_l, ids_l, kv_l = keys.tolist(), ids.tolist(), kv_req.tolist()
+        keys_l, ids_l, kv_l = view.template.tolist(), ids.tolist(), view.kv_bytes.tolist()
         for k in range(len(ids_l)):
             c = scheduler.select(view, k)
             if c < 0:

@@ -14,7 +14,7 @@ from perllm_opt import timeline
 from perllm_opt.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import CapacityViolationError, evaluate
-from perllm_opt.evaluate_continuous import capacity_excess, usage_intervals
+from perllm_opt.evaluate_continuous import capacity_excess, capacity_families
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.optimum import solve_optimum
@@ -93,7 +93,7 @@ def test_peak_load_independently_of_timeline(cont_instance):
     argument the simulator and evaluator rely on)."""
     a = run(cont_instance, "random")
     o = a.option[a.status == ADMITTED]
-    compute, kv, _links = usage_intervals(cont_instance, o)
+    (_, compute, *_), (_, kv, *_), _ = capacity_families(cont_instance, o)
     grid = np.arange(0.0, 400.0, 0.01)
     for j in range(cont_instance.topology.n_servers):
         for iv, cap in ((compute, 1.0), (kv, cont_instance.server_kv_budget_bytes[j])):

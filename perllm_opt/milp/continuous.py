@@ -27,6 +27,7 @@ import itertools
 import numpy as np
 
 from perllm_opt import timeline
+from perllm_opt.evaluate_continuous import capacity_families
 from perllm_opt.instance import Instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.perllm import GB, RoundProblem, on_time_options, option_costs
@@ -58,11 +59,9 @@ def capacity_rows(
                 keep.append(False)
                 continue
             # Redundant: the largest use of each request active here fits.
-            worst = np.zeros(0)
-            if len(act):
-                items, inv = np.unique(item[act], return_inverse=True)
-                worst = np.zeros(len(items))
-                np.maximum.at(worst, inv, iv.amount[act])
+            items, inv = np.unique(item[act], return_inverse=True)
+            worst = np.zeros(len(items))
+            np.maximum.at(worst, inv, iv.amount[act])
             if worst.sum() <= cap[k] * (1 + timeline.RTOL) + timeline.RTOL:
                 keep.append(False)
                 continue
@@ -89,7 +88,6 @@ def window_problem(instance: Instance, requests: np.ndarray, reduce: bool = True
     (:mod:`perllm_opt.milp.reduce`: the optimum is unchanged)."""
     o = instance.options
     topo = instance.topology
-    dyn = instance.dynamics
     requests = np.asarray(requests, dtype=np.int64)
     opts = on_time_options(instance, requests)
     n_opt = len(opts)
@@ -100,30 +98,11 @@ def window_problem(instance: Instance, requests: np.ndarray, reduce: bool = True
     d = instance.request_dispatch_s[req]
     service = o.service_s[opts]
     srv = o.server[opts]
-    n_s, n_l = topo.n_servers, topo.n_links
-    budget = instance.server_kv_budget_bytes
-
-    compute = timeline.server_intervals(srv, d, service, o.phi[opts])
-    kv = timeline.server_intervals(srv, d, service, instance.request_kv_bytes[req] / GB)
-    links = timeline.link_intervals(
-        topo.path_link_matrix[o.path_id[opts]],
-        n_l,
-        d,
-        o.up_s[opts],
-        o.down_start_s[opts],
-        service,
-        o.rate_mbps[opts],
-    )
-    families = (
-        (compute, n_s, lambda r, t: np.ones(len(t)), None),
-        (kv, n_s, lambda r, t: np.full(len(t), budget[r] / GB), None),
-        (links, n_l, lambda r, t: dyn.bandwidth_mbps[r, dyn.interval_of(t)], dyn.interval_s),
-    )
     u_opt, u_res, u_amt, caps = [], [], [], []
-    for iv, n_res, cap, step in families:
+    for _, iv, n_res, cap, step in capacity_families(instance, opts, kv_unit=GB):
         rows_iv, rows_amt, rows_cap = capacity_rows(iv, n_res, item[iv.option], cap, step)
         for act, amt, c in zip(rows_iv, rows_amt, rows_cap, strict=True):
-            # An option with two transmissions active at one time counts once per interval.
+            # An option's two transmissions never overlap: one entry per option and row.
             u_opt.append(iv.option[act])
             u_res.append(np.full(len(act), len(caps), dtype=np.int64))
             u_amt.append(amt)

@@ -19,7 +19,7 @@ from perllm_opt.milp.continuous import (
     window_problem,
     window_requests,
 )
-from perllm_opt.milp.perllm import always_on_idle_j, joint_problem, round_problem
+from perllm_opt.milp.perllm import RoundProblem, always_on_idle_j, joint_problem, round_problem
 from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult, solve_assignment
 
 _STATUS_RANK = {OPTIMAL: 0, FEASIBLE: 1, "no_solution": 2, "infeasible": 3}
@@ -71,6 +71,13 @@ class OptimumResult:
         return dep.memory_bytes - (dep.weight_bytes * self.hosts).sum(axis=1)
 
 
+def _drops_bound(res: SolveResult) -> float:
+    """A proven lower bound on a lexicographic subproblem's drops (NaN without one)."""
+    if res.relaxed or res.drops_bound != res.drops_bound:
+        return math.nan
+    return float(math.ceil(res.drops_bound - 1e-6))
+
+
 def _objective_of(
     res: SolveResult, penalty: float, lexicographic: bool, constant: float = 0.0
 ) -> tuple[float, float]:
@@ -81,17 +88,65 @@ def _objective_of(
     """
     if lexicographic and not res.relaxed:
         obj = penalty * res.drops + res.objective
-        if res.drops_bound == res.drops_bound and res.drops_bound < res.drops - 0.5:
-            return obj, penalty * math.ceil(res.drops_bound - 1e-6) + constant
+        lb = _drops_bound(res)
+        if lb == lb and lb < res.drops - 0.5:
+            return obj, penalty * lb + constant
         return obj, penalty * res.drops + res.bound
     return res.objective, res.bound
 
 
-def _drops_bound(res: SolveResult) -> float:
-    """A proven lower bound on a lexicographic subproblem's drops (NaN without one)."""
-    if res.relaxed or res.drops_bound != res.drops_bound:
-        return math.nan
-    return float(math.ceil(res.drops_bound - 1e-6))
+@dataclass
+class _Totals:
+    """Running totals over the subproblems of one solve (mutable, local to it)."""
+
+    option: np.ndarray
+    penalty: float
+    lexicographic: bool
+    status: str = OPTIMAL
+    objective: float = 0.0
+    bound: float = 0.0
+    served_bound: float = 0.0
+    build_s: float = 0.0
+    solve_s: float = 0.0
+    solver_s: float = 0.0
+    solved: int = 0
+
+    def add(self, prob: RoundProblem, res: SolveResult) -> float | None:
+        """Count one solved subproblem; returns its objective (None without a solution)."""
+        self.solved += 1
+        self.served_bound += prob.data.n_items - _drops_bound(res)
+        self.build_s += res.build_s
+        self.solve_s += res.solve_s
+        self.solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
+        if _STATUS_RANK.get(res.status, 3) > _STATUS_RANK[self.status]:
+            self.status = res.status
+        obj, bnd = _objective_of(res, self.penalty, self.lexicographic, float(prob.data.constant))
+        self.bound += bnd
+        if res.relaxed or not res.has_solution:
+            self.objective = math.nan
+            return None
+        self.objective += obj
+        chosen = res.x > 0.5
+        self.option[prob.request[prob.data.option_item[chosen]]] = prob.option[chosen]
+        return obj
+
+    def result(self, per_round: np.ndarray, hosts: np.ndarray | None) -> OptimumResult:
+        has = not math.isnan(self.objective)
+        gap = abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
+        return OptimumResult(
+            status=self.status,
+            objective=self.objective if has else math.nan,
+            bound=self.bound,
+            gap=gap if has else math.nan,
+            build_s=self.build_s,
+            solve_s=self.solve_s,
+            solver_s=self.solver_s,
+            assignment=Assignment.from_options(self.option, source="optimal") if has else None,
+            objective_per_round=per_round,
+            hosts=hosts,
+            subproblems=self.solved,
+            served_bound=self.served_bound,
+        )
 
 
 def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False) -> OptimumResult:
@@ -106,37 +161,21 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
     if instance.continuous:
         return _solve_continuous(instance, cfg, lexicographic, progress)
     n_r = instance.n_rounds
-    option = np.full(instance.n_requests, -1, dtype=np.int64)
+    totals = _Totals(
+        np.full(instance.n_requests, -1, dtype=np.int64), instance.drop_penalty_j, lexicographic
+    )
     per_round = np.full(n_r, always_on_idle_j(instance) + 0.0)
-    status, build_s, solve_s, solver_s = OPTIMAL, 0.0, 0.0, 0.0
-    objective = bound = 0.0
     hosts = None
     if instance.placement:
         problems = [(None, joint_problem(instance, optimize_deployment=True))]
     else:
         problems = [(t, ids) for t, ids in enumerate(instance.round_requests()) if len(ids)]
-    solved = 0
-    min_drops = float(instance.n_requests)
     for t, item in tqdm(problems, desc="optimum", unit="round", disable=not progress, leave=False):
         prob = item if t is None else round_problem(instance, item)
         res = solve_assignment(prob.data, cfg, lexicographic=lexicographic)
-        solved += 1
-        min_drops -= prob.data.n_items - _drops_bound(res)
-        build_s += res.build_s
-        solve_s += res.solve_s
-        solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
-        if _STATUS_RANK.get(res.status, 3) > _STATUS_RANK[status]:
-            status = res.status
-        obj, bnd = _objective_of(
-            res, instance.drop_penalty_j, lexicographic, float(prob.data.constant)
-        )
-        bound += bnd
-        if res.relaxed or not res.has_solution:
-            objective = math.nan
+        obj = totals.add(prob, res)
+        if obj is None:
             continue
-        objective += obj
-        chosen = res.x > 0.5
-        option[prob.request[prob.data.option_item[chosen]]] = prob.option[chosen]
         if t is not None:
             per_round[t] = obj
         else:
@@ -147,27 +186,11 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
             hosts[pairs[:, 0], pairs[:, 1]] = True
     # Rounds without requests cost the always-on idle energy; add them once.
     empty = n_r - (len(problems) if not instance.placement else n_r)
-    objective += empty * always_on_idle_j(instance)
-    bound += empty * always_on_idle_j(instance)
-    has = not math.isnan(objective)
-    if instance.placement and has:
+    totals.objective += empty * always_on_idle_j(instance)
+    totals.bound += empty * always_on_idle_j(instance)
+    if instance.placement and not math.isnan(totals.objective):
         per_round = np.full(n_r, math.nan)  # not separable by round
-    gap = abs(objective - bound) / max(abs(objective), 1e-9) if has else math.nan
-    assignment = Assignment.from_options(option, source="optimal") if has else None
-    return OptimumResult(
-        status=status,
-        objective=objective if has else math.nan,
-        bound=bound,
-        gap=gap,
-        build_s=build_s,
-        solve_s=solve_s,
-        solver_s=solver_s,
-        assignment=assignment,
-        objective_per_round=per_round,
-        hosts=hosts,
-        subproblems=solved,
-        served_bound=instance.n_requests - min_drops,
-    )
+    return totals.result(per_round, hosts)
 
 
 def _solve_continuous(
@@ -176,46 +199,16 @@ def _solve_continuous(
     """Continuous mode: one MILP per independent window (exact, see
     :func:`perllm_opt.instance.continuous_windows`), plus the requests that no option serves
     on time and the idle draw of the servers that never sleep."""
-    option = np.full(instance.n_requests, -1, dtype=np.int64)
-    penalty = instance.drop_penalty_j
+    totals = _Totals(
+        np.full(instance.n_requests, -1, dtype=np.int64), instance.drop_penalty_j, lexicographic
+    )
     windows = window_requests(instance)
     unreachable = int((instance.request_window < 0).sum())
-    base = penalty * unreachable + always_on_idle_continuous_j(instance)
-    objective = bound = base
-    status, build_s, solve_s, solver_s = OPTIMAL, 0.0, 0.0, 0.0
-    served_bound = float(instance.n_requests - unreachable)
+    base = instance.drop_penalty_j * unreachable + always_on_idle_continuous_j(instance)
+    totals.objective = totals.bound = base
     for ids in tqdm(windows, desc="optimum", unit="window", disable=not progress, leave=False):
         t0 = time.perf_counter()
         prob = window_problem(instance, ids)
-        build_s += time.perf_counter() - t0
-        res = solve_assignment(prob.data, cfg, lexicographic=lexicographic)
-        build_s += res.build_s
-        solve_s += res.solve_s
-        solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
-        served_bound -= _drops_bound(res)
-        if _STATUS_RANK.get(res.status, 3) > _STATUS_RANK[status]:
-            status = res.status
-        obj, bnd = _objective_of(res, penalty, lexicographic)
-        bound += bnd
-        if res.relaxed or not res.has_solution:
-            objective = math.nan
-            continue
-        objective += obj
-        chosen = res.x > 0.5
-        option[prob.request[prob.data.option_item[chosen]]] = prob.option[chosen]
-    has = not math.isnan(objective)
-    gap = abs(objective - bound) / max(abs(objective), 1e-9) if has else math.nan
-    return OptimumResult(
-        status=status,
-        objective=objective if has else math.nan,
-        bound=bound,
-        gap=gap,
-        build_s=build_s,
-        solve_s=solve_s,
-        solver_s=solver_s,
-        assignment=Assignment.from_options(option, source="optimal") if has else None,
-        objective_per_round=np.full(n_bins(instance), math.nan),
-        hosts=None,
-        subproblems=len(windows),
-        served_bound=served_bound,
-    )
+        totals.build_s += time.perf_counter() - t0
+        totals.add(prob, solve_assignment(prob.data, cfg, lexicographic=lexicographic))
+    return totals.result(np.full(n_bins(instance), math.nan), None)

@@ -245,7 +245,7 @@ def solve_assignment(
         drops = float(sum(v.value or 0.0 for v in m._drop))
         stage1_optimal = status == OPTIMAL
         drops_bound = drops if stage1_optimal else (bound if bound == bound else 0.0)
-        stage1 = (_values(m._x), _values(m._drop), _values(m._g))
+        stage1 = (_values(m._x), _values(m._drop))
         t2 = time.perf_counter()
         floor = drops if relax else math.floor(drops + 0.5)
         declare_served_floor(m, floor + 1e-6)
@@ -258,7 +258,7 @@ def solve_assignment(
         status = status2 if stage1_optimal or status2 != OPTIMAL else FEASIBLE
         if not has and status2 != INFEASIBLE:
             # Keep the first stage's plan (it meets the floor); close gates it does not use.
-            x1, drop1, _g1 = stage1
+            x1, drop1 = stage1
             gate_used = np.zeros(data.n_gates)
             if data.n_gates:
                 np.maximum.at(gate_used, data.option_gate_gate, x1[data.option_gate_option].round())
