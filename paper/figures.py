@@ -74,6 +74,21 @@ def with_optimum(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return table.merge(opt.rename(columns={m: f"{m}_opt" for m in metrics}), on="run")
 
 
+def _line(ax, stats: pd.DataFrame, x: str, name: str, scale: float = 1.0) -> None:
+    """One scheduler's mean with 95% error bars against ``x`` (CS-UCB drawn bold)."""
+    ax.errorbar(
+        stats[x],
+        stats["mean"] / scale,
+        yerr=stats["ci"] / scale,
+        marker="o",
+        ms=3,
+        capsize=2,
+        color=color(name),
+        label=name,
+        lw=2.2 if name == "cs_ucb" else 1.0,
+    )
+
+
 def _bars(
     ax, groups: list, names: list[str], stats: pd.DataFrame, group_col: str, width: float = 0.8
 ) -> None:
@@ -305,18 +320,7 @@ def fig_optimality_gap(table: pd.DataFrame) -> Figure:
     for name in ordered(t["scheduler"].unique()):
         sub = t[t.scheduler == name]
         for ax, metric in ((ax1, "energy_gap"), (ax2, "throughput_ratio")):
-            s = mean_ci(sub, [key], metric).sort_values(key)
-            ax.errorbar(
-                s[key],
-                s["mean"],
-                yerr=s["ci"],
-                marker="o",
-                ms=3,
-                capsize=2,
-                color=color(name),
-                label=name,
-                lw=2.2 if name == "cs_ucb" else 1.0,
-            )
+            _line(ax, mean_ci(sub, [key], metric).sort_values(key), key, name)
     ax1.axhline(1.0, color="black", lw=0.6)
     ax1.set_yscale("log")
     ax1.set_xlabel("load (requests/s)")
@@ -402,17 +406,7 @@ def fig_slots(table: pd.DataFrame) -> Figure:
                     round_s=lambda d: d["slot"].map(SLOT_LENGTHS)
                 )
                 st = mean_ci(rounds, ["round_s"], metric).sort_values("round_s")
-                ax.errorbar(
-                    st["round_s"],
-                    st["mean"] / scale,
-                    yerr=st["ci"] / scale,
-                    marker="o",
-                    ms=3,
-                    capsize=2,
-                    color=color(name),
-                    label=name,
-                    lw=2.2 if name == "cs_ucb" else 1.0,
-                )
+                _line(ax, st, "round_s", name, scale)
                 cont = pd.to_numeric(s[s["slot"] == "continuous"][metric], errors="coerce")
                 if cont.notna().any():
                     ax.axhline(cont.mean() / scale, color=color(name), ls="--", lw=1.0)
