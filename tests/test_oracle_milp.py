@@ -17,11 +17,11 @@ from perllm_opt.simulator import simulate
 STATIC = DynamicsConfig(bandwidth_links="none", slowdown_max=1.0, slowdown_step=0.0)
 
 
-def rounds_instance(seed: int, dynamics: DynamicsConfig = STATIC):
+def rounds_instance(seed: int, dynamics: DynamicsConfig = STATIC, horizon_s: float = 120.0):
     return build_instance(
         small_config(
             seed=seed,
-            horizon_s=120.0,
+            horizon_s=horizon_s,
             workload=WorkloadConfig(rate_rps=2.0),
             system=SystemConfig(mode="rounds"),
             dynamics=dynamics,
@@ -56,7 +56,7 @@ def test_nothing_beats_the_oracle_in_expectation(seed):
 def test_decisions_do_not_depend_on_realisations():
     """Other realised output lengths and slowdowns (same laws): the same decisions."""
     dyn = DynamicsConfig(bandwidth_links="none")
-    inst = rounds_instance(4, dyn)
+    inst = rounds_instance(4, dyn, horizon_s=60.0)
     rng = np.random.default_rng(0)
     other = with_realisation(
         inst,
