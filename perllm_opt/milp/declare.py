@@ -68,9 +68,16 @@ def declare_assignment_constraints(m: pe.ConcreteModel, data: AssignmentData) ->
 
 
 def declare_capacity_constraints(m: pe.ConcreteModel, data: AssignmentData) -> None:
-    """Every resource: ``sum_o a_{o,r} x_o + sum_g b_{g,r} g <= C_r``."""
+    """Every resource: ``sum_o a_{o,r} x_o + sum_g b_{g,r} g <= C_r`` (an option listed twice
+    for one resource takes the sum: solvers reject repeated terms in a row)."""
     n_r = data.n_resources
-    o_order, o_starts = _groups(data.usage_resource, n_r)
+    u_opt, u_res, u_amt = data.usage_option, data.usage_resource, data.usage_amount
+    key = u_res * max(data.n_options, 1) + u_opt
+    uniq, inv = np.unique(key, return_inverse=True)
+    if len(uniq) < len(key):
+        u_amt = np.bincount(inv, weights=u_amt, minlength=len(uniq))
+        u_res, u_opt = uniq // max(data.n_options, 1), uniq % max(data.n_options, 1)
+    o_order, o_starts = _groups(u_res, n_r)
     g_order, g_starts = _groups(data.gate_usage_resource, n_r)
     m.capacity = pe.ConstraintList()
     x, g = m._x, m._g
@@ -79,8 +86,8 @@ def declare_capacity_constraints(m: pe.ConcreteModel, data: AssignmentData) -> N
         gs = g_order[g_starts[r] : g_starts[r + 1]]
         if len(ks) == 0 and len(gs) == 0:
             continue
-        coefs = np.concatenate([data.usage_amount[ks], data.gate_usage_amount[gs]]).tolist()
-        variables = [x[o] for o in data.usage_option[ks]]
+        coefs = np.concatenate([u_amt[ks], data.gate_usage_amount[gs]]).tolist()
+        variables = [x[o] for o in u_opt[ks]]
         variables += [g[k] for k in data.gate_usage_gate[gs]]
         m.capacity.add(_linear(coefs, variables) <= float(data.capacity[r]))
 

@@ -1,0 +1,165 @@
+"""The assignment MILP passed to HiGHS directly (``highspy``), without building a Pyomo model.
+
+The same model as :mod:`perllm_opt.milp.declare` (assignment, capacity and gate rows; the
+weighted objective), written as one column-wise sparse matrix with numpy. For the many small
+MILPs of the known-means oracle (one or two per decision epoch) Pyomo's per-model build and
+transfer cost several times HiGHS's own time; :func:`solve_assignment_direct` skips them.
+``tests/test_highs_direct.py`` checks it against :func:`perllm_opt.milp.solve.solve_assignment`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import highspy
+import numpy as np
+
+from perllm_opt.config import SolverConfig
+from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.solve import (
+    FEASIBLE,
+    INFEASIBLE,
+    NO_SOLUTION,
+    OPTIMAL,
+    SolveResult,
+    _gap,
+)
+
+
+def _matrix(data: AssignmentData) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Columns (x, drop, gate) and rows (assignment, capacity, gate links) as COO triplets:
+    (n_cols, n_rows, row, col, value)."""
+    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    n_d = n_i if data.drop_cost is not None else 0
+    n_r = data.n_resources
+    rows, cols, vals = [], [], []
+    # Assignment rows 0..n_i-1: sum_o x_o (+ drop_i) = 1.
+    rows.append(data.option_item)
+    cols.append(np.arange(n_o))
+    vals.append(np.ones(n_o))
+    if n_d:
+        rows.append(np.arange(n_i))
+        cols.append(n_o + np.arange(n_i))
+        vals.append(np.ones(n_i))
+    # Capacity rows n_i..n_i+n_r-1.
+    rows.append(n_i + data.usage_resource)
+    cols.append(data.usage_option)
+    vals.append(data.usage_amount)
+    rows.append(n_i + data.gate_usage_resource)
+    cols.append(n_o + n_d + data.gate_usage_gate)
+    vals.append(data.gate_usage_amount)
+    # Gate rows: x_o - g <= 0.
+    n_pairs = len(data.option_gate_option)
+    pair_row = n_i + n_r + np.arange(n_pairs)
+    rows += [pair_row, pair_row]
+    cols += [data.option_gate_option, n_o + n_d + data.option_gate_gate]
+    vals += [np.ones(n_pairs), -np.ones(n_pairs)]
+    return (
+        n_o + n_d + n_g,
+        n_i + n_r + n_pairs,
+        np.concatenate(rows).astype(np.int64),
+        np.concatenate(cols).astype(np.int64),
+        np.concatenate(vals).astype(float),
+    )
+
+
+def solve_assignment_direct(
+    data: AssignmentData, cfg: SolverConfig, relax: bool = False
+) -> SolveResult:
+    """Solve ``data`` with its weighted objective through ``highspy``.
+
+    Parameters
+    ----------
+    data : AssignmentData
+    cfg : SolverConfig
+        Time limit, relative gap and threads (the solver is HiGHS whatever ``cfg.name``).
+    relax : bool
+        LP relaxation.
+
+    Returns
+    -------
+    SolveResult
+        As :func:`perllm_opt.milp.solve.solve_assignment` with ``lexicographic=False``.
+    """
+    t0 = time.perf_counter()
+    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    n_col, n_row, row, col, val = _matrix(data)
+    n_d = n_i if data.drop_cost is not None else 0
+    n_r = data.n_resources
+    # Column-major, repeated (row, column) entries summed (HiGHS rejects duplicates).
+    key, inv = np.unique(col * n_row + row, return_inverse=True)
+    val = np.bincount(inv, weights=val, minlength=len(key))
+    col, row = key // max(n_row, 1), key % max(n_row, 1)
+    start = np.searchsorted(col, np.arange(n_col + 1))
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_col
+    lp.num_row_ = n_row
+    cost = [data.option_cost, data.gate_cost]
+    if n_d:
+        cost.insert(1, data.drop_cost)
+    lp.col_cost_ = np.concatenate(cost).astype(float)
+    lp.col_lower_ = np.zeros(n_col)
+    lp.col_upper_ = np.ones(n_col)
+    n_pairs = n_row - n_i - n_r
+    lp.row_lower_ = np.concatenate([np.ones(n_i), np.full(n_r + n_pairs, -highspy.kHighsInf)])
+    lp.row_upper_ = np.concatenate(
+        [np.ones(n_i), np.asarray(data.capacity, dtype=float), np.zeros(n_pairs)]
+    )
+    lp.offset_ = float(data.constant)
+    lp.sense_ = highspy.ObjSense.kMaximize if data.sense == "max" else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = start.astype(np.int32)
+    lp.a_matrix_.index_ = row.astype(np.int32)
+    lp.a_matrix_.value_ = val
+    if not relax:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_col
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(cfg.time_limit_s))
+    h.setOptionValue("mip_rel_gap", float(cfg.mip_rel_gap))
+    # HiGHS's thread pool is per process and fixed by its first solve: a later solve asking
+    # for another count fails ("scheduler already initialised"), so always ask for cfg's.
+    h.setOptionValue("threads", int(cfg.threads))
+    h.passModel(lp)
+    build_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    h.run()
+    solve_s = time.perf_counter() - t1
+    model_status = h.getModelStatus()
+    info = h.getInfo()
+    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if model_status == highspy.HighsModelStatus.kOptimal and has:
+        status = OPTIMAL
+    elif model_status == highspy.HighsModelStatus.kInfeasible:
+        status, has = INFEASIBLE, False
+    else:
+        status = FEASIBLE if has else NO_SOLUTION
+    solver_s = float(h.getRunTime())
+    obj = float(info.objective_function_value) if has else math.nan
+    bound = obj if relax else float(info.mip_dual_bound)
+    if not math.isfinite(bound):
+        bound = math.nan
+    if not has:
+        return SolveResult(
+            status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
+            None, None, None, relaxed=relax,
+        )  # fmt: skip
+    x_all = np.asarray(h.getSolution().col_value)
+    x, drop, gate = x_all[:n_o], x_all[n_o : n_o + n_d], x_all[n_o + n_d :]
+    return SolveResult(
+        status,
+        obj,
+        bound,
+        _gap(obj, bound),
+        float(drop.sum()),
+        build_s,
+        solve_s,
+        solver_s,
+        x,
+        drop,
+        gate[:n_g],
+        relaxed=relax,
+    )

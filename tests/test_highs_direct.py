@@ -1,0 +1,106 @@
+"""The direct HiGHS path (no Pyomo) solves the same assignment models as the Pyomo one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perllm_opt.config import SolverConfig
+from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.highs_direct import solve_assignment_direct
+from perllm_opt.milp.solve import INFEASIBLE, OPTIMAL, solve_assignment
+
+CFG = SolverConfig(time_limit_s=30.0, mip_rel_gap=1e-9)
+
+
+def random_data(rng: np.random.Generator, drops: bool, sense: str = "min") -> AssignmentData:
+    n_items, per_item, n_res, n_gates = 8, 3, 3, 2
+    item = np.repeat(np.arange(n_items), per_item)
+    n_opt = len(item)
+    uo = np.repeat(np.arange(n_opt), 2)
+    ur = rng.integers(0, n_res, 2 * n_opt)
+    gate_of = rng.integers(0, n_gates, n_opt)
+    return AssignmentData(
+        n_items=n_items,
+        option_item=item,
+        option_cost=rng.uniform(-1.0, 5.0, n_opt),
+        capacity=rng.uniform(2.0, 4.0, n_res),
+        usage_option=uo,
+        usage_resource=ur,
+        usage_amount=rng.uniform(0.2, 1.5, 2 * n_opt),
+        drop_cost=rng.uniform(3.0, 8.0, n_items) if drops else None,
+        gate_cost=rng.uniform(0.0, 4.0, n_gates),
+        gate_usage_gate=np.arange(n_gates),
+        gate_usage_resource=np.zeros(n_gates, dtype=np.int64),
+        gate_usage_amount=np.full(n_gates, 0.3),
+        option_gate_option=np.arange(n_opt),
+        option_gate_gate=gate_of,
+        constant=1.25,
+        sense=sense,
+    )
+
+
+def brute_force(data: AssignmentData) -> float:
+    """Optimum by enumerating every choice per item (options, or the drop)."""
+    per = [np.flatnonzero(data.option_item == i).tolist() for i in range(data.n_items)]
+    if data.drop_cost is not None:
+        per = [[*p, -1 - i] for i, p in enumerate(per)]
+    best = np.inf if data.sense == "min" else -np.inf
+    import itertools
+
+    use = np.zeros((data.n_options, data.n_resources))
+    np.add.at(use, (data.usage_option, data.usage_resource), data.usage_amount)
+    for choice in itertools.product(*per):
+        x = np.zeros(data.n_options)
+        cost = data.constant
+        for c in choice:
+            if c >= 0:
+                x[c] = 1.0
+            else:
+                cost += data.drop_cost[-1 - c]
+        gates = np.zeros(data.n_gates)
+        np.maximum.at(gates, data.option_gate_gate, x[data.option_gate_option])
+        load = x @ use
+        np.add.at(
+            load, data.gate_usage_resource, gates[data.gate_usage_gate] * data.gate_usage_amount
+        )
+        if np.any(load > data.capacity + 1e-9):
+            continue
+        cost += data.option_cost @ x + data.gate_cost @ gates
+        best = min(best, cost) if data.sense == "min" else max(best, cost)
+    return float(best)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_same_optimum_as_pyomo_and_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    data = random_data(rng, drops=seed % 2 == 0, sense="max" if seed == 5 else "min")
+    direct = solve_assignment_direct(data, CFG)
+    pyomo = solve_assignment(data, CFG)
+    assert pyomo.status == direct.status
+    if direct.status == OPTIMAL:
+        assert direct.objective == pytest.approx(pyomo.objective, abs=1e-6)
+        assert direct.objective == pytest.approx(brute_force(data), abs=1e-6)
+        # The solution is a valid assignment with that objective.
+        x = direct.x.round()
+        assert np.all(np.bincount(data.option_item, weights=x, minlength=data.n_items) <= 1)
+        cost = data.option_cost @ x + data.gate_cost @ direct.gate.round() + data.constant
+        if data.drop_cost is not None:
+            cost += data.drop_cost @ direct.drop.round()
+        assert cost == pytest.approx(direct.objective, abs=1e-6)
+    else:
+        assert brute_force(data) in (np.inf, -np.inf)
+
+
+def test_infeasible_is_reported():
+    data = AssignmentData(
+        n_items=1,
+        option_item=np.asarray([0]),
+        option_cost=np.asarray([1.0]),
+        capacity=np.asarray([0.5]),
+        usage_option=np.asarray([0]),
+        usage_resource=np.asarray([0]),
+        usage_amount=np.asarray([1.0]),
+    )
+    res = solve_assignment_direct(data, CFG)
+    assert res.status == INFEASIBLE and not res.has_solution
