@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from baselines._greedy import argmin_where, candidate_estimates, time_budget_s
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.estimates import candidate_models
@@ -23,12 +25,26 @@ class OracleGreedy(Scheduler):
 
     def setup(self) -> None:
         assert self.oracle is not None
-        self.models = candidate_models(
+        self.models = self._models(self.oracle.speed_factor)
+        self.late = False
+
+    def _models(self, speed: np.ndarray):
+        assert self.oracle is not None
+        return candidate_models(
             self.info,
-            speed_factor=self.oracle.speed_factor,
+            speed_factor=speed,
             slowdown=self.oracle.expected_slowdown,
             mean_output_tokens=self.oracle.mean_output_tokens,
         )
+
+    def begin_round(self, view: RoundView) -> None:
+        # Under drift the true speeds change at a known time (part of the law).
+        info, orc = self.info, self.oracle
+        assert orc is not None
+        cond_s = view.round_index * info.time_cap_s if info.mode == "rounds" else view.now_s
+        if not self.late and cond_s >= orc.drift_at_s:
+            self.late = True
+            self.models = self._models(orc.speed_factor_at(cond_s))
 
     def select(self, view: RoundView, k: int) -> int:
         free, time_s, energy = candidate_estimates(self.info, self.models, view, k)

@@ -292,6 +292,7 @@ class WorkloadConfig:
 
 
 BANDWIDTH_LINKS = ("fluctuating", "all", "none")
+DYNAMICS_PROCESSES = ("walk", "iid")
 
 
 @dataclass
@@ -305,7 +306,13 @@ class DynamicsConfig:
     seconds and hold their value in between (a round of rounds mode takes the value at its
     start; a request in continuous mode the slowdown at its dispatch). Each server's true
     speed differs from its public profile by a log-normal factor of log-sd ``speed_sigma``
-    (clipped to [0.5, 2]).
+    (clipped to ``[speed_min, speed_max]``).
+
+    ``process: iid`` draws bandwidth and slowdown independently each interval from the same
+    stationary laws (uniform) instead of the walk. ``drift_fraction`` of the servers (chosen
+    at random) change speed at ``drift_at_fraction`` of the horizon: each one's factor is
+    multiplied by ``drift_factor`` or its inverse, with equal chance (a co-located job
+    starting on some boxes and ending on others). Presets: ``conf/dynamics/``.
     """
 
     bandwidth_links: str = "fluctuating"
@@ -315,8 +322,40 @@ class DynamicsConfig:
     slowdown_max: float = 1.5
     slowdown_step: float = 0.1
     speed_sigma: float = 0.15
+    speed_min: float = 0.5
+    speed_max: float = 2.0
+    process: str = "walk"
+    drift_fraction: float = 0.0
+    drift_factor: float = 1.0
+    drift_at_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        require(
+            self.process in DYNAMICS_PROCESSES,
+            "dynamics.process",
+            self.process,
+            f"one of {list(DYNAMICS_PROCESSES)}",
+        )
+        require_positive(self.speed_min, "dynamics.speed_min")
+        require(
+            self.speed_max >= self.speed_min,
+            "dynamics.speed_max",
+            self.speed_max,
+            f"a number >= dynamics.speed_min ({self.speed_min})",
+        )
+        require(
+            0 <= self.drift_fraction <= 1,
+            "dynamics.drift_fraction",
+            self.drift_fraction,
+            "a fraction in [0, 1]",
+        )
+        require_positive(self.drift_factor, "dynamics.drift_factor")
+        require(
+            0 <= self.drift_at_fraction <= 1,
+            "dynamics.drift_at_fraction",
+            self.drift_at_fraction,
+            "a fraction of the horizon in [0, 1]",
+        )
         require(
             self.bandwidth_links in BANDWIDTH_LINKS,
             "dynamics.bandwidth_links",

@@ -30,6 +30,10 @@ class Dynamics:
         Expectation of B_e(t) under the process (what an oracle may know).
     expected_slowdown : ndarray, shape (n_servers,)
         Expectation of s_j(t) under the process.
+    speed_factor_late : ndarray, shape (n_servers,), optional
+        kappa_j from interval ``drift_interval`` on (drift); ``speed_factor`` if omitted.
+    drift_interval : int
+        First interval of the late speed factors (``n_intervals`` or more: no drift).
     """
 
     bandwidth_mbps: np.ndarray
@@ -38,10 +42,37 @@ class Dynamics:
     expected_bandwidth_mbps: np.ndarray
     expected_slowdown: np.ndarray
     interval_s: float = 1.0
+    speed_factor_late: np.ndarray | None = None
+    drift_interval: int = 2**62
 
     @property
     def n_intervals(self) -> int:
         return self.bandwidth_mbps.shape[1]
+
+    @property
+    def drift_at_s(self) -> float:
+        """When the late speed factors take over (``inf``: never)."""
+        late = self.speed_factor_late
+        if late is None or np.array_equal(late, self.speed_factor):
+            return float("inf")
+        return float(self.drift_interval * self.interval_s)
+
+    def speed_factor_at(self, interval) -> np.ndarray:
+        """kappa_j in each given interval: shape (n_servers,) for a scalar, else
+        (n_servers, len(interval))."""
+        late = self.speed_factor if self.speed_factor_late is None else self.speed_factor_late
+        idx = np.asarray(interval)
+        is_late = idx >= self.drift_interval
+        if idx.ndim == 0:
+            return late if bool(is_late) else self.speed_factor
+        return np.where(is_late[None, :], late[:, None], self.speed_factor[:, None])
+
+    def time_factor(self) -> np.ndarray:
+        """Inference-time multiplier per (server, interval) relative to the profile at the
+        initial speed: the slowdown, times ``speed_factor / speed_factor_at(t)`` (inference
+        time is inversely proportional to speed, :mod:`perllm_opt.delays`)."""
+        speed = self.speed_factor_at(np.arange(self.n_intervals))
+        return self.slowdown * self.speed_factor[:, None] / speed
 
     def interval_of(self, time_s):
         """Index of the interval holding ``time_s`` (clipped to the realised ones)."""
@@ -50,9 +81,16 @@ class Dynamics:
 
 
 def reflected_walk(
-    lo: float, hi: float, step: float, n_series: int, n_steps: int, rng: np.random.Generator
+    lo: float,
+    hi: float,
+    step: float,
+    n_series: int,
+    n_steps: int,
+    rng: np.random.Generator,
+    iid: bool = False,
 ) -> np.ndarray:
-    """Gaussian random walks reflected into ``[lo, hi]``, started from their stationary law.
+    """Gaussian random walks reflected into ``[lo, hi]``, started from their stationary law
+    (``iid``: independent draws from that law at every step).
 
     A symmetric walk reflected at both ends has the uniform law on ``[lo, hi]`` as its
     stationary distribution, so the expectation is ``(lo + hi) / 2`` at every step.
@@ -67,6 +105,8 @@ def reflected_walk(
     if hi <= lo or step == 0:
         out[:] = rng.uniform(lo, hi, size=(n_series, 1)) if hi > lo else lo
         return out
+    if iid:
+        return rng.uniform(lo, hi, size=(n_series, n_steps))
     width = hi - lo
     x = rng.uniform(lo, hi, size=n_series)
     out[:, 0] = x
@@ -96,8 +136,15 @@ def realise_dynamics(
         moving = topology.link_fluctuates.copy()
     frac = np.ones((topology.n_links, n_intervals))
     lo = config.bandwidth_min_fraction
+    iid = config.process == "iid"
     walk = reflected_walk(
-        lo, 1.0, config.bandwidth_step, int(moving.sum()), n_intervals, streams.stream("bandwidth")
+        lo,
+        1.0,
+        config.bandwidth_step,
+        int(moving.sum()),
+        n_intervals,
+        streams.stream("bandwidth"),
+        iid,
     )
     frac[moving] = walk
     expected_frac = np.where(moving, (lo + 1.0) / 2.0, 1.0)
@@ -109,12 +156,22 @@ def realise_dynamics(
         topology.n_servers,
         n_intervals,
         streams.stream("slowdown"),
+        iid,
     )
     speed = np.clip(
         np.exp(config.speed_sigma * streams.stream("speed").standard_normal(topology.n_servers)),
-        0.5,
-        2.0,
+        config.speed_min,
+        config.speed_max,
     )
+    late, drift_interval = speed, 2**62
+    n_drift = round(config.drift_fraction * topology.n_servers)
+    if n_drift and config.drift_factor != 1.0:
+        rng = streams.stream("drift")
+        who = rng.choice(topology.n_servers, size=n_drift, replace=False)
+        factor = np.where(rng.random(n_drift) < 0.5, config.drift_factor, 1 / config.drift_factor)
+        late = speed.copy()
+        late[who] = np.clip(speed[who] * factor, config.speed_min, config.speed_max)
+        drift_interval = round(config.drift_at_fraction * n_intervals)
     return Dynamics(
         bandwidth_mbps=nominal[:, None] * frac,
         slowdown=slowdown,
@@ -122,4 +179,6 @@ def realise_dynamics(
         expected_bandwidth_mbps=nominal * expected_frac,
         expected_slowdown=np.full(topology.n_servers, (1.0 + config.slowdown_max) / 2.0),
         interval_s=float(config.interval_s),
+        speed_factor_late=late,
+        drift_interval=drift_interval,
     )

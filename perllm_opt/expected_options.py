@@ -1,10 +1,13 @@
 """The expected option table: each option's probability of being on time and its expected
-energies under the *laws* of the instance, not its realisation (groundwork for the
-known-means oracle and pseudo-regret of issue 9).
+energies under the *laws* of the instance, not its realisation: what the known-means oracle
+``oracle_milp`` optimises, and what pseudo-regret evaluates every scheduler's decisions on
+(docs/metrics.md).
 
 What is known (docs/model.md, "Online scheduling" and "Dynamics"): every server's true
 speed factor, each service type's output-length law, and the slowdown law; unknown: the
-request's realised output length and the slowdown it meets. The laws used here:
+request's realised output length and the slowdown it meets. Under drift the speed factors
+in force at the request's dispatch (its round's start in rounds mode) are used: the drift is
+part of the law. The laws used here:
 
 - output tokens: the service type's clipped, rounded log-normal (synthetic workloads), or
   the empirical distribution of the type's output lengths over the instance (traces: a
@@ -104,21 +107,24 @@ def expected_options(instance: Instance) -> ExpectedOptions:
     cap = np.inf if instance.continuous else instance.round_s
     key = req.zone * len(instance.services) + req.service
     opt_key = key[opts.request]
+    dyn = instance.dynamics
+    late = instance.request_interval[opts.request] >= dyn.drift_interval
     for k, t in enumerate(instance.templates):
-        sel = np.flatnonzero(opt_key == k)
-        if len(sel) == 0:
-            continue
-        i = opts.request[sel]
-        p[sel], e_tran[sel], e_inf[sel], _ = expected_block(
-            t,
-            opts.candidate[sel],
-            req.prompt_tokens[i],
-            instance.request_up_bits[i],
-            req.deadline_s[i] - instance.request_wait_s[i],
-            instance.dynamics.speed_factor,
-            laws[t.service],
-            s_max,
-            cap,
-            instance.config.system.bytes_per_token,
-        )
+        for is_late in (False, True):
+            sel = np.flatnonzero((opt_key == k) & (late == is_late))
+            if len(sel) == 0:
+                continue
+            i = opts.request[sel]
+            p[sel], e_tran[sel], e_inf[sel], _ = expected_block(
+                t,
+                opts.candidate[sel],
+                req.prompt_tokens[i],
+                instance.request_up_bits[i],
+                req.deadline_s[i] - instance.request_wait_s[i],
+                dyn.speed_factor_at(dyn.drift_interval if is_late else 0),
+                laws[t.service],
+                s_max,
+                cap,
+                instance.config.system.bytes_per_token,
+            )
     return ExpectedOptions(p_on_time=p, energy_tran_j=e_tran, energy_infer_j=e_inf)

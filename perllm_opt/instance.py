@@ -43,7 +43,8 @@ class Instance:
     that never sleep are counted as on (the horizon plus the longest deadline, so every
     on-time request ends inside it); ``request_window`` labels the independent time windows
     of the exact optimum (-1: the request has no on-time option). Rounds mode only:
-    ``round_bandwidth_mbps`` (links x rounds), each round's bandwidth.
+    ``round_bandwidth_mbps`` (links x rounds), each round's bandwidth. ``request_interval``
+    is the interval of the dynamics each request meets (its round's start, or its dispatch).
     """
 
     config: InstanceConfig
@@ -74,6 +75,7 @@ class Instance:
     round_bandwidth_mbps: np.ndarray | None = None
     accounting_end_s: float = 0.0
     request_window: np.ndarray | None = None
+    request_interval: np.ndarray | None = None
 
     @property
     def continuous(self) -> bool:
@@ -330,7 +332,7 @@ def build_instance(
         up,
         down,
         dynamics.speed_factor,
-        dynamics.slowdown,
+        dynamics.time_factor(),
         np.inf if continuous else tau,
     )
     s = config.system
@@ -381,4 +383,5 @@ def build_instance(
         round_bandwidth_mbps=round_bw,
         accounting_end_s=accounting_end,
         request_window=window,
+        request_interval=dyn_index,
     )

@@ -117,6 +117,10 @@ class OracleInfo:
         The output-length law of each service type.
     slowdown_max : float
         The slowdown's stationary law is uniform on ``[1, slowdown_max]``.
+    speed_factor_late : ndarray, shape (n_servers,), optional
+        True speed from ``drift_at_s`` on (the drift is part of the law; default: none).
+    drift_at_s : float
+        When the speed factors change (``inf``: never).
     """
 
     speed_factor: np.ndarray
@@ -125,6 +129,14 @@ class OracleInfo:
     expected_bandwidth_mbps: np.ndarray
     output_laws: tuple[OutputLaw, ...] = ()
     slowdown_max: float = 1.0
+    speed_factor_late: np.ndarray | None = None
+    drift_at_s: float = float("inf")
+
+    def speed_factor_at(self, time_s: float) -> np.ndarray:
+        """True speed factors of the servers at ``time_s``."""
+        if time_s >= self.drift_at_s and self.speed_factor_late is not None:
+            return self.speed_factor_late
+        return self.speed_factor
 
 
 def oracle_info(instance: Instance) -> OracleInfo:
@@ -152,6 +164,10 @@ def oracle_info(instance: Instance) -> OracleInfo:
         expected_bandwidth_mbps=read_only(np.append(d.expected_bandwidth_mbps, np.inf)),
         output_laws=output_laws(instance),
         slowdown_max=float(instance.config.dynamics.slowdown_max),
+        speed_factor_late=read_only(
+            d.speed_factor if d.speed_factor_late is None else d.speed_factor_late
+        ),
+        drift_at_s=d.drift_at_s,
     )
 
 

@@ -323,6 +323,7 @@ def with_realisation(inst: Instance, output_tokens=None, slowdown=None) -> Insta
 
     out = inst.requests.output_tokens if output_tokens is None else output_tokens
     slow = inst.dynamics.slowdown if slowdown is None else slowdown
+    dyn = dataclasses.replace(inst.dynamics, slowdown=slow)
     req = dataclasses.replace(inst.requests, output_tokens=out)
     down = delays.downlink_bits(req.output_tokens, inst.config.system.bytes_per_token)
     opts = build_option_table(
@@ -330,7 +331,7 @@ def with_realisation(inst: Instance, output_tokens=None, slowdown=None) -> Insta
         len(inst.services),
         req.zone,
         req.service,
-        inst.request_round,
+        inst.request_interval,
         inst.request_wait_s,
         req.prompt_tokens,
         req.output_tokens,
@@ -338,13 +339,9 @@ def with_realisation(inst: Instance, output_tokens=None, slowdown=None) -> Insta
         inst.request_up_bits,
         down,
         inst.dynamics.speed_factor,
-        slow,
-        inst.round_s,
+        dyn.time_factor(),
+        np.inf if inst.continuous else inst.round_s,
     )
     return dataclasses.replace(
-        inst,
-        requests=req,
-        request_down_bits=down,
-        options=opts,
-        dynamics=dataclasses.replace(inst.dynamics, slowdown=slow),
+        inst, requests=req, request_down_bits=down, options=opts, dynamics=dyn
     )

@@ -9,19 +9,24 @@ import pytest
 from support import small_config
 
 from perllm_opt import delays
-from perllm_opt.config import SystemConfig, WorkloadConfig
+from perllm_opt.config import DynamicsConfig, SystemConfig, WorkloadConfig
 from perllm_opt.expected_options import expected_options, output_laws
 from perllm_opt.instance import build_instance
 
 
-@pytest.fixture(scope="module", params=["rounds", "continuous"])
+@pytest.fixture(scope="module", params=["rounds", "continuous", "continuous-drift"])
 def inst(request):
+    # The drift case changes half the servers' speeds 20 s in (both sides are sampled).
+    drift = DynamicsConfig(
+        drift_fraction=0.5, drift_factor=0.4, drift_at_fraction=0.34, speed_min=0.1, speed_max=10
+    )
     return build_instance(
         small_config(
             seed=7,
             horizon_s=60.0,
             workload=WorkloadConfig(rate_rps=1.0),
-            system=SystemConfig(mode=request.param),
+            system=SystemConfig(mode=request.param.split("-")[0]),
+            dynamics=drift if request.param.endswith("drift") else DynamicsConfig(),
         )
     )
 
@@ -40,7 +45,7 @@ def monte_carlo(inst, o: int, n: int, rng: np.random.Generator) -> tuple[float, 
     t = inst.template_of(i)
     c = int(opts.candidate[o])
     j = int(t.server[c])
-    kappa = inst.dynamics.speed_factor[j]
+    kappa = inst.dynamics.speed_factor_at(int(inst.request_interval[i]))[j]
     pre = delays.prefill_s_per_token(t.phi[c], t.prefill_tok_s[c], kappa)
     dec = delays.decode_s_per_token(
         t.phi[c], t.decode_floor_s_per_token[c], t.decode_tok_s[c], kappa
