@@ -1,7 +1,8 @@
 """``oracle_milp``: the known-means oracle, one MILP per decision epoch on expected values.
 
-It knows the laws of the instance (true speed factors, each type's output-length law, the
-slowdown's stationary law, the mean bandwidth: :class:`perllm_opt.knowledge.OracleInfo`) but
+It knows the laws of the instance (true speed factors and when they drift, each type's
+output-length law, the slowdown's stationary law, the mean bandwidth:
+:class:`perllm_opt.knowledge.OracleInfo`) but
 no realisation: not a request's output length, nor the slowdown or bandwidth it will meet.
 At each round (rounds mode) or decision epoch (continuous mode) it solves, through the
 ``milp/`` layer, the assignment of the epoch's requests that (1) maximises the expected
@@ -15,9 +16,8 @@ on the previous round's observed state; this oracle uses the stationary law only
 continuous mode it plans each epoch against the live reservations without looking ahead: a
 strong reference, not a bound.
 
-Both stages use the generic assignment data: a *null option* per request (decline) makes
-every request take exactly one option, stage 1 costs ``1 - P(on time)`` per option (1 for
-declining), and stage 2 keeps stage 1's expected misses as a capacity row.
+The two-stage epoch MILP is :func:`perllm_opt.schedulers.epoch_plan.plan_epoch`, shared with
+CS-UCB's exact combinatorial oracle.
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ import numpy as np
 from perllm_opt.config import SolverConfig
 from perllm_opt.errors import require_positive
 from perllm_opt.expected_options import expected_block
-from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.perllm import GB
-from perllm_opt.milp.solve import solve_assignment
 from perllm_opt.schedulers.base import DECLINE, Scheduler
+from perllm_opt.schedulers.epoch_plan import plan_epoch
 from perllm_opt.view import RoundView
 
 
@@ -63,6 +61,10 @@ class OracleMILP(Scheduler):
         """Per request: (candidates, P(on time), weighted expected energy cost)."""
         info, orc = self.info, self.oracle
         w_tran, w_infer, w_idle = info.weights
+        # The conditions the epoch's requests meet: a round's start (rounds mode) or the
+        # dispatch (continuous mode); the speed factors in force then (drift is a known law).
+        cond_s = view.round_index * info.time_cap_s if info.mode == "rounds" else view.now_s
+        speed = np.asarray(orc.speed_factor_at(cond_s))
         out = []
         for k in range(len(view)):
             t = info.templates[int(view.template[k])]
@@ -76,7 +78,7 @@ class OracleMILP(Scheduler):
                 np.full(len(t), float(view.prompt_tokens[k])),
                 np.full(len(t), float(view.up_bits[k])),
                 np.full(len(t), float(view.deadline_s[k] - view.wait_s[k])),
-                np.asarray(orc.speed_factor),
+                speed,
                 orc.output_laws[t.service],
                 orc.slowdown_max,
                 info.time_cap_s,
@@ -89,96 +91,14 @@ class OracleMILP(Scheduler):
         return out
 
     def begin_round(self, view: RoundView) -> None:
-        info, orc = self.info, self.oracle
-        n = len(view)
-        self.plan = [DECLINE] * n
-        cands = self._candidates(view)
-        if n == 0 or not any(len(c[0]) for c in cands):
-            return
-        n_s = info.n_servers
-        bw = np.asarray(orc.expected_bandwidth_mbps)
-        rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
-        # Resources: compute of j (j), KV of j (n_s + j), link e (2 n_s + e), then the
-        # stage-2 row of expected misses (last).
-        cap = np.concatenate(
-            [
-                np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
-                np.maximum(
-                    np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
-                )
-                / GB,
-                rate_left[:-1],
-            ]
+        assert self.oracle is not None
+        self.plan = plan_epoch(
+            self.info,
+            view,
+            self._candidates(view),
+            np.asarray(self.oracle.expected_bandwidth_mbps),
+            self.solver,
         )
-        item, cand_of, p_of, cost_of, u_opt, u_res, u_amt, srv_of = [], [], [], [], [], [], [], []
-        for k, (cand, p, cost) in enumerate(cands):
-            t = info.templates[int(view.template[k])]
-            for c, pc, ec in zip(cand.tolist(), p.tolist(), cost.tolist(), strict=True):
-                o = len(item)
-                item.append(k)
-                cand_of.append(c)
-                p_of.append(pc)
-                cost_of.append(ec)
-                j = int(t.server[c])
-                srv_of.append(j)
-                u_opt += [o, o]
-                u_res += [j, n_s + j]
-                u_amt += [float(t.phi[c]), float(view.kv_bytes[k]) / GB]
-                for e in np.asarray(info.path_link_matrix)[t.path_id[c]].tolist():
-                    if e < info.n_links:
-                        u_opt.append(o)
-                        u_res.append(2 * n_s + e)
-                        u_amt.append(float(t.rate_mbps[c]))
-            item.append(k)  # the null option: decline
-            cand_of.append(DECLINE)
-            p_of.append(0.0)
-            cost_of.append(0.0)
-            srv_of.append(-1)
-        item_a = np.asarray(item, dtype=np.int64)
-        p_a = np.asarray(p_of)
-        # Waking a sleeping server (rounds: one round; continuous: one sleep block).
-        _, _, w_idle = info.weights
-        asleep = np.asarray(info.server_can_sleep) & (np.asarray(view.compute_used) <= 0.0)
-        gate_srv = np.flatnonzero(asleep)
-        gate_of = {int(j): g for g, j in enumerate(gate_srv.tolist())}
-        og_opt = [o for o, j in enumerate(srv_of) if j in gate_of]
-        og_gate = [gate_of[srv_of[o]] for o in og_opt]
-        gate_cost = w_idle * np.asarray(info.server_idle_power_w)[gate_srv] * info.wake_s
-
-        base_opt = np.asarray(u_opt, dtype=np.int64)
-        base_res = np.asarray(u_res, dtype=np.int64)
-        base_amt = np.asarray(u_amt, dtype=float)
-
-        def data(option_cost, gate_c, miss_cap):
-            caps, uo, ur, ua = cap, base_opt, base_res, base_amt
-            if miss_cap is not None:
-                caps = np.append(cap, miss_cap)
-                uo = np.concatenate([uo, np.arange(len(item))])
-                ur = np.concatenate([ur, np.full(len(item), len(cap), dtype=np.int64)])
-                ua = np.concatenate([ua, 1.0 - p_a])
-            return AssignmentData(
-                n_items=n,
-                option_item=item_a,
-                option_cost=np.asarray(option_cost, dtype=float),
-                capacity=caps,
-                usage_option=uo,
-                usage_resource=ur,
-                usage_amount=ua,
-                drop_cost=None,
-                gate_cost=np.asarray(gate_c, dtype=float),
-                option_gate_option=np.asarray(og_opt, dtype=np.int64),
-                option_gate_gate=np.asarray(og_gate, dtype=np.int64),
-            )
-
-        stage1 = solve_assignment(data(1.0 - p_a, np.zeros(len(gate_srv)), None), self.solver)
-        if not stage1.has_solution:
-            return
-        misses = float(stage1.objective)
-        tol = 1e-7 * max(1.0, abs(misses))
-        stage2 = solve_assignment(data(cost_of, gate_cost, misses + tol), self.solver)
-        chosen = stage2.x if stage2.has_solution else stage1.x
-        for o in np.flatnonzero(chosen > 0.5).tolist():
-            self.plan[int(item_a[o])] = int(cand_of[o])
 
     def select(self, view: RoundView, k: int) -> int:
         return self.plan[k] if k < len(self.plan) else DECLINE

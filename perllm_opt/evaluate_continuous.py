@@ -113,6 +113,21 @@ def n_bins(instance: Instance) -> int:
     return max(1, int(np.ceil(instance.horizon_s / instance.config.system.bin_s - 1e-9)))
 
 
+def series_bins(instance: Instance) -> tuple[np.ndarray, int, float]:
+    """Bin of every request in the per-round series, the number of bins and their length:
+    the request's round in rounds mode, the ``system.bin_s`` bin of its arrival in
+    continuous mode."""
+    if not instance.continuous:
+        return instance.request_round, instance.n_rounds, instance.round_s
+    nb = n_bins(instance)
+    bin_s = float(instance.config.system.bin_s)
+    return (
+        np.minimum((instance.requests.arrival_s // bin_s).astype(np.int64), nb - 1),
+        nb,
+        bin_s,
+    )
+
+
 def bin_series(
     instance: Instance, admitted: np.ndarray, option: np.ndarray, on_time: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -125,9 +140,7 @@ def bin_series(
     sum to the totals.
     """
     opts = instance.options
-    nb = n_bins(instance)
-    bin_s = instance.config.system.bin_s
-    req_bin = np.minimum((instance.requests.arrival_s // bin_s).astype(np.int64), nb - 1)
+    req_bin, nb, bin_s = series_bins(instance)
     o = option[admitted]
     rb = req_bin[admitted]
     e_tran = np.bincount(rb, weights=opts.energy_tran_j[o], minlength=nb).astype(float)

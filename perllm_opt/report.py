@@ -18,7 +18,8 @@ TABLE_COLUMNS = (
     ("E_infer kJ", "energy_infer_j", "{:.1f}"),
     ("E_idle kJ", "energy_idle_j", "{:.1f}"),
     ("p95 s", "latency_p95_s", "{:.1f}"),
-    ("regret", "regret", "{:.4g}"),
+    ("regret req", "regret_requests", "{:.0f}"),
+    ("pseudo req", "pseudo_regret_requests", "{:.1f}"),
     ("E gap", "energy_gap", "{:.2f}"),
 )
 _KILO = {"energy_j", "energy_tran_j", "energy_infer_j", "energy_idle_j"}

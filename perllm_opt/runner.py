@@ -15,13 +15,15 @@ import numpy as np
 
 from perllm_opt.config import AppConfig
 from perllm_opt.evaluate import Evaluation, evaluate
+from perllm_opt.expected_options import expected_options
 from perllm_opt.instance import Instance, build_instance
 from perllm_opt.milp.optimum import OptimumResult, solve_optimum
 from perllm_opt.milp.solve import check_solver
+from perllm_opt.regret import Outcome, add_decomposed_regret, outcome, regret_series
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulator import SimulationResult, simulate
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,20 @@ class ExperimentResult:
         Each row's objective per round (cumulative regret = cumsum of the difference).
     summary : dict
         Instance size and timings.
+    outcomes : dict of str to Outcome
+        Each row's per-round realised and expected outcomes (:mod:`perllm_opt.regret`).
     """
 
     rows: list[dict[str, Any]]
     objective_per_round: dict[str, np.ndarray]
     summary: dict[str, Any] = field(default_factory=dict)
     deployment: dict[str, list[str]] | None = None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def regret_series(self):
+        """Cumulative regret against both references after each round (long format,
+        :func:`perllm_opt.regret.regret_series`)."""
+        return regret_series(self.outcomes)
 
     def cumulative_regret(self) -> dict[str, np.ndarray]:
         """Per scheduler, cumulative regret after each round (needs the ``optimal`` series)."""
@@ -88,7 +98,7 @@ def run_schedulers(
     instance: Instance,
     cfg: AppConfig,
     progress: bool = False,
-    on_done: Callable[[str, Evaluation, float], None] | None = None,
+    on_done: Callable[[str, Evaluation, SimulationResult], None] | None = None,
     schedulers: dict[str, Scheduler] | None = None,
 ) -> dict[str, Evaluation]:
     """Simulate and evaluate every scheduler named in ``cfg.schedulers`` (or the given
@@ -103,13 +113,13 @@ def run_schedulers(
         ev = evaluate(instance, res.assignment)
         out[name] = ev
         if on_done is not None:
-            on_done(name, ev, res.wall_s)
+            on_done(name, ev, res)
     return out
 
 
 def optimum_row(
     target: Instance, cfg: AppConfig, progress: bool = False
-) -> tuple[dict[str, Any], np.ndarray | None, OptimumResult]:
+) -> tuple[dict[str, Any], Evaluation | None, OptimumResult]:
     """Solve the optimum of ``target`` and evaluate it with the same evaluator as every
     scheduler (in placement mode, with the memory left by the optimal deployment)."""
     opt = solve_optimum(target, cfg.solver, progress=progress)
@@ -118,7 +128,7 @@ def optimum_row(
     if opt.assignment is not None:
         ev = evaluate(target, opt.assignment, kv_budget_bytes=opt.kv_budget_bytes(target))
         row = ev.metrics.as_dict()
-        series = ev.objective_per_round
+        series = ev
     row.update(
         {
             "status": opt.status,
@@ -174,14 +184,23 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     )
     rows: list[dict[str, Any]] = []
     series: dict[str, np.ndarray] = {}
+    outcomes: dict[str, Outcome] = {}
+    table = expected_options(instance)
 
-    def done(name: str, ev: Evaluation, wall_s: float) -> None:
+    def done(name: str, ev: Evaluation, res: SimulationResult) -> None:
         row = ev.metrics.as_dict()
-        row["sim_s"] = wall_s
+        row["sim_s"] = res.wall_s
         rows.append(row)
         series[name] = ev.objective_per_round
+        outcomes[name] = outcome(
+            instance, table, res.assignment, ev.served_per_round, ev.objective_per_round
+        )
         log.info(
-            "%-15s on time %5d / %d  (%.1f s)", name, ev.metrics.served, ev.metrics.requests, wall_s
+            "%-15s on time %5d / %d  (%.1f s)",
+            name,
+            ev.metrics.served,
+            ev.metrics.requests,
+            res.wall_s,
         )
 
     run_schedulers(instance, cfg, progress=progress, on_done=done, schedulers=schedulers)
@@ -199,8 +218,19 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         )
         add_regret(rows, opt_row)
         rows.insert(0, opt_row)
-        if opt_series is not None:
-            series = {"optimal": opt_series, **series}
+        if opt_series is not None and opt.assignment is not None:
+            series = {"optimal": opt_series.objective_per_round, **series}
+            target = placement or instance
+            outcomes = {
+                "optimal": outcome(
+                    target,
+                    table if target is instance else expected_options(target),
+                    opt.assignment,
+                    opt_series.served_per_round,
+                    opt_series.objective_per_round,
+                ),
+                **outcomes,
+            }
         summary.update(
             {
                 "optimal_status": opt.status,
@@ -217,7 +247,12 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
                 s: [dep.models[m] for m in np.flatnonzero(opt.hosts[j])]
                 for j, s in enumerate(instance.topology.servers)
             }
+    add_decomposed_regret(rows, outcomes)
     summary["total_s"] = time.perf_counter() - t0
     return ExperimentResult(
-        rows=rows, objective_per_round=series, summary=summary, deployment=deployment
+        rows=rows,
+        objective_per_round=series,
+        summary=summary,
+        deployment=deployment,
+        outcomes=outcomes,
     )

@@ -83,6 +83,7 @@ def _feedback(
         latency_s=latency,
         service_s=service,
         energy_j=opts.energy_tran_j[o] + opts.energy_infer_j[o],
+        censored=~completes[order],
     )
 
 
@@ -170,7 +171,7 @@ def _simulate_rounds(
         comp = [0.0] * n_s
         kvu = [0.0] * n_s
         rate = [0.0] * (n_l + 1)
-        view = epoch_view(instance, t, ids, views)
+        view = epoch_view(instance, t, ids, views, now_s=(t + 1) * instance.round_s)
         scheduler.begin_round(view)
         keys_l, ids_l, kv_l = view.template.tolist(), ids.tolist(), view.kv_bytes.tolist()
         for k in range(len(ids_l)):

@@ -199,6 +199,9 @@ class Feedback:
         Dispatch to completion (``latency_s`` minus the wait); NaN when refused.
     energy_j : ndarray of float
         Transmission + inference energy of the request; 0 when refused.
+    censored : ndarray of bool, optional
+        Cut off at the end of its round (rounds mode): ``service_s`` is then only a lower
+        bound on the time the request would have taken. Default: none censored.
     """
 
     request_id: np.ndarray
@@ -211,6 +214,11 @@ class Feedback:
     latency_s: np.ndarray
     service_s: np.ndarray
     energy_j: np.ndarray
+    censored: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.censored is None:
+            object.__setattr__(self, "censored", np.zeros(len(self.request_id), dtype=bool))
 
     def __len__(self) -> int:
         return len(self.request_id)

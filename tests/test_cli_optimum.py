@@ -10,7 +10,12 @@ import sys
 import pandas as pd
 import pytest
 
-BASE = ["progress=false", "horizon_s=90", "workload.rate_rps=1", "schedulers=[cs_ucb,random]"]
+BASE = [
+    "progress=false",
+    "horizon_s=90",
+    "workload.rate_rps=1",
+    "schedulers=[cs_ucb,random,oracle_milp]",
+]
 
 
 def run_cli(tmp_path, *args):
@@ -29,7 +34,7 @@ def test_optimal_row_and_regret(default_run):
     proc, out = default_run
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((out / "metrics.json").read_text())
-    assert [r["scheduler"] for r in rows] == ["optimal", "cs_ucb", "random"]
+    assert [r["scheduler"] for r in rows] == ["optimal", "cs_ucb", "random", "oracle_milp"]
     opt = rows[0]
     assert opt["status"] == "optimal" and opt["late"] == 0
     assert opt["mip_gap"] <= 1e-5
@@ -53,6 +58,33 @@ def test_optimal_row_and_regret(default_run):
         assert r["regret_bound"] == pytest.approx(r["regret"], rel=1e-6, abs=1e-3)
 
 
+def test_decomposed_regret(default_run):
+    """regret_requests = price of information + (oracle's served - own served); pseudo-regret
+    is the expected-table difference to the oracle; the saved cumulative series end at the
+    rows' totals."""
+    proc, out = default_run
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["scheduler"]: r for r in json.loads((out / "metrics.json").read_text())}
+    opt, ref = rows["optimal"], rows["oracle_milp"]
+    price = opt["price_of_information_requests"]
+    assert price == opt["served"] - ref["served"]
+    assert ref["pseudo_regret_requests"] == 0.0 and ref["pseudo_regret_energy_j"] == 0.0
+    series = pd.read_csv(out / "regret_series.csv")
+    for name, r in rows.items():
+        assert r["regret_requests"] == opt["served"] - r["served"]
+        assert r["regret_requests"] == pytest.approx(price + ref["served"] - r["served"])
+        assert r["pseudo_regret_requests"] == pytest.approx(
+            ref["expected_served"] - r["expected_served"]
+        )
+        assert 0.0 <= r["expected_served"] <= r["served"] + r["late"] + 1e-9
+        last = series[series.scheduler == name].iloc[-1]
+        assert last["time_s"] == pytest.approx(90.0)
+        for key in ("regret_requests", "pseudo_regret_requests", "pseudo_regret_energy_j"):
+            assert last[key] == pytest.approx(r[key], abs=1e-6), (name, key)
+        assert last["served"] == r["served"]
+    assert "regret req" in proc.stdout and "pseudo req" in proc.stdout
+
+
 def test_placement_needs_rounds_mode(tmp_path):
     proc, _ = run_cli(tmp_path, "placement=optimize")
     assert proc.returncode == 2
@@ -63,7 +95,7 @@ def test_optimal_false_skips_the_milp(tmp_path):
     proc, out = run_cli(tmp_path, "optimal=false")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((out / "metrics.json").read_text())
-    assert [r["scheduler"] for r in rows] == ["cs_ucb", "random"]
+    assert [r["scheduler"] for r in rows] == ["cs_ucb", "random", "oracle_milp"]
     assert "regret" not in rows[0]
     assert not (out / "cumulative_regret.csv").exists()
 
@@ -96,4 +128,4 @@ def test_time_limit_without_solution_keeps_scheduler_results(tmp_path):
     if opt["status"] == "optimal":  # HiGHS may still prove tiny rounds in time
         pytest.skip("the solver was fast enough")
     assert "warning" in proc.stdout
-    assert [r["scheduler"] for r in rows[1:]] == ["cs_ucb", "random"]
+    assert [r["scheduler"] for r in rows[1:]] == ["cs_ucb", "random", "oracle_milp"]

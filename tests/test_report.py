@@ -43,7 +43,7 @@ def test_format_table_units_and_missing_values():
     assert len({len(line.rstrip()) for line in lines[:3]}) == 1
     # Regret columns appear only when some row has them.
     assert "regret" not in lines[0]
-    assert "regret" in format_table([{**rows[0], "regret": 1.5}]).splitlines()[0]
+    assert "regret req" in format_table([{**rows[0], "regret_requests": 2.0}]).splitlines()[0]
 
 
 def test_write_results_is_valid_json_without_nan(tmp_path):

@@ -59,7 +59,9 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> None:
-    """metrics.json (list of flat rows), metrics.csv, per_round.csv, summary.json."""
+    """metrics.json (list of flat rows), metrics.csv, per_round.csv, cumulative_regret.csv,
+    regret_series.csv (cumulative regret against both references, long format),
+    summary.json."""
     rows = [{k: _json_safe(v) for k, v in r.items()} for r in result.rows]
     write_atomic(out_dir / "metrics.csv", pd.DataFrame(result.rows).to_csv(index=False))
     per_round = pd.DataFrame(result.objective_per_round)
@@ -70,6 +72,8 @@ def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> Non
         cum = pd.DataFrame(regret)
         cum.index.name = "round"
         write_atomic(out_dir / "cumulative_regret.csv", cum.to_csv())
+    if result.outcomes:
+        write_atomic(out_dir / "regret_series.csv", result.regret_series().to_csv(index=False))
     if result.deployment is not None:
         write_atomic(out_dir / "deployment.json", json.dumps(result.deployment, indent=2) + "\n")
     summary = {k: _json_safe(v) for k, v in result.summary.items()}

@@ -1,0 +1,140 @@
+"""One decision epoch's plan as a two-stage MILP: the most expected on-time requests, then
+the least expected weighted energy, under the compute, KV and link capacity left.
+
+Shared by the known-means oracle (``baselines/oracle_milp.py``, on the true laws) and by
+CS-UCB's exact combinatorial oracle (``plan: milp``, on its optimistic estimates: CUCB with
+an exact offline oracle, Chen, Wang & Yuan, ICML 2013). The model is the generic assignment
+data of :mod:`perllm_opt.milp.data` passed to HiGHS directly
+(:mod:`perllm_opt.milp.highs_direct`: hundreds of small models, where Pyomo's build would
+dominate). A *null option* per request (decline) makes every request take exactly one
+option; stage 1 costs ``1 - p`` per option (1 for declining); stage 2 keeps stage 1's
+expected misses as a capacity row and minimises the cost plus the idle energy of waking a
+sleeping server (one round, or one sleep block in continuous mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from perllm_opt.config import SolverConfig
+from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.highs_direct import solve_assignment_direct
+from perllm_opt.milp.perllm import GB
+from perllm_opt.schedulers.base import DECLINE
+from perllm_opt.view import RoundView, SystemInfo
+
+Candidates = Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def plan_epoch(
+    info: SystemInfo,
+    view: RoundView,
+    cands: Candidates,
+    bandwidth_mbps: np.ndarray,
+    solver: SolverConfig,
+) -> list[int]:
+    """The epoch's plan: a candidate (or ``DECLINE``) per request of ``view``.
+
+    Parameters
+    ----------
+    info, view : the scheduler's knowledge and the epoch's view.
+    cands : per request, (candidate indices, probability of being on time, weighted energy
+        cost in J) of the candidates it may take.
+    bandwidth_mbps : ndarray, shape (n_links + 1,)
+        The bandwidth planned against (sentinel last); what the view says is in use is
+        subtracted.
+    solver : SolverConfig
+        Time limit and gap per stage.
+    """
+    n = len(view)
+    plan = [DECLINE] * n
+    if n == 0 or not any(len(c[0]) for c in cands):
+        return plan
+    n_s = info.n_servers
+    bw = np.asarray(bandwidth_mbps, dtype=float)
+    rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
+    # Resources: compute of j (j), KV of j (n_s + j), link e (2 n_s + e), then the
+    # stage-2 row of expected misses (last).
+    cap = np.concatenate(
+        [
+            np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
+            np.maximum(
+                np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
+            )
+            / GB,
+            rate_left[:-1],
+        ]
+    )
+    item, cand_of, p_of, cost_of, u_opt, u_res, u_amt, srv_of = [], [], [], [], [], [], [], []
+    for k, (cand, p, cost) in enumerate(cands):
+        t = info.templates[int(view.template[k])]
+        for c, pc, ec in zip(cand.tolist(), p.tolist(), cost.tolist(), strict=True):
+            o = len(item)
+            item.append(k)
+            cand_of.append(c)
+            p_of.append(pc)
+            cost_of.append(ec)
+            j = int(t.server[c])
+            srv_of.append(j)
+            u_opt += [o, o]
+            u_res += [j, n_s + j]
+            u_amt += [float(t.phi[c]), float(view.kv_bytes[k]) / GB]
+            for e in np.asarray(info.path_link_matrix)[t.path_id[c]].tolist():
+                if e < info.n_links:
+                    u_opt.append(o)
+                    u_res.append(2 * n_s + e)
+                    u_amt.append(float(t.rate_mbps[c]))
+        item.append(k)  # the null option: decline
+        cand_of.append(DECLINE)
+        p_of.append(0.0)
+        cost_of.append(0.0)
+        srv_of.append(-1)
+    item_a = np.asarray(item, dtype=np.int64)
+    p_a = np.asarray(p_of)
+    # Waking a sleeping server (rounds: one round; continuous: one sleep block).
+    _, _, w_idle = info.weights
+    asleep = np.asarray(info.server_can_sleep) & (np.asarray(view.compute_used) <= 0.0)
+    gate_srv = np.flatnonzero(asleep)
+    gate_of = {int(j): g for g, j in enumerate(gate_srv.tolist())}
+    og_opt = [o for o, j in enumerate(srv_of) if j in gate_of]
+    og_gate = [gate_of[srv_of[o]] for o in og_opt]
+    gate_cost = w_idle * np.asarray(info.server_idle_power_w)[gate_srv] * info.wake_s
+
+    base_opt = np.asarray(u_opt, dtype=np.int64)
+    base_res = np.asarray(u_res, dtype=np.int64)
+    base_amt = np.asarray(u_amt, dtype=float)
+
+    def data(option_cost, gate_c, miss_cap):
+        caps, uo, ur, ua = cap, base_opt, base_res, base_amt
+        if miss_cap is not None:
+            caps = np.append(cap, miss_cap)
+            uo = np.concatenate([uo, np.arange(len(item))])
+            ur = np.concatenate([ur, np.full(len(item), len(cap), dtype=np.int64)])
+            ua = np.concatenate([ua, 1.0 - p_a])
+        return AssignmentData(
+            n_items=n,
+            option_item=item_a,
+            option_cost=np.asarray(option_cost, dtype=float),
+            capacity=caps,
+            usage_option=uo,
+            usage_resource=ur,
+            usage_amount=ua,
+            drop_cost=None,
+            gate_cost=np.asarray(gate_c, dtype=float),
+            option_gate_option=np.asarray(og_opt, dtype=np.int64),
+            option_gate_gate=np.asarray(og_gate, dtype=np.int64),
+        )
+
+    no_gate_cost = np.zeros(len(gate_srv))
+    stage1 = solve_assignment_direct(data(1.0 - p_a, no_gate_cost, None), solver)
+    if not stage1.has_solution:
+        return plan
+    misses = float(stage1.objective)
+    tol = 1e-7 * max(1.0, abs(misses))
+    stage2 = solve_assignment_direct(data(cost_of, gate_cost, misses + tol), solver)
+    chosen = stage2.x if stage2.has_solution else stage1.x
+    for o in np.flatnonzero(chosen > 0.5).tolist():
+        plan[int(item_a[o])] = int(cand_of[o])
+    return plan
