@@ -116,6 +116,13 @@ def test_values_checked_for_sense(override, key):
     assert key in str(err.value)
 
 
+ABLATIONS = {
+    "cs_ucb_static": {"exploration", "learn"},
+    "cs_ucb_greedy": {"plan_mode"},
+    "cs_ucb_no_price": {"plan_mode", "price_weight"},
+}
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml")))
 def test_scheduler_yaml_matches_class_defaults(name):
     """Constructing a scheduler in code gives the same hyperparameters as its config."""
@@ -126,5 +133,10 @@ def test_scheduler_yaml_matches_class_defaults(name):
     spec = load_scheduler_spec(CONF / "scheduler" / f"{name}.yaml")
     cls = scheduler_class(spec.pop("_target_"), name)
     defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name != "name"}
-    assert spec == {k: defaults[k] for k in spec}
-    assert cls().name == name
+    # Ablations are configs of another scheduler's class that change some of its keys
+    # (tests/test_cs_ucb.py checks they keep the rest).
+    ablated = ABLATIONS.get(name, set())
+    assert {k: v for k, v in spec.items() if k not in ablated} == {
+        k: defaults[k] for k in spec if k not in ablated
+    }
+    assert cls().name == name or name in ABLATIONS

@@ -4,8 +4,8 @@ Yang et al., "PerLLM: Personalized Inference Scheduling with Edge-Cloud Collabor
 Diverse LLM Services", arXiv:2405.14636 (2024), describe CS-UCB as a combinatorial
 multi-armed bandit with a constraint-satisfaction mechanism, a penalty weight ``theta`` on
 constraint violation and a regret bound ``Reg(T) <= sqrt(2 M N log L) + theta P(t)``. Only
-the abstract is public, so the details below are ours (docs/model.md, "CS-UCB as built"); we
-do not claim the paper's bound for them.
+its abstract was available to us (the paper itself is public), so the details below are ours
+(docs/model.md, "CS-UCB as built"); we do not claim the paper's bound for them.
 
 **Arms** are (service type, server, share level, rate level). For each arm the scheduler
 learns the distribution of ``log rho``, where ``rho`` is the realised dispatch-to-completion
@@ -14,16 +14,38 @@ and output length), and the rate ``v`` at which the environment refuses the arm.
 ``log rho ~ (0, prior_sigma^2)`` (trust the profile) and ``v = 0``, each worth
 ``prior_weight`` observations.
 
-**Index** (once per round: feedback only arrives at round ends): optimistic
-``mu_lo = mean(log rho) - r`` and ``v_lo = max(0, mean(v) - r)`` with the UCB radius
-``r = sqrt(exploration * ln N / n)`` (Auer et al., Machine Learning 47, 2002).
+**Index** (once per round or decision epoch): optimistic ``mu_lo = mean(log rho) - r`` and
+``v_lo = max(0, mean(v) - r)`` with the UCB radius ``r = sqrt(exploration * ln N / n)``
+(Auer et al., Machine Learning 47, 2002).
+
+**Sharing across arms** (``pool``): a server's true speed moves every arm on it alike, so
+the prior mean of an arm's ``log rho`` is its server's pooled mean over all its arms (itself
+shrunk to 0 with ``prior_weight`` pseudo-observations) instead of 0: one server's evidence
+informs its untried arms (empirical Bayes, a two-level normal model).
+
+**Forgetting** (``memory_s``): every statistic decays by ``exp(-dt / memory_s)`` between
+decisions ``dt`` seconds apart, the discounted UCB of Garivier & Moulines (ALT 2011) in
+continuous time, so that what was learnt before a change fades (``inf``: never).
+
+**Censored feedback**: in rounds mode a request cut off at its round's end only tells that
+its time exceeded what it ran, ``log rho > c``. Such an observation enters the statistics as
+its conditional moments under the arm's current normal estimate ``N(m, s^2)``,
+``E[X | X > c] = m + s lambda(a)`` and ``Var = s^2 (1 + a lambda - lambda^2)`` with
+``a = (c - m) / s`` and ``lambda = phi(a) / (1 - Phi(a))`` (one stochastic EM step for a
+truncated normal; Dempster, Laird & Rubin, JRSS B 39, 1977), never as an exact time.
 
 **Constraint satisfaction**: for request ``i`` with time budget ``b = min(dD - wait, tau)``
 (``dD - wait`` in continuous mode), the optimistic probability of meeting it on arm ``a`` is
 ``p = Phi((ln(b / d) - mu_lo) / sigma)``. An arm is *feasible* when ``p >= confidence``
 and its resources are free: compute share and memory exactly, link rate against a
-conservative bandwidth (last observed minus ``bandwidth_margin`` times the typical
-round-to-round change).
+conservative bandwidth.
+
+**Bandwidth**: each link's bandwidth is predicted by an AR(1) model fitted online to the
+bandwidths observed so far (``B_next = m + rho (B_last - m)`` with the sample mean ``m``,
+variance ``v`` and lag-1 autocorrelation ``rho`` clipped to [0, 1]), and the conservative
+value is the prediction minus ``bandwidth_margin`` x its standard error ``sqrt(v (1 -
+rho^2))``. It follows the last observation when the process is persistent (a random walk)
+and the long-run mean when it is memoryless (i.i.d. dynamics).
 
 **Combinatorial choice** (the super-arm of a round, as in CUCB, Chen et al., ICML 2013,
 with a greedy oracle): the round's requests are taken most-constrained first (fewest feasible
@@ -52,8 +74,10 @@ from statistics import NormalDist
 
 import numpy as np
 
+from perllm_opt.config import SolverConfig
 from perllm_opt.errors import require, require_non_negative, require_positive
 from perllm_opt.schedulers.base import DECLINE, Scheduler
+from perllm_opt.schedulers.epoch_plan import plan_epoch
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
 from perllm_opt.view import Feedback, RoundView, fits, free_mask
 
@@ -63,6 +87,29 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 def normal_cdf(z: np.ndarray) -> np.ndarray:
     """Standard normal CDF, tanh approximation (absolute error below 2e-4)."""
     return 0.5 * (1.0 + np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3)))
+
+
+def censored_moments(
+    c: np.ndarray, mean: np.ndarray, sd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and second moments of ``X ~ N(mean, sd^2)`` given ``X > c`` (the censored
+    observation's contribution to the statistics; module docstring).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        ``E[X | X > c]`` (at least ``c``) and ``E[X^2 | X > c]``.
+    """
+    c, mean, sd = (np.asarray(x, dtype=float) for x in (c, mean, sd))
+    a = (c - mean) / sd
+    pdf = np.exp(-0.5 * a**2) / math.sqrt(2.0 * math.pi)
+    tail = 0.5 * np.asarray([math.erfc(v / math.sqrt(2.0)) for v in np.ravel(a)]).reshape(a.shape)
+    # Far in the tail the ratio tends to a (Mills' ratio); guard the division there.
+    deep = tail <= 1e-12
+    lam = np.where(deep, a + 1.0 / np.maximum(a, 1.0), pdf / np.maximum(tail, 1e-300))
+    first = np.maximum(mean + sd * lam, c)
+    var = np.maximum(sd**2 * (1.0 + a * lam - lam**2), 0.0)
+    return first, var + first**2
 
 
 @dataclass
@@ -82,14 +129,28 @@ class CSUCB(Scheduler):
     prior_weight : float
         Pseudo-observations of the priors per arm.
     bandwidth_margin : float
-        Conservative bandwidth = last observed - margin x RMS round-to-round change.
+        Conservative bandwidth = AR(1) prediction - margin x its standard error.
     price_weight : float
         Weight of the resource price in the cost.
     price_steepness : float
         beta of the exponential price ``psi``.
+    pool : bool
+        Share a server's evidence across its arms (prior mean = the server's pooled mean).
+    memory_s : float
+        Time constant of forgetting (``inf``: keep everything).
+    plan_mode : str
+        The combinatorial oracle: ``greedy`` (priced, most-constrained first; O(arms) per
+        request) or ``milp`` (the exact two-stage epoch MILP on the optimistic estimates,
+        :func:`perllm_opt.schedulers.epoch_plan.plan_epoch`).
+    plan_slack : float
+        ``milp`` only: expected on-time requests per epoch the energy stage may give up.
+    learn : bool
+        Update on feedback. ``False`` (with ``exploration=0``) is the ``cs_ucb_static``
+        ablation: the profile priors and the plan only, every decision independent of the
+        outcomes seen.
 
-    The defaults were chosen on tuning seeds 100-104 at 1, 2 and 4 requests/s (900 s, paper
-    preset), disjoint from the seeds the experiments report (docs/model.md).
+    The defaults were tuned on seeds 100-104 only (``benchmarks/tune_cs_ucb.py``, its log in
+    ``benchmarks/data/``), disjoint from the seeds the experiments report.
     """
 
     name: str = "cs_ucb"
@@ -98,9 +159,14 @@ class CSUCB(Scheduler):
     confidence: float = 0.7
     prior_sigma: float = 0.5
     prior_weight: float = 3.0
-    bandwidth_margin: float = 1.0
+    bandwidth_margin: float = 0.0
     price_weight: float = 3.0
     price_steepness: float = 5.0
+    pool: bool = True
+    memory_s: float = 600.0
+    learn: bool = True
+    plan_mode: str = "milp"
+    plan_slack: float = 0.0
 
     def __post_init__(self) -> None:
         require_non_negative(self.exploration, "scheduler.cs_ucb.exploration")
@@ -115,7 +181,20 @@ class CSUCB(Scheduler):
         require_positive(self.prior_weight, "scheduler.cs_ucb.prior_weight")
         require_non_negative(self.bandwidth_margin, "scheduler.cs_ucb.bandwidth_margin")
         require_non_negative(self.price_weight, "scheduler.cs_ucb.price_weight")
+        require_non_negative(self.plan_slack, "scheduler.cs_ucb.plan_slack")
         require_positive(self.price_steepness, "scheduler.cs_ucb.price_steepness")
+        require(
+            self.plan_mode in ("greedy", "milp"),
+            "scheduler.cs_ucb.plan_mode",
+            self.plan_mode,
+            "'greedy' or 'milp'",
+        )
+        require(
+            isinstance(self.memory_s, int | float) and self.memory_s > 0,
+            "scheduler.cs_ucb.memory_s",
+            self.memory_s,
+            "a number of seconds > 0 (inf: no forgetting)",
+        )
 
     # -- state ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -130,10 +209,37 @@ class CSUCB(Scheduler):
         self.z_min = NormalDist().inv_cdf(self.confidence)
         self.pending: dict[int, float] = {}
         self.last_bw: np.ndarray | None = None
-        self.bw_sq_change = np.zeros(self.info.n_links + 1)
-        self.bw_changes = 0
+        self.bw_n = 0
+        self.bw_lag_n = 0
+        self.bw_sum = np.zeros(self.info.n_links + 1)
+        self.bw_sq = np.zeros(self.info.n_links + 1)
+        self.bw_lag = np.zeros(self.info.n_links + 1)
         self.plan: list[int] = []
         self.replan = False
+        self.slice_server = np.asarray(self.info.slices.server, dtype=np.int64)
+        self._solver = SolverConfig(time_limit_s=10.0, mip_rel_gap=1e-6)
+        self.last_now: float | None = None
+
+    def prior_mean(self) -> np.ndarray:
+        """Prior mean of each arm's ``log rho``, (1, slices): its server's pooled mean shrunk
+        to 0 with ``prior_weight`` pseudo-observations (``pool``), else 0."""
+        if not self.pool:
+            return np.zeros((1, self.info.n_slices))
+        n_s = self.info.n_servers
+        srv_n = np.bincount(self.slice_server, weights=self.time_n.sum(axis=0), minlength=n_s)
+        srv_sum = np.bincount(self.slice_server, weights=self.log_sum.sum(axis=0), minlength=n_s)
+        return (srv_sum / (srv_n + self.prior_weight))[self.slice_server][None, :]
+
+    def estimates(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of ``log rho`` per arm, (services, slices), without
+        the exploration bonus."""
+        n0 = self.prior_weight
+        m0 = self.prior_mean()
+        n_t = self.time_n + n0
+        mean = (self.log_sum + n0 * m0) / n_t
+        # Second moment pooled with the prior's pseudo-observations (mean m0, sd prior_sigma).
+        var = (n0 * (self.prior_sigma**2 + m0**2) + self.log_sq_sum) / n_t - mean**2
+        return mean, np.sqrt(np.maximum(var, 1e-6))
 
     def indices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Optimistic mean and spread of ``log rho`` and refusal rate, (services, slices)."""
@@ -141,28 +247,44 @@ class CSUCB(Scheduler):
         n_t = self.time_n + n0
         n_a = self.attempts + n0
         log_n = np.log(self.attempts.sum(axis=1, keepdims=True) + 1.0)
-        mean = self.log_sum / n_t
-        # Second moment pooled with the prior's pseudo-observations (mean 0, sd prior_sigma).
-        var = (n0 * self.prior_sigma**2 + self.log_sq_sum) / n_t - mean**2
+        mean, sd = self.estimates()
         mu_lo = mean - np.sqrt(self.exploration * log_n / n_t)
         v_lo = np.maximum(0.0, self.refusals / n_a - np.sqrt(self.exploration * log_n / n_a))
-        return mu_lo, np.sqrt(np.maximum(var, 1e-6)), v_lo
+        return mu_lo, sd, v_lo
+
+    def _forget(self, now_s: float) -> None:
+        """Decay every statistic by ``exp(-dt / memory_s)`` since the last decision."""
+        if self.last_now is not None and math.isfinite(self.memory_s) and now_s > self.last_now:
+            g = math.exp(-(now_s - self.last_now) / self.memory_s)
+            for a in (self.attempts, self.refusals, self.time_n, self.log_sum, self.log_sq_sum):
+                a *= g
+        self.last_now = now_s
 
     def _conservative_bandwidth(self, view: RoundView) -> np.ndarray:
-        """Last observed bandwidth minus ``bandwidth_margin`` x the RMS round-to-round change
-        seen so far (a lower-confidence estimate of this round's bandwidth)."""
+        """A lower-confidence estimate of each link's bandwidth in this round: an AR(1)
+        prediction from the bandwidths observed so far minus ``bandwidth_margin`` x its
+        standard error (module docstring, "Bandwidth")."""
         bw = np.asarray(view.bandwidth_estimate_mbps, dtype=float)
-        if self.last_bw is not None and not np.array_equal(bw, self.last_bw):
-            finite = np.isfinite(bw)
-            change = np.zeros_like(bw)
-            change[finite] = bw[finite] - self.last_bw[finite]
-            self.bw_sq_change += change**2
-            self.bw_changes += 1
-        self.last_bw = bw.copy()
-        if self.bw_changes == 0:
+        finite = np.isfinite(bw)
+        x = np.where(finite, bw, 0.0)
+        if self.last_bw is None or not np.array_equal(bw, self.last_bw):
+            if self.last_bw is not None:
+                self.bw_lag += x * np.where(finite, self.last_bw, 0.0)
+                self.bw_lag_n += 1
+            self.bw_n += 1
+            self.bw_sum += x
+            self.bw_sq += x**2
+            self.last_bw = bw.copy()
+        if self.bw_lag_n < 2:
             return bw
-        rms = np.sqrt(self.bw_sq_change / self.bw_changes)
-        return np.maximum(bw - self.bandwidth_margin * rms, 0.0)
+        mean = self.bw_sum / self.bw_n
+        var = np.maximum(self.bw_sq / self.bw_n - mean**2, 0.0)
+        cov = self.bw_lag / self.bw_lag_n - mean**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.where(var > 1e-12, np.clip(cov / var, 0.0, 1.0), 1.0)
+        pred = mean + rho * (x - mean)
+        sd = np.sqrt(var * (1.0 - rho**2))
+        return np.where(finite, np.maximum(pred - self.bandwidth_margin * sd, 0.0), bw)
 
     def _template_resources(self, key: int, bw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Resource ids (K, R) and fractions taken (K, R) of a template's candidates, with a
@@ -190,6 +312,7 @@ class CSUCB(Scheduler):
         info = self.info
         n_s = info.n_servers
         n = len(view)
+        self._forget(float(view.now_s))
         mu_lo, sigma, v_lo = self.indices()
         bw = self._conservative_bandwidth(view)
         budget = np.minimum(view.deadline_s - view.wait_s, info.time_cap_s)
@@ -258,6 +381,8 @@ class CSUCB(Scheduler):
                     "members": members,
                     "t": t,
                     "ok": ok,
+                    "p": p * (1.0 - v_lo[s, arms]),
+                    "energy_j": np.exp(mu_lo[s, arms]) * energy,
                     "cost": cost,
                     "d": d,
                     "res": res,
@@ -286,6 +411,12 @@ class CSUCB(Scheduler):
             footprint[g["members"]] = np.where(g["ok"], fp, np.inf).min(axis=1)
             n_feasible[g["members"]] = g["ok"].sum(axis=1)
         self._groups = groups
+        if self.plan_mode == "milp":
+            self.plan = plan_epoch(
+                info, view, self._milp_candidates(n), bw, self._solver, self.plan_slack
+            )
+            self.replan = False
+            return
 
         # Pass 2: cheapest footprints first (most requests served), each at least cost.
         plan = [DECLINE] * n
@@ -316,6 +447,20 @@ class CSUCB(Scheduler):
         self.plan = plan
         self.replan = False
 
+    def _milp_candidates(self, n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per request: its feasible arms, their optimistic P(on time) x (1 - refusal rate)
+        and optimistic weighted energy (J), for the exact epoch MILP."""
+        out = []
+        for k in range(n):
+            gi, r = self._where[k]
+            g = self._groups[gi]
+            if g is None:
+                out.append((np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)))
+                continue
+            cand = np.flatnonzero(g["ok"][r])
+            out.append((cand, g["p"][r, cand], g["energy_j"][r, cand]))
+        return out
+
     def select(self, view: RoundView, k: int) -> int:
         c = self.plan[k]
         if self.replan:
@@ -336,10 +481,12 @@ class CSUCB(Scheduler):
 
     # -- learning ------------------------------------------------------------------------
     def update(self, feedback: Feedback) -> None:
+        d_est = np.asarray([self.pending.pop(int(i), math.nan) for i in feedback.request_id])
+        if not self.learn:
+            return  # cs_ucb_static: decisions never depend on outcomes
         svc, arm = feedback.service, feedback.server_slice
         np.add.at(self.attempts, (svc, arm), 1.0)
         np.add.at(self.refusals, (svc, arm), feedback.refused.astype(float))
-        d_est = np.asarray([self.pending.pop(int(i), math.nan) for i in feedback.request_id])
         if feedback.refused.any():
             self.replan = True
         timed = ~feedback.refused & np.isfinite(d_est)
@@ -347,7 +494,16 @@ class CSUCB(Scheduler):
             log_ratio = np.log(
                 np.maximum(feedback.service_s[timed], 1e-9) / np.maximum(d_est[timed], 1e-9)
             )
-            idx = (svc[timed], arm[timed])
+            s_t, a_t = svc[timed], arm[timed]
+            first, second = log_ratio, log_ratio**2
+            cens = np.asarray(feedback.censored)[timed]
+            if cens.any():
+                mean, sd = self.estimates()
+                first, second = first.copy(), second.copy()
+                first[cens], second[cens] = censored_moments(
+                    log_ratio[cens], mean[s_t[cens], a_t[cens]], sd[s_t[cens], a_t[cens]]
+                )
+            idx = (s_t, a_t)
             np.add.at(self.time_n, idx, 1.0)
-            np.add.at(self.log_sum, idx, log_ratio)
-            np.add.at(self.log_sq_sum, idx, log_ratio**2)
+            np.add.at(self.log_sum, idx, first)
+            np.add.at(self.log_sq_sum, idx, second)

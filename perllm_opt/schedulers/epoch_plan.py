@@ -34,6 +34,7 @@ def plan_epoch(
     cands: Candidates,
     bandwidth_mbps: np.ndarray,
     solver: SolverConfig,
+    slack: float = 0.0,
 ) -> list[int]:
     """The epoch's plan: a candidate (or ``DECLINE``) per request of ``view``.
 
@@ -47,6 +48,9 @@ def plan_epoch(
         subtracted.
     solver : SolverConfig
         Time limit and gap per stage.
+    slack : float
+        Expected on-time requests stage 2 may give up for energy (0: strictly
+        lexicographic, up to a relative 1e-7).
     """
     n = len(view)
     plan = [DECLINE] * n
@@ -132,7 +136,7 @@ def plan_epoch(
     if not stage1.has_solution:
         return plan
     misses = float(stage1.objective)
-    tol = 1e-7 * max(1.0, abs(misses))
+    tol = 1e-7 * max(1.0, abs(misses)) + slack
     stage2 = solve_assignment_direct(data(cost_of, gate_cost, misses + tol), solver)
     chosen = stage2.x if stage2.has_solution else stage1.x
     for o in np.flatnonzero(chosen > 0.5).tolist():
