@@ -1,7 +1,8 @@
 """``claims.md``: each claim of the PerLLM paper against what we measure, from saved tables.
 
-"Other methods" are the online rivals without privileged knowledge (every scheduler except
-``cs_ucb``, ``optimal`` and ``oracle_greedy``, which is reported apart).
+"Other methods" are the online rivals without privileged knowledge: every scheduler except
+``cs_ucb``, its ablations (``cs_ucb_static``, ``cs_ucb_no_price``) and the references that
+know more (``optimal``, ``oracle_greedy``, ``oracle_milp``), which are reported apart.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import pandas as pd
 
 from perllm_opt.collect import t975
 
-ORACLES = ("optimal", "oracle_greedy")
+ORACLES = ("optimal", "oracle_greedy", "oracle_milp")
+#: Configurations of CS-UCB itself, not rivals.
+ABLATIONS = ("cs_ucb_static", "cs_ucb_no_price")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,9 @@ class Claim:
 
 
 def rivals(table: pd.DataFrame) -> list[str]:
-    return sorted(n for n in table["scheduler"].unique() if n not in ("cs_ucb", *ORACLES))
+    return sorted(
+        n for n in table["scheduler"].unique() if n not in ("cs_ucb", *ORACLES, *ABLATIONS)
+    )
 
 
 def _means(table: pd.DataFrame, metric: str) -> pd.Series:
@@ -142,37 +147,160 @@ def requirement_claim(deployments: pd.DataFrame, bandwidth: pd.DataFrame | None)
     return out
 
 
+def loglog_slope(t: np.ndarray, r: np.ndarray) -> float:
+    """Least-squares slope of log r against log t over the second half of the horizon
+    (points with r > 0): 1 = linear growth, 0.5 = sqrt(T)."""
+    half = (t >= t.max() / 2) & (r > 0)
+    if half.sum() <= 2:
+        return math.nan
+    return float(np.polyfit(np.log(t[half]), np.log(r[half]), 1)[0])
+
+
 def regret_claim(regret: pd.DataFrame) -> Claim:
-    """Regret bound Reg(T) <= sqrt(2 M N log L) + theta P(t) (sublinear regret)."""
+    """Regret bound Reg(T) <= sqrt(2 M N log L) + theta P(t) (sublinear regret), tested on
+    the pseudo-regret against the known-means oracle (a bandit bound is about the best
+    policy that knows the laws, not the clairvoyant optimum)."""
     cs = regret[regret.scheduler == "cs_ucb"]
     if cs.empty:
         return Claim("Sublinear regret", "no data", "experiment `regret`", "not measured")
-    mean = cs.groupby("time_s")["regret"].mean()
-    t, r = mean.index.to_numpy(dtype=float), mean.to_numpy()
-    half = (t >= t.max() / 2) & (r > 0)
-    slope = (
-        float(np.polyfit(np.log(t[half]), np.log(r[half]), 1)[0]) if half.sum() > 2 else math.nan
-    )
-    learners = {
-        n: regret[regret.scheduler == n].groupby("time_s")["regret"].mean().iloc[-1]
+    mean = cs.groupby("time_s")["pseudo_regret"].mean()
+    slope = loglog_slope(mean.index.to_numpy(dtype=float), mean.to_numpy())
+    clair = cs.groupby("time_s")["regret"].mean()
+    slope_c = loglog_slope(clair.index.to_numpy(dtype=float), clair.to_numpy())
+    finals = {
+        n: regret[regret.scheduler == n].groupby("time_s")["pseudo_regret"].mean().iloc[-1]
         for n in regret["scheduler"].unique()
+        if n not in ("optimal", "oracle_milp")
     }
-    order = ", ".join(f"{n} {v:.0f}" for n, v in sorted(learners.items(), key=lambda kv: kv[1]))
-    holds = (
-        "yes"
-        if slope < 0.75
-        else "no: against the clairvoyant optimum (which knows output lengths, slowdowns and "
-        "bandwidth) regret grows about linearly; the paper's bound compares with the best "
-        "fixed arm"
-    )
+    order = ", ".join(f"{n} {v:.0f}" for n, v in sorted(finals.items(), key=lambda kv: kv[1]))
+    if slope <= 0.7:
+        holds = "yes"
+    elif slope < 0.9:
+        holds = f"partly: sublinear but above the 0.7 target (slope {slope:.2f})"
+    else:
+        holds = (
+            "no: CS-UCB's pseudo-regret grows about linearly; its greedy round plan does not "
+            "converge to the oracle's per-round MILP plan even where its estimates are right"
+        )
     return Claim(
         "CS-UCB's regret is sublinear: Reg(T) <= sqrt(2 M N log L) + theta P(t)",
-        f"log-log slope of CS-UCB's cumulative regret over the second half: "
-        f"{slope:.2f} (1 = linear, 0.5 = sqrt T); final regret in missed requests: "
+        f"log-log slope of CS-UCB's cumulative pseudo-regret against the known-means oracle "
+        f"over the second half: {slope:.2f} (1 = linear, 0.5 = sqrt T); against the "
+        f"clairvoyant optimum: {slope_c:.2f}; final pseudo-regret (expected requests): "
         f"{order}",
-        "experiment `regret` (1 h, regret against the MILP optimum)",
+        "experiment `regret` (1 h, i.i.d. dynamics, rounds mode)",
         holds,
     )
+
+
+def _paired(table: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, float, float]:
+    """Mean of ``a`` / mean of ``b`` over runs, and a 95% interval of the mean per-run
+    difference ``a - b`` (runs paired by ``run``)."""
+    x = table[table.scheduler == a].set_index("run")[metric]
+    y = table[table.scheduler == b].set_index("run")[metric]
+    d = (x - y).dropna()
+    half = t975(len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else math.nan
+    return float(x.mean() / y.mean()) if y.mean() else math.nan, float(d.mean()), half
+
+
+def last_quarter(series: pd.DataFrame) -> pd.DataFrame:
+    """On-time requests in the last quarter of the horizon, per (run, dynamics, scheduler),
+    from the cumulative series."""
+    rows = []
+    for (run, dyn, name), sub in series.groupby(["run", "dynamics", "scheduler"]):
+        sub = sub.sort_values("time_s")
+        t = sub["time_s"].to_numpy(dtype=float)
+        cut = np.searchsorted(t, 0.75 * t.max() - 1e-9)
+        served = sub["served"].to_numpy(dtype=float)
+        start = served[cut - 1] if cut > 0 else 0.0
+        rows.append({"run": run, "dynamics": dyn, "scheduler": name, "last_q": served[-1] - start})
+    return pd.DataFrame(rows)
+
+
+def learning_claims(series: pd.DataFrame) -> list[Claim]:
+    """Learning pays where profiles are wrong: CS-UCB against its no-learning ablation in
+    the last quarter of the horizon, under each dynamics preset (target: 1.15x under
+    ``misprofiled``), with the known-means oracle for scale."""
+    if series.empty:
+        return [Claim("Learning pays", "no data", "experiment `learning`", "not measured")]
+    lq = last_quarter(series)
+    out = []
+    for dyn in sorted(lq["dynamics"].unique()):
+        sub = lq[lq.dynamics == dyn]
+        ratio, diff, half = _paired(sub, "cs_ucb", "cs_ucb_static", "last_q")
+        ceiling, _, _ = _paired(sub, "oracle_milp", "cs_ucb_static", "last_q")
+        means = sub.groupby("scheduler")["last_q"].mean()
+        target = 1.15 if dyn == "misprofiled" else 1.0
+        if ratio >= target and diff - half > 0:
+            holds = "yes"
+        elif diff - half > 0:
+            holds = f"partly: learning pays, below the {target:.2f}x target"
+        else:
+            holds = (
+                f"no: not significant; the known-means oracle itself serves "
+                f"{ceiling:.3f}x the ablation, so little is left to learn here"
+            )
+        out.append(
+            Claim(
+                f"CS-UCB learns: under `{dyn}` it serves more than without learning "
+                f"(target {target:.2f}x)",
+                "last quarter of the hour, on-time requests (mean over seeds): "
+                + ", ".join(f"{n} {means[n]:.0f}" for n in ordered_names(means.index))
+                + f"; cs_ucb / cs_ucb_static {ratio:.3f}x, paired difference "
+                f"{diff:+.1f} +- {half:.1f} (95%)",
+                f"experiment `learning` (1 h, dynamics={dyn}, continuous mode)",
+                holds,
+            )
+        )
+    return out
+
+
+def ordered_names(names) -> list[str]:
+    order = ("cs_ucb", "cs_ucb_static", "oracle_milp")
+    names = list(names)
+    return [n for n in order if n in names] + sorted(n for n in names if n not in order)
+
+
+def decomposition_table(loads: pd.DataFrame) -> str:
+    """Markdown: per load, on-time requests of the clairvoyant optimum, the known-means
+    oracle and CS-UCB (mean +- 95% over seeds), the price of information and CS-UCB's
+    regret and pseudo-regret in requests."""
+    key = "workload.rate_rps"
+    need = {"price_of_information_requests", "pseudo_regret_requests", "regret_requests"}
+    if loads.empty or not need <= set(loads.columns):
+        return ""
+
+    def cell(sub: pd.DataFrame, name: str, metric: str) -> str:
+        x = pd.to_numeric(sub[sub.scheduler == name][metric], errors="coerce").dropna()
+        if x.empty:
+            return "-"
+        half = t975(len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else 0
+        return f"{x.mean():.0f} +- {half:.0f}"
+
+    lines = [
+        "",
+        "## Regret, decomposed (experiment `loads`)",
+        "",
+        "On-time requests and regret in requests, mean +- 95% interval over seeds. Price of "
+        "information = clairvoyant optimum - known-means oracle (`oracle_milp`, realised); "
+        "pseudo-regret = the oracle's expected on-time requests - CS-UCB's, both scored on "
+        "the expected option table (docs/metrics.md). In continuous mode the oracle plans "
+        "each epoch myopically: a strong reference, not a bound, so pseudo-regret may be "
+        "negative.",
+        "",
+        "| load (req/s) | optimum | oracle_milp | cs_ucb | price of information | cs_ucb regret "
+        "| cs_ucb pseudo-regret |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rate, sub in loads.groupby(key):
+        lines.append(
+            f"| {rate:g} | {cell(sub, 'optimal', 'served')} | {cell(sub, 'oracle_milp', 'served')} "
+            f"| {cell(sub, 'cs_ucb', 'served')} "
+            f"| {cell(sub, 'optimal', 'price_of_information_requests')} "
+            f"| {cell(sub, 'cs_ucb', 'regret_requests')} "
+            f"| {cell(sub, 'cs_ucb', 'pseudo_regret_requests')} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def time_claim(loads: pd.DataFrame) -> Claim:

@@ -3,7 +3,8 @@ claims.md.
 
 The experiments run through ``perllm-opt -m +experiment=<name>`` into
 ``OUT/runs/{full,quick}/<name>`` and resume from what is already complete; their collected
-tables go to ``OUT/results/<name>.csv`` (and the per-round regret to ``regret.csv``), and the
+tables go to ``OUT/results/<name>.csv`` (and the cumulative per-round series of the
+``regret`` and ``learning`` runs to ``regret_series.csv`` and ``learning_series.csv``), and the
 figures and claims are drawn from those tables only (``--draw-only`` redraws from them
 without running anything). ``--quick`` takes the same path on small settings.
 """
@@ -39,6 +40,14 @@ def save_figure(fig: Figure, folder: Path, name: str) -> list[Path]:
     return paths
 
 
+def drift_time_s(learning: pd.DataFrame) -> float | None:
+    """When the ``drift`` preset changes speeds in the learning runs: half their horizon
+    (``dynamics.drift_at_fraction``), the end of their series."""
+    if learning.empty:
+        return None
+    return 0.5 * float(learning["time_s"].max())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="perllm-opt-paper", description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -71,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             write_atomic(target / "summary.csv", col.summary.to_csv(index=False))
             write_atomic(results / f"{exp.name}.csv", col.table.to_csv(index=False))
-        regret = fg.regret_table(sweep_dir(out, args.quick, "regret"))
-        write_atomic(results / "regret.csv", regret.to_csv(index=False))
+        for name in ("regret", "learning"):
+            series = fg.regret_table(sweep_dir(out, args.quick, name))
+            write_atomic(results / f"{name}_series.csv", series.to_csv(index=False))
     # Everything below reads the saved tables only.
     try:
         tables = {exp.name: pd.read_csv(results / f"{exp.name}.csv") for exp in EXPERIMENTS}
-        regret = pd.read_csv(results / "regret.csv")
+        regret = pd.read_csv(results / "regret_series.csv")
+        learning = pd.read_csv(results / "learning_series.csv")
     except FileNotFoundError as exc:
         print(
             f"perllm-opt-paper: error: no saved results ({exc.filename}); run without "
@@ -93,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         "fig5_optimality_gap": fg.fig_optimality_gap(tables["loads"]),
         "fig6_azure_trace": fg.fig_trace(tables["trace"]),
         "fig7_slot_length": fg.fig_slots(tables["slots"]),
+        "fig8_pseudo_regret": fg.fig_pseudo_regret(regret),
+        "fig9_learning_curves": fg.fig_learning(learning, drift_at_s=drift_time_s(learning)),
     }
     written = []
     for name, fig in figures.items():
@@ -102,10 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         cl.energy_claim(tables["deployments"]),
         *cl.requirement_claim(tables["deployments"], tables["bandwidth"]),
         cl.regret_claim(regret),
+        *cl.learning_claims(learning),
         cl.time_claim(tables["loads"]),
         *cl.slot_claims(tables["slots"]),
     ]
-    text = cl.claims_markdown(claims, args.quick) + cl.optimum_summary(tables)
+    text = (
+        cl.claims_markdown(claims, args.quick)
+        + cl.optimum_summary(tables)
+        + cl.decomposition_table(tables["loads"])
+    )
     slots = tables["slots"]
     text += (
         "\n## On-time requests by service model (experiment `slots`)\n\n"

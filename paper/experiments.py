@@ -29,7 +29,8 @@ EXPERIMENTS = (
         "bandwidth", quick=("horizon_s=120", "seed=0", "topology.wan_bandwidth_mbps=25,100", _Q)
     ),
     Experiment("loads", quick=("horizon_s=120", "seed=0", "workload.rate_rps=2,8", _Q)),
-    Experiment("regret", quick=("horizon_s=600", "seed=0,1")),
+    Experiment("regret", quick=("horizon_s=300", "seed=0,1")),
+    Experiment("learning", quick=("horizon_s=240", "seed=0")),
     Experiment("trace", quick=("horizon_s=120", "workload.trace_start_s=0,1200", _Q)),
     Experiment(
         "slots",

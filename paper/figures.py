@@ -7,7 +7,6 @@ confidence intervals over seeds (or trace windows).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -29,6 +28,9 @@ from perllm_opt.collect import t975
 ORDER = (
     "optimal",
     "cs_ucb",
+    "cs_ucb_static",
+    "cs_ucb_no_price",
+    "oracle_milp",
     "oracle_greedy",
     "greedy_energy",
     "greedy_latency",
@@ -250,41 +252,99 @@ def fig_bandwidth(table: pd.DataFrame) -> Figure:
     return fig
 
 
+SERIES_COLUMNS = (
+    "run",
+    "seed",
+    "dynamics",
+    "scheduler",
+    "time_s",
+    "regret",
+    "pseudo_regret",
+    "served",
+    "requests",
+)
+
+
+def _dynamics_label(run: Path) -> str:
+    """The dynamics preset a sweep's run was given (``dynamics=<name>`` in its directory
+    name), else ``default``."""
+    for part in run.name.split(","):
+        if part.startswith("dynamics="):
+            return part.split("=", 1)[1]
+    return "default"
+
+
 def regret_table(sweep_dir: str | Path) -> pd.DataFrame:
-    """Per run, scheduler and round: cumulative regret, in units of the drop penalty (one
-    unit = one more request missed than the optimum), from each run's saved files."""
-    rows = []
-    for path in sorted(Path(sweep_dir).rglob("cumulative_regret.csv")):
+    """Per run, scheduler and round (or bin): cumulative ``regret`` in requests against the
+    clairvoyant optimum, cumulative ``pseudo_regret`` in requests against the known-means
+    oracle, and cumulative ``served`` and ``requests``, from each run's
+    ``regret_series.csv``."""
+    frames = []
+    for path in sorted(Path(sweep_dir).rglob("regret_series.csv")):
         run = path.parent
-        summary = json.loads((run / "summary.json").read_text("utf-8"))
         cfg = yaml.safe_load((run / "resolved_config.yaml").read_text("utf-8"))
-        tau = float(cfg["system"]["round_s"])
         cum = pd.read_csv(path)
-        for name in cum.columns.drop("round"):
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "run": run.name,
-                        "seed": cfg["seed"],
-                        "scheduler": name,
-                        "time_s": (cum["round"] + 1) * tau,
-                        "regret": cum[name] / float(summary["drop_penalty_j"]),
-                    }
-                )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run": run.name,
+                    "seed": cfg["seed"],
+                    "dynamics": _dynamics_label(run),
+                    "scheduler": cum["scheduler"],
+                    "time_s": cum["time_s"],
+                    "regret": cum["regret_requests"],
+                    "pseudo_regret": cum["pseudo_regret_requests"],
+                    "served": cum["served"],
+                    "requests": cum["requests"],
+                }
             )
-    return (
-        pd.concat(rows, ignore_index=True)
-        if rows
-        else pd.DataFrame(columns=["run", "seed", "scheduler", "time_s", "regret"])
+        )
+    if not frames:
+        return pd.DataFrame(columns=list(SERIES_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _mean_band(ax, table: pd.DataFrame, metric: str, name: str) -> pd.DataFrame:
+    """Mean over seeds of ``metric`` against time, with its 95% band; returns the stats."""
+    s = mean_ci(table[table.scheduler == name], ["time_s"], metric).sort_values("time_s")
+    ax.plot(
+        s["time_s"], s["mean"], color=color(name), label=name, lw=2.2 if name == "cs_ucb" else 1.2
     )
+    ax.fill_between(
+        s["time_s"], s["mean"] - s["ci"], s["mean"] + s["ci"], color=color(name), alpha=0.15
+    )
+    return s
 
 
 def fig_regret(regret: pd.DataFrame) -> Figure:
-    """Fig. 4: cumulative regret against the MILP optimum over time, with a sqrt(T)
+    """Fig. 4: cumulative regret in requests against the clairvoyant optimum over time
+    (the optimum knows every output length, slowdown and bandwidth), with a sqrt(T)
     reference through CS-UCB's final value."""
     fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    regret = regret[regret.scheduler != "optimal"]
     for name in ordered(regret["scheduler"].unique()):
-        s = mean_ci(regret[regret.scheduler == name], ["time_s"], "regret").sort_values("time_s")
+        s = _mean_band(ax, regret, "regret", name)
+        if name == "cs_ucb" and len(s):
+            t_end, r_end = float(s["time_s"].iloc[-1]), float(s["mean"].iloc[-1])
+            grid = np.linspace(0, t_end, 200)
+            ax.plot(grid, r_end * np.sqrt(grid / t_end), "k:", label=r"$c\sqrt{T}$ reference")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("cumulative regret (requests short of the optimum)")
+    ax.set_title("Regret against the clairvoyant optimum")
+    ax.legend(fontsize=7, ncols=2)
+    return fig
+
+
+def fig_pseudo_regret(regret: pd.DataFrame) -> Figure:
+    """Fig. 8: cumulative pseudo-regret in requests against the known-means oracle
+    (log-log), with sqrt(T) and linear references through CS-UCB's final value. Means
+    that are not positive are left out of the log scale."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    regret = regret[~regret.scheduler.isin(["optimal", "oracle_milp"])]
+    for name in ordered(regret["scheduler"].unique()):
+        s = mean_ci(regret[regret.scheduler == name], ["time_s"], "pseudo_regret")
+        s = s.sort_values("time_s")
+        s = s[s["mean"] > 0]
         ax.plot(
             s["time_s"],
             s["mean"],
@@ -292,19 +352,62 @@ def fig_regret(regret: pd.DataFrame) -> Figure:
             label=name,
             lw=2.2 if name == "cs_ucb" else 1.2,
         )
-        ax.fill_between(
-            s["time_s"], s["mean"] - s["ci"], s["mean"] + s["ci"], color=color(name), alpha=0.15
+        if name == "cs_ucb" and len(s):
+            t_end, r_end = float(s["time_s"].iloc[-1]), float(s["mean"].iloc[-1])
+            grid = np.geomspace(float(s["time_s"].iloc[0]), t_end, 100)
+            ax.plot(grid, r_end * np.sqrt(grid / t_end), "k:", label=r"$\propto\sqrt{T}$")
+            ax.plot(grid, r_end * grid / t_end, "k--", lw=0.8, label=r"$\propto T$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time (s, log)")
+    ax.set_ylabel("cumulative pseudo-regret (expected requests, log)")
+    ax.set_title("Pseudo-regret against the known-means oracle (stationary, rounds mode)")
+    ax.legend(fontsize=7, ncols=2)
+    return fig
+
+
+def learning_curves(series: pd.DataFrame, window_s: float = 300.0) -> pd.DataFrame:
+    """On-time share per ``window_s`` window (at most an eighth of the horizon) from the
+    cumulative per-bin series, one row per (run, dynamics, scheduler, window end)."""
+    rows = []
+    if len(series):
+        window_s = min(window_s, float(series["time_s"].max()) / 8.0)
+    for (run, dyn, name), sub in series.groupby(["run", "dynamics", "scheduler"]):
+        sub = sub.sort_values("time_s")
+        t = sub["time_s"].to_numpy(dtype=float)
+        edges = np.arange(window_s, t.max() + 1e-9, window_s)
+        at = np.searchsorted(t, edges - 1e-9)
+        served = np.concatenate([[0.0], sub["served"].to_numpy(dtype=float)[at]])
+        total = np.concatenate([[0.0], sub["requests"].to_numpy(dtype=float)[at]])
+        share = np.diff(served) / np.maximum(np.diff(total), 1.0)
+        rows.append(
+            pd.DataFrame(
+                {"run": run, "dynamics": dyn, "scheduler": name, "time_s": edges, "share": share}
+            )
         )
-    cs = regret[regret.scheduler == "cs_ucb"]
-    if not cs.empty:
-        s = mean_ci(cs, ["time_s"], "regret").sort_values("time_s")
-        t_end, r_end = float(s["time_s"].iloc[-1]), float(s["mean"].iloc[-1])
-        grid = np.linspace(0, t_end, 200)
-        ax.plot(grid, r_end * np.sqrt(grid / t_end), "k:", label=r"$c\sqrt{T}$ reference")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("cumulative regret (requests missed vs optimum)")
-    ax.set_title("Cumulative regret against the MILP optimum")
-    ax.legend(fontsize=7)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def fig_learning(series: pd.DataFrame, drift_at_s: float | None = None) -> Figure:
+    """Fig. 9: learning curves, the on-time share per 5-minute window (shorter on short
+    horizons) against time, one panel per dynamics preset (a dotted line at the drift)."""
+    curves = learning_curves(series)
+    presets = sorted(curves["dynamics"].unique()) if len(curves) else ["none"]
+    fig, axes = plt.subplots(
+        1, len(presets), figsize=(5.5 * len(presets), 4), layout="constrained", sharey=True
+    )
+    axes = np.atleast_1d(axes)
+    for ax, preset in zip(axes, presets, strict=True):
+        sub = curves[curves.dynamics == preset] if len(curves) else curves
+        for name in ordered(sub["scheduler"].unique()) if len(sub) else []:
+            s = mean_ci(sub[sub.scheduler == name], ["time_s"], "share").sort_values("time_s")
+            _line(ax, s, "time_s", name)
+        if preset == "drift" and drift_at_s is not None:
+            ax.axvline(drift_at_s, color="black", lw=0.8, ls=":")
+        ax.set_title(f"dynamics={preset}")
+        ax.set_xlabel("time (s, end of window)")
+    axes[0].set_ylabel("share of requests on time")
+    axes[0].legend(fontsize=7)
     return fig
 
 
