@@ -367,11 +367,13 @@ def fig_pseudo_regret(regret: pd.DataFrame) -> Figure:
 
 
 def learning_curves(series: pd.DataFrame, window_s: float = 300.0) -> pd.DataFrame:
-    """On-time share per ``window_s`` window (at most an eighth of the horizon) from the
+    """On-time share per ``window_s`` window (at most an eighth of the horizon, at least a
+    bin) from the
     cumulative per-bin series, one row per (run, dynamics, scheduler, window end)."""
     rows = []
     if len(series):
-        window_s = min(window_s, float(series["time_s"].max()) / 8.0)
+        t = series["time_s"]
+        window_s = max(min(window_s, float(t.max()) / 8.0), float(t.min()))
     for (run, dyn, name), sub in series.groupby(["run", "dynamics", "scheduler"]):
         sub = sub.sort_values("time_s")
         t = sub["time_s"].to_numpy(dtype=float)

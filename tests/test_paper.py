@@ -79,14 +79,12 @@ def test_figure_functions_on_synthetic_tables():
         }
     )
     loads = synthetic({"workload.rate_rps": [1, 4]})
-    regret = pd.DataFrame(
-        {
-            "run": "r",
-            "seed": 0,
-            "scheduler": np.repeat(["cs_ucb", "ucb1"], 4),
-            "time_s": np.tile([30, 60, 90, 120], 2),
-            "regret": [1, 2, 3, 4, 2, 4, 6, 8],
-        }
+    regret = series_frame({"cs_ucb": np.sqrt, "ucb1": lambda t: 0.1 * t}, dynamics="default")
+    learning = pd.concat(
+        [
+            series_frame({"cs_ucb": np.sqrt, "cs_ucb_static": np.sqrt}, dynamics=d)
+            for d in ("misprofiled", "drift")
+        ]
     )
     figs = [
         fg.fig_throughput(dep),
@@ -95,6 +93,8 @@ def test_figure_functions_on_synthetic_tables():
         fg.fig_regret(regret),
         fg.fig_optimality_gap(loads),
         fg.fig_trace(loads),
+        fg.fig_pseudo_regret(regret),
+        fg.fig_learning(learning, drift_at_s=1800.0),
     ]
     for fig in figs:
         assert isinstance(fig, Figure)
@@ -123,13 +123,53 @@ def test_claims_by_hand():
     assert md.count("\n|") == 5 and "--quick" in md
 
 
-def test_regret_claim_linear_vs_sqrt():
+def series_frame(curves: dict, dynamics: str = "default", seeds=(0, 1)) -> pd.DataFrame:
+    """A regret/learning series table: per scheduler, cumulative pseudo-regret ``f(t)``,
+    regret ``2 f(t)``, served ``t / 60`` (oracle_milp: ``t / 30``) over an hour of 30-s
+    bins, for each seed (runs)."""
     t = np.arange(30, 3630, 30.0)
-    lin = pd.DataFrame({"scheduler": "cs_ucb", "time_s": t, "regret": 0.1 * t})
-    sq = pd.DataFrame({"scheduler": "cs_ucb", "time_s": t, "regret": np.sqrt(t)})
+    rows = []
+    for seed in seeds:
+        for name, f in {**curves, "oracle_milp": lambda x: 0 * x}.items():
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "run": f"{dynamics}-{seed}",
+                        "seed": seed,
+                        "dynamics": dynamics,
+                        "scheduler": name,
+                        "time_s": t,
+                        "regret": 2 * f(t),
+                        "pseudo_regret": f(t),
+                        "served": t / (30 if name == "oracle_milp" else 60),
+                        "requests": t / 20,
+                    }
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_regret_claim_linear_vs_sqrt():
+    lin = series_frame({"cs_ucb": lambda t: 0.1 * t})
+    sq = series_frame({"cs_ucb": np.sqrt})
     assert cl.regret_claim(lin).holds.startswith("no")
     assert "slope" in cl.regret_claim(lin).measured and "1.00" in cl.regret_claim(lin).measured
     assert cl.regret_claim(sq).holds == "yes"
+    # Last quarter: cs_ucb serves t/60, the oracle t/30, so half as much.
+    assert "0.500x oracle_milp" in cl.regret_claim(sq).measured
+
+
+def test_learning_claims_and_curves_by_hand():
+    """Equal last quarters: no gain, and the claim says so; the curves' shares are the
+    per-window on-time rates (1/3 for served t/60 of requests t/20)."""
+    learning = series_frame({"cs_ucb": np.sqrt, "cs_ucb_static": np.sqrt}, "misprofiled")
+    (claim,) = cl.learning_claims(learning)
+    assert "1.000x" in claim.measured and claim.holds.startswith("no")
+    curves = fg.learning_curves(learning)
+    np.testing.assert_allclose(
+        curves["share"], 1.0 / 3.0 * np.where(curves["scheduler"] == "oracle_milp", 2.0, 1.0)
+    )
+    assert set(curves["time_s"]) == set(np.arange(300.0, 3601.0, 300.0))
 
 
 @pytest.mark.slow
@@ -149,6 +189,9 @@ def test_quick_command_end_to_end(tmp_path):
         "fig4_cumulative_regret",
         "fig5_optimality_gap",
         "fig6_azure_trace",
+        "fig7_slot_length",
+        "fig8_pseudo_regret",
+        "fig9_learning_curves",
     ]
     for name in names:
         for ext in ("png", "pdf"):
