@@ -65,7 +65,7 @@ def _matrix(data: AssignmentData) -> tuple[int, int, np.ndarray, np.ndarray, np.
 
 
 def solve_assignment_direct(
-    data: AssignmentData, cfg: SolverConfig, relax: bool = False
+    data: AssignmentData, cfg: SolverConfig, relax: bool = False, max_nodes: int | None = None
 ) -> SolveResult:
     """Solve ``data`` with its weighted objective through ``highspy``.
 
@@ -76,6 +76,9 @@ def solve_assignment_direct(
         Time limit, relative gap and threads (the solver is HiGHS whatever ``cfg.name``).
     relax : bool
         LP relaxation.
+    max_nodes : int, optional
+        Branch-and-bound node limit (HiGHS ``mip_max_nodes``): unlike the time limit it
+        stops at the same point on every machine, so results stay reproducible.
 
     Returns
     -------
@@ -123,6 +126,8 @@ def solve_assignment_direct(
     # HiGHS's thread pool is per process and fixed by its first solve: a later solve asking
     # for another count fails ("scheduler already initialised"), so always ask for cfg's.
     h.setOptionValue("threads", int(cfg.threads))
+    if max_nodes is not None:
+        h.setOptionValue("mip_max_nodes", int(max_nodes))
     h.passModel(lp)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -47,8 +47,12 @@ value is the prediction minus ``bandwidth_margin`` x its standard error ``sqrt(v
 rho^2))``. It follows the last observation when the process is persistent (a random walk)
 and the long-run mean when it is memoryless (i.i.d. dynamics).
 
-**Combinatorial choice** (the super-arm of a round, as in CUCB, Chen et al., ICML 2013,
-with a greedy oracle): the round's requests are taken most-constrained first (fewest feasible
+**Combinatorial choice** (the super-arm of a round, as in CUCB, Chen et al., ICML 2013),
+``plan_mode``. ``milp`` (default): the exact oracle, the two-stage epoch MILP of
+:mod:`perllm_opt.schedulers.epoch_plan` (shared with the known-means oracle) over the
+feasible arms on the optimistic estimates: most ``p (1 - v_lo)`` summed, then least
+``exp(mu_lo) e`` plus waking costs, under the exact compute and KV left and the planned
+bandwidth. ``greedy``: the round's requests are taken most-constrained first (fewest feasible
 arms, then least time budget), each given the feasible arm of least cost
 
     exp(mu_lo) * e / e_scale + theta * (1 - p (1 - v_lo)) + price_weight * sum_r x_r psi(u_r + x_r)

@@ -7,7 +7,8 @@ an exact offline oracle, Chen, Wang & Yuan, ICML 2013). The model is the generic
 data of :mod:`perllm_opt.milp.data` passed to HiGHS directly
 (:mod:`perllm_opt.milp.highs_direct`: hundreds of small models, where Pyomo's build would
 dominate). A *null option* per request (decline) makes every request take exactly one
-option; stage 1 costs ``1 - p`` per option (1 for declining); stage 2 keeps stage 1's
+option; stage 1 costs ``1 - p`` per option (1 for declining; ``p`` rounded to 1e-6, for
+HiGHS's numerics); stage 2 keeps stage 1's
 expected misses as a capacity row and minimises the cost plus the idle energy of waking a
 sleeping server (one round, or one sleep block in continuous mode).
 """
@@ -35,6 +36,7 @@ def plan_epoch(
     bandwidth_mbps: np.ndarray,
     solver: SolverConfig,
     slack: float = 0.0,
+    max_nodes: int | None = None,
 ) -> list[int]:
     """The epoch's plan: a candidate (or ``DECLINE``) per request of ``view``.
 
@@ -51,6 +53,9 @@ def plan_epoch(
     slack : float
         Expected on-time requests stage 2 may give up for energy (0: strictly
         lexicographic, up to a relative 1e-7).
+    max_nodes : int, optional
+        Branch-and-bound node limit per stage (deterministic, unlike the time limit); the
+        best solution found is played (stage 1's if stage 2 finds none).
     """
     n = len(view)
     plan = [DECLINE] * n
@@ -96,7 +101,10 @@ def plan_epoch(
         cost_of.append(0.0)
         srv_of.append(-1)
     item_a = np.asarray(item, dtype=np.int64)
+    # Probabilities to 1e-6: coefficients of 1e-12 (1 - p for p within rounding of 1) made
+    # HiGHS 1.16 loop past its time limit on the stage-2 row.
     p_a = np.asarray(p_of)
+    p_a = np.where(p_a >= 1.0 - 1e-6, 1.0, np.where(p_a <= 1e-6, 0.0, p_a))
     # Waking a sleeping server (rounds: one round; continuous: one sleep block).
     _, _, w_idle = info.weights
     asleep = np.asarray(info.server_can_sleep) & (np.asarray(view.compute_used) <= 0.0)
@@ -132,12 +140,16 @@ def plan_epoch(
         )
 
     no_gate_cost = np.zeros(len(gate_srv))
-    stage1 = solve_assignment_direct(data(1.0 - p_a, no_gate_cost, None), solver)
+    stage1 = solve_assignment_direct(
+        data(1.0 - p_a, no_gate_cost, None), solver, max_nodes=max_nodes
+    )
     if not stage1.has_solution:
         return plan
     misses = float(stage1.objective)
     tol = 1e-7 * max(1.0, abs(misses)) + slack
-    stage2 = solve_assignment_direct(data(cost_of, gate_cost, misses + tol), solver)
+    stage2 = solve_assignment_direct(
+        data(cost_of, gate_cost, misses + tol), solver, max_nodes=max_nodes
+    )
     chosen = stage2.x if stage2.has_solution else stage1.x
     for o in np.flatnonzero(chosen > 0.5).tolist():
         plan[int(item_a[o])] = int(cand_of[o])
