@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 from support import (
-    SCHEDULER_NAMES,
+    DISTINCT_SCHEDULERS,
     lone_view,
     profile_energy_j,
     profile_time_s,
@@ -360,7 +360,7 @@ def test_baseline_hyperparameter_validation(name, field, value):
         make_scheduler(name, spec)
 
 
-@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+@pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)
 def test_factory_builds_every_configured_scheduler(name):
     sched = scheduler_from_conf(name)
     assert isinstance(sched, Scheduler)

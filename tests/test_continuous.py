@@ -8,7 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from support import DATA, SCHEDULER_NAMES, hand_config, scheduler_from_conf, small_config
+from support import (
+    DATA,
+    DISTINCT_SCHEDULERS,
+    hand_config,
+    scheduler_from_conf,
+    small_config,
+)
 
 from perllm_opt import timeline
 from perllm_opt.assignment import ADMITTED, DECLINED, Assignment
@@ -75,7 +81,7 @@ def run(instance, name: str, seed: int = 0):
     return simulate(instance, sched, RngStreams(seed).stream(f"scheduler/{name}")).assignment
 
 
-@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+@pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)
 def test_every_scheduler_respects_capacity_over_time(cont_instance, name):
     a = run(cont_instance, name)
     admitted = a.status == ADMITTED
@@ -264,7 +270,7 @@ def test_no_negative_regret_where_proven():
             continue
         proven += 1
         served = evaluate(inst, opt.assignment).metrics.served
-        for name in SCHEDULER_NAMES:
+        for name in DISTINCT_SCHEDULERS:
             m = evaluate(inst, run(inst, name, seed)).metrics
             assert m.objective >= opt.objective * (1 - 1e-7) - 1e-6, (seed, name)
             assert m.served <= served, (seed, name)

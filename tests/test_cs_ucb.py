@@ -35,13 +35,16 @@ from perllm_opt.view import Feedback, free_mask
     confidence=st.sampled_from([0.1, 0.6, 0.95]),
     price_weight=st.sampled_from([0.0, 1.0]),
     margin=st.sampled_from([0.0, 1.0]),
+    plan_mode=st.sampled_from(["milp", "greedy"]),
 )
 def test_cs_ucb_only_chooses_free_candidates(
-    seed, preset, rate, wan, exploration, confidence, price_weight, margin
+    seed, preset, rate, wan, exploration, confidence, price_weight, margin, plan_mode
 ):
-    """Whenever CS-UCB admits a request, the candidate's compute share, KV memory and path
-    rate were free per the view at that moment; so the environment can only refuse it for
-    bandwidth that dropped below last round's observation."""
+    """With ``bandwidth_cap``, whenever CS-UCB admits a request, the candidate's compute
+    share, KV memory and path rate were free per the view at that moment; so the environment
+    can only refuse it for bandwidth that dropped below last round's observation. (Without
+    the cap the path rate is checked against CS-UCB's own bandwidth forecast instead: next
+    test.)"""
     inst = build_instance(
         small_config(
             seed=seed,
@@ -56,6 +59,8 @@ def test_cs_ucb_only_chooses_free_candidates(
         confidence=confidence,
         price_weight=price_weight,
         bandwidth_margin=margin,
+        bandwidth_cap=True,
+        plan_mode=plan_mode,
     )
     spy = spy_for(sched)
     a = simulate(inst, spy, np.random.default_rng(seed)).assignment
@@ -71,6 +76,45 @@ def test_cs_ucb_only_chooses_free_candidates(
         links = inst.topology.path_links[int(tpl.path_id[spy.choice[int(i)]])]
         est = spy.bandwidth_estimates[t_round]
         assert any(inst.round_bandwidth_mbps[e, t_round] < est[e] for e in links)
+
+
+@given(seed=st.integers(0, 10_000), plan_mode=st.sampled_from(["milp", "greedy"]))
+@settings(max_examples=15)
+def test_uncapped_cs_ucb_fits_its_own_forecast(seed, plan_mode):
+    """Without the cap: compute and KV free per the view, and every link of the path within
+    CS-UCB's planning bandwidth minus what the view says is in use."""
+    inst = build_instance(
+        small_config(
+            seed=seed,
+            horizon_s=150.0,
+            workload=WorkloadConfig(rate_rps=2.0),
+            dynamics=DynamicsConfig(bandwidth_links="all", process="iid"),
+        )
+    )
+    sched = CSUCB(bandwidth_cap=False, plan_mode=plan_mode)
+    bad = []
+
+    class Check(type(spy_for(sched))):
+        def select(self, view, k):
+            c = self.inner.select(view, k)
+            if c >= 0:
+                t = self.info.templates[int(view.template[k])]
+                j = int(t.server[c])
+                ok = view.compute_used[j] + t.phi[c] <= 1.0 + 1e-9
+                ok &= view.kv_used_bytes[j] + view.kv_bytes[k] <= (
+                    self.info.server_kv_budget_bytes[j] * (1 + 1e-9) + 1e-9
+                )
+                links = self.info.path_link_matrix[t.path_id[c]]
+                plan = self.inner.plan_bandwidth_mbps
+                ok &= bool(
+                    np.all(view.rate_used_mbps[links] + t.rate_mbps[c] <= plan[links] + 1e-6)
+                )
+                if not ok:
+                    bad.append(int(view.request_id[k]))
+            return c
+
+    simulate(inst, Check(sched), np.random.default_rng(seed))
+    assert not bad, bad
 
 
 def _single_request_view(inst, info, i, deadline, wait, compute_used, kv_frac, link_frac):

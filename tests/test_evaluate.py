@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support import (
-    SCHEDULER_NAMES,
+    DISTINCT_SCHEDULERS,
     assignment_from,
     build_hand_instance,
     option_of,
@@ -270,7 +270,7 @@ def simulated():
     out = []
     for seed in (0, 1):
         inst = build_instance(small_config(seed=seed))
-        for name in SCHEDULER_NAMES:
+        for name in DISTINCT_SCHEDULERS:
             res = simulate(inst, scheduler_from_conf(name), RngStreams(seed).stream(name))
             out.append((inst, name, res.assignment))
     return out

@@ -15,7 +15,11 @@ from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
 from perllm_opt.simulator import simulate
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "scheduler"
-SPECS = {p.stem: load_scheduler_spec(p) for p in sorted(CONF.glob("*.yaml"))}
+SPECS = {
+    p.stem: load_scheduler_spec(p)
+    for p in sorted(CONF.glob("*.yaml"))
+    if p.stem not in ("cs_ucb_static", "cs_ucb_no_price")  # parameters of cs_ucb's code paths
+}
 SOLVER = SolverConfig(mip_rel_gap=1e-9, time_limit_s=60)
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import (
+    DISTINCT_SCHEDULERS,
     SCHEDULER_NAMES,
     Scripted,
     candidate,
@@ -60,7 +61,7 @@ def runs(instances):
     """(instance key, scheduler name) -> (instance, assignment) for every combination."""
     out = {}
     for key, inst in instances.items():
-        for name in SCHEDULER_NAMES:
+        for name in DISTINCT_SCHEDULERS:
             res = simulate(inst, scheduler_from_conf(name), RngStreams(7).stream(name))
             out[key, name] = (inst, res.assignment)
     return out
@@ -86,7 +87,7 @@ def own_usage(inst, option):
 
 
 @pytest.mark.parametrize("key", list(INSTANCE_CONFIGS))
-@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+@pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)
 def test_capacity_never_exceeded(runs, key, name):
     inst, a = runs[key, name]
     compute, kv, rate = own_usage(inst, a.option)
@@ -97,7 +98,7 @@ def test_capacity_never_exceeded(runs, key, name):
 
 
 @pytest.mark.parametrize("key", list(INSTANCE_CONFIGS))
-@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+@pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)
 def test_every_request_counted_once(runs, key, name):
     inst, a = runs[key, name]
     n = inst.n_requests
@@ -129,7 +130,7 @@ def test_instances_do_stress_capacity(runs):
     assert refused > 0
 
 
-@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+@pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)
 def test_deterministic_in_the_seed(instances, name):
     inst = instances["paper"]
     a1 = simulate(inst, scheduler_from_conf(name), RngStreams(5).stream(name)).assignment
@@ -187,7 +188,7 @@ def test_round_view_and_system_info_hide_ground_truth():
     assert [f for f in info_fields if "output" in f] == ["mean_output_tokens"]
 
 
-@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+@pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)
 def test_oracle_only_for_oracle_schedulers(instances, name):
     inner = scheduler_from_conf(name)
     spy = spy_for(inner)
@@ -240,7 +241,7 @@ def _with_other_outputs(inst, factor: int):
     return with_realisation(inst, output_tokens=inst.requests.output_tokens * factor)
 
 
-@pytest.mark.parametrize("name", SCHEDULER_NAMES)
+@pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)
 def test_first_round_decisions_ignore_output_lengths(instances, name):
     """Outcomes only arrive at the end of a round, so no decision of round 0 may depend on
     the true output lengths (they change every option's delay and energy)."""
