@@ -41,10 +41,10 @@ class OracleGreedy(Scheduler):
         # Under drift the true speeds change at a known time (part of the law).
         info, orc = self.info, self.oracle
         assert orc is not None
-        cond_s = view.round_index * info.time_cap_s if info.mode == "rounds" else view.now_s
-        if not self.late and cond_s >= orc.drift_at_s:
+        speed = orc.epoch_speed_factor(info, view)
+        if not self.late and not np.array_equal(speed, orc.speed_factor):
             self.late = True
-            self.models = self._models(orc.speed_factor_at(cond_s))
+            self.models = self._models(speed)
 
     def select(self, view: RoundView, k: int) -> int:
         free, time_s, energy = candidate_estimates(self.info, self.models, view, k)

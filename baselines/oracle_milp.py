@@ -63,8 +63,7 @@ class OracleMILP(Scheduler):
         w_tran, w_infer, w_idle = info.weights
         # The conditions the epoch's requests meet: a round's start (rounds mode) or the
         # dispatch (continuous mode); the speed factors in force then (drift is a known law).
-        cond_s = view.round_index * info.time_cap_s if info.mode == "rounds" else view.now_s
-        speed = np.asarray(orc.speed_factor_at(cond_s))
+        speed = np.asarray(orc.epoch_speed_factor(info, view))
         out = []
         for k in range(len(view)):
             t = info.templates[int(view.template[k])]

@@ -132,6 +132,12 @@ class OracleInfo:
     speed_factor_late: np.ndarray | None = None
     drift_at_s: float = float("inf")
 
+    def epoch_speed_factor(self, info: SystemInfo, view: RoundView) -> np.ndarray:
+        """The speed factors the epoch's requests meet: in force at a round's start (rounds
+        mode, whose conditions are those of its start) or at the dispatch (continuous)."""
+        cond_s = view.round_index * info.time_cap_s if info.mode == "rounds" else view.now_s
+        return self.speed_factor_at(cond_s)
+
     def speed_factor_at(self, time_s: float) -> np.ndarray:
         """True speed factors of the servers at ``time_s``."""
         if time_s >= self.drift_at_s and self.speed_factor_late is not None:

@@ -166,16 +166,24 @@ class RoundView:
         return len(self.request_id)
 
 
-def free_mask(info: SystemInfo, view: RoundView, k: int, t: Template) -> np.ndarray:
+def free_mask(
+    info: SystemInfo,
+    view: RoundView,
+    k: int,
+    t: Template,
+    path_residual_mbps: np.ndarray | None = None,
+) -> np.ndarray:
     """Candidates of request ``k`` whose resources are free as far as the scheduler knows.
 
     Compute share and KV memory are exact; link rates are checked against the bandwidth
-    observed in the previous round, so the environment may still refuse.
+    observed in the previous round (or the given per-path residual, e.g. a scheduler's own
+    bandwidth forecast minus what is in use), so the environment may still refuse.
     """
+    residual = view.path_residual_mbps if path_residual_mbps is None else path_residual_mbps
     srv = t.server
     ok = fits(view.compute_used[srv], t.phi, 1.0)
     ok &= fits(view.kv_used_bytes[srv], view.kv_bytes[k], info.server_kv_budget_bytes[srv])
-    ok &= fits(0.0, t.rate_mbps, view.path_residual_mbps[t.path_id])
+    ok &= fits(0.0, t.rate_mbps, residual[t.path_id])
     return ok
 
 

@@ -83,7 +83,7 @@ from perllm_opt.errors import require, require_non_negative, require_positive
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.epoch_plan import plan_epoch
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
-from perllm_opt.view import Feedback, RoundView, fits
+from perllm_opt.view import Feedback, RoundView, fits, free_mask
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -464,15 +464,10 @@ class CSUCB(Scheduler):
         self.replan = False
 
     def _plan_free(self, view: RoundView, k: int, t) -> np.ndarray:
-        """Candidates of request ``k`` whose compute and KV fit now (view) and whose rate
-        fits every path link's planning bandwidth minus what is in use."""
-        info = self.info
-        srv = t.server
-        ok = fits(view.compute_used[srv], t.phi, 1.0)
-        ok &= fits(view.kv_used_bytes[srv], view.kv_bytes[k], info.server_kv_budget_bytes[srv])
+        """:func:`free_mask` with every path link's planning bandwidth minus what is in use."""
         left = self.plan_bandwidth_mbps - np.asarray(view.rate_used_mbps)
-        residual = np.min(left[info.path_link_matrix], axis=1)
-        return ok & fits(0.0, t.rate_mbps, residual[t.path_id])
+        residual = np.min(left[self.info.path_link_matrix], axis=1)
+        return free_mask(self.info, view, k, t, residual)
 
     def _milp_candidates(self, n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per request: its feasible arms, their optimistic P(on time) x (1 - refusal rate)
