@@ -30,7 +30,7 @@ EXPERIMENTS = (
     ),
     Experiment("loads", quick=("horizon_s=60", "seed=0", "workload.rate_rps=2,8", _Q)),
     Experiment("regret", quick=("horizon_s=180", "seed=0,1")),
-    Experiment("learning", quick=("horizon_s=120", "seed=0")),
+    Experiment("learning", quick=("horizon_s=120", "seed=0", "workload.rate_rps=5")),
     Experiment("trace", quick=("horizon_s=60", "workload.trace_start_s=0,1200", _Q)),
     Experiment(
         "slots",

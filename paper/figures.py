@@ -267,11 +267,18 @@ SERIES_COLUMNS = (
 
 def _dynamics_label(run: Path) -> str:
     """The dynamics preset a sweep's run was given (``dynamics=<name>`` in its directory
-    name), else ``default``."""
-    for part in run.name.split(","):
-        if part.startswith("dynamics="):
-            return part.split("=", 1)[1]
-    return "default"
+    name), else ``default``; with `` @ <rate> req/s`` appended when the sweep also set the
+    load (``workload.rate_rps=<rate>``), so that each (preset, load) is its own setting."""
+    parts = dict(p.split("=", 1) for p in run.name.split(",") if "=" in p)
+    label = parts.get("dynamics", "default")
+    if "workload.rate_rps" in parts:
+        label += f" @ {float(parts['workload.rate_rps']):g} req/s"
+    return label
+
+
+def preset_of(label: str) -> str:
+    """The dynamics preset of a setting label (``misprofiled @ 2 req/s`` -> ``misprofiled``)."""
+    return label.split(" @ ", 1)[0]
 
 
 def regret_table(sweep_dir: str | Path) -> pd.DataFrame:
@@ -392,7 +399,8 @@ def learning_curves(series: pd.DataFrame, window_s: float = 300.0) -> pd.DataFra
 
 def fig_learning(series: pd.DataFrame, drift_at_s: float | None = None) -> Figure:
     """Fig. 9: learning curves, the on-time share per 5-minute window (shorter on short
-    horizons) against time, one panel per dynamics preset (a dotted line at the drift)."""
+    horizons) against time, one panel per setting (dynamics preset, and load when the sweep
+    set it; a dotted line at the drift)."""
     curves = learning_curves(series)
     presets = sorted(curves["dynamics"].unique()) if len(curves) else ["none"]
     fig, axes = plt.subplots(
@@ -404,7 +412,7 @@ def fig_learning(series: pd.DataFrame, drift_at_s: float | None = None) -> Figur
         for name in ordered(sub["scheduler"].unique()) if len(sub) else []:
             s = mean_ci(sub[sub.scheduler == name], ["time_s"], "share").sort_values("time_s")
             _line(ax, s, "time_s", name)
-        if preset == "drift" and drift_at_s is not None:
+        if preset_of(preset) == "drift" and drift_at_s is not None:
             ax.axvline(drift_at_s, color="black", lw=0.8, ls=":")
         ax.set_title(f"dynamics={preset}")
         ax.set_xlabel("time (s, end of window)")

@@ -170,6 +170,27 @@ def test_learning_claims_and_curves_by_hand():
         curves["share"], 1.0 / 3.0 * np.where(curves["scheduler"] == "oracle_milp", 2.0, 1.0)
     )
     assert set(curves["time_s"]) == set(np.arange(300.0, 3601.0, 300.0))
+    # The hour's pseudo-regret: sqrt(3600) = 60 for both, 0 for the oracle.
+    assert "cs_ucb +60, cs_ucb_static +60, oracle_milp +0" in claim.measured
+
+
+def test_setting_labels_keep_loads_apart(tmp_path):
+    """A learning sweep over loads: each (preset, load) is its own setting, and the 1.15x
+    target follows the preset whatever the load."""
+    run = tmp_path / "dynamics=misprofiled,seed=3,workload.rate_rps=2.0"
+    assert fg._dynamics_label(run) == "misprofiled @ 2 req/s"
+    assert fg._dynamics_label(tmp_path / "dynamics=drift,seed=0") == "drift"
+    assert fg._dynamics_label(tmp_path / "seed=0") == "default"
+    assert fg.preset_of("misprofiled @ 2 req/s") == "misprofiled"
+    two = pd.concat(
+        [
+            series_frame({"cs_ucb": np.sqrt, "cs_ucb_static": np.sqrt}, f"misprofiled @ {r} req/s")
+            for r in (2, 5)
+        ],
+        ignore_index=True,
+    )
+    claims = cl.learning_claims(two)
+    assert len(claims) == 2 and all("target 1.15x" in c.claim for c in claims)
 
 
 @pytest.mark.slow
