@@ -41,6 +41,7 @@ ORDER = (
     "round_robin",
     "edge_only",
     "cloud_only",
+    "cs_ucb_greedy",
 )
 LEARNERS = ("cs_ucb", "ucb1", "epsilon_greedy", "thompson")
 _PALETTE = plt.get_cmap("tab20").colors
