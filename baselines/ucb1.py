@@ -1,4 +1,4 @@
-"""``ucb1``: UCB1 over (service, server, share, rate) arms, without constraint filter."""
+"""``ucb1``: UCB1 over (service, server, share, rate) arms, with the heuristics' admission rule."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from baselines._bandit import ArmBandit
 @dataclass
 class UCB1(ArmBandit):
     """UCB1 (Auer, Cesa-Bianchi & Fischer, Machine Learning 47, 2002): score
-    ``mean + sqrt(2 ln N / n)``, untried arms first. No deadline filter, no penalty."""
+    ``mean + sqrt(2 ln N / n)``, untried arms first, among the eligible candidates
+    (:class:`~baselines._bandit.ArmBandit`); no violation penalty."""
 
     name: str = "ucb1"
 

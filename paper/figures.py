@@ -37,13 +37,15 @@ ORDER = (
     "ucb1",
     "epsilon_greedy",
     "thompson",
+    "linucb",
+    "bwk",
     "random",
     "round_robin",
     "edge_only",
     "cloud_only",
     "cs_ucb_greedy",
 )
-LEARNERS = ("cs_ucb", "ucb1", "epsilon_greedy", "thompson")
+LEARNERS = ("cs_ucb", "ucb1", "epsilon_greedy", "thompson", "linucb", "bwk")
 _PALETTE = plt.get_cmap("tab20").colors
 
 

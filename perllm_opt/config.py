@@ -423,6 +423,40 @@ SOLVER_OBJECTIVES = ("lexicographic", "weighted")
 
 
 @dataclass
+class TuningConfig:
+    """A tuning trial (``experiment=tune``, docs/experiments.md): when ``seeds`` is not
+    empty, one run of ``perllm-opt`` evaluates the configured schedulers on every seed and
+    every load of ``rates_rps`` (optimum skipped) and returns its score to the sweeper: the
+    on-time requests summed over those runs, minus ``energy_tiebreak_per_j`` times their
+    energy (a tie-break: on-time requests first, then least energy).
+
+    Attributes
+    ----------
+    seeds : list of int
+        Tuning seeds (the protocol uses 100-104 only; reported experiments use 0-4).
+    rates_rps : list of float
+        Loads to tune on (``workload.rate_rps``); empty: the configured one.
+    energy_tiebreak_per_j : float
+    """
+
+    seeds: list[int] = field(default_factory=list)
+    rates_rps: list[float] = field(default_factory=list)
+    energy_tiebreak_per_j: float = 1e-9
+
+    def __post_init__(self) -> None:
+        for s in self.seeds:
+            require(int(s) >= 0, "tuning.seeds", s, "non-negative integer seeds")
+        for r in self.rates_rps:
+            require(0 < float(r) < float("inf"), "tuning.rates_rps", r, "positive loads")
+        require(
+            0 <= self.energy_tiebreak_per_j < 1e-3,
+            "tuning.energy_tiebreak_per_j",
+            self.energy_tiebreak_per_j,
+            "a small non-negative number (a tie-break, not a trade-off)",
+        )
+
+
+@dataclass
 class SolverConfig:
     """The exact optimum: which MILP solver and how hard to try.
 
@@ -478,6 +512,8 @@ class AppConfig(InstanceConfig):
     solver : SolverConfig
     progress : bool
         Progress bars on long runs.
+    tuning : TuningConfig
+        Off unless ``tuning.seeds`` is set (``experiment=tune``).
     """
 
     schedulers: list[str] = field(default_factory=list)
@@ -486,6 +522,7 @@ class AppConfig(InstanceConfig):
     placement: str = "fixed"
     solver: SolverConfig = field(default_factory=SolverConfig)
     progress: bool = True
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -294,7 +294,7 @@ def test_ucb1_scores_by_hand(insts):
 def test_ucb1_tries_untried_arms_first(insts):
     inst = insts["paper"]
     info = public_info(inst)
-    view = lone_view(inst, info, 0)
+    view = lone_view(inst, info, 0, deadline=500.0, wait=0.0)
     t = info.templates[int(view.template[0])]
     sched = _ready(UCB1(), inst)
     s = int(t.service)
@@ -308,7 +308,7 @@ def test_ucb1_tries_untried_arms_first(insts):
 def test_epsilon_greedy_exploits_at_zero_and_explores_at_one(insts):
     inst = insts["paper"]
     info = public_info(inst)
-    view = lone_view(inst, info, 0)
+    view = lone_view(inst, info, 0, deadline=500.0, wait=0.0)
     t = info.templates[int(view.template[0])]
     s = int(t.service)
     greedy = _ready(EpsilonGreedy(epsilon=0.0), inst)
@@ -326,7 +326,7 @@ def test_epsilon_greedy_exploits_at_zero_and_explores_at_one(insts):
 def test_thompson_follows_a_dominant_posterior(insts):
     inst = insts["paper"]
     info = public_info(inst)
-    view = lone_view(inst, info, 0)
+    view = lone_view(inst, info, 0, deadline=500.0, wait=0.0)
     t = info.templates[int(view.template[0])]
     s = int(t.service)
     sched = _ready(Thompson(), inst)
@@ -339,7 +339,7 @@ def test_thompson_follows_a_dominant_posterior(insts):
 def test_resource_check_off_ignores_reservations(insts):
     inst = insts["paper"]
     info = public_info(inst)
-    view = lone_view(inst, info, 0, compute_used=np.ones(info.n_servers))
+    view = lone_view(inst, info, 0, 500.0, 0.0, compute_used=np.ones(info.n_servers))
     assert _ready(UCB1(), inst).select(view, 0) == DECLINE
     assert _ready(UCB1(resource_check=False), inst).select(view, 0) != DECLINE
 
@@ -352,6 +352,11 @@ def test_resource_check_off_ignores_reservations(insts):
         ("epsilon_greedy", "epsilon", 2.0),
         ("epsilon_greedy", "energy_weight", 3.0),
         ("round_robin", "share", "mid"),
+        ("ucb1", "deadline_slack", 0.0),
+        ("linucb", "alpha", -1.0),
+        ("linucb", "prior_sigma", 0.0),
+        ("bwk", "target_utilization", 1.5),
+        ("bwk", "price_init", 100.0),
     ],
 )
 def test_baseline_hyperparameter_validation(name, field, value):

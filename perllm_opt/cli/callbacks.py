@@ -14,6 +14,8 @@ from omegaconf import DictConfig
 
 #: Files a run directory holds when it completed, or when it failed.
 DONE_FILE, ERROR_FILE = "metrics.json", "error.txt"
+#: A tuning trial's record (``experiment=tune``), and the study's table of them.
+TRIAL_FILE, TRIALS_TABLE = "trial.json", "trials.csv"
 
 
 def sweep_size(config: DictConfig) -> int | None:
@@ -22,6 +24,8 @@ def sweep_size(config: DictConfig) -> int | None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     by_key: dict[str, str] = {}
+    if config.hydra.sweeper.get("n_trials") is not None:  # the Optuna sweeper
+        return int(config.hydra.sweeper.n_trials)
     params = config.hydra.sweeper.get("params") or {}
     for key, value in params.items():
         by_key[str(key).lstrip("+~")] = f"{key}={value}"
@@ -107,3 +111,33 @@ class SweepMonitor(Callback):
         for run_dir in failed:
             first = (run_dir / ERROR_FILE).read_text("utf-8").strip().splitlines()
             print(f"  failed: {run_dir}: {first[-1] if first else '?'}", file=sys.stderr)
+        table = trials_table(sweep_dir) if sweep_dir.exists() else None
+        if table is not None:
+            path = sweep_dir / TRIALS_TABLE
+            path.write_text(table, encoding="utf-8")
+            print(f"tuning: {table.count(chr(10)) - 1} trials in {path}", file=sys.stderr)
+
+
+def trials_table(sweep_dir: Path) -> str | None:
+    """CSV of a tuning study: one row per trial (number, swept values, on-time requests,
+    energy, score), best score first; None when ``sweep_dir`` holds no trial."""
+    import json
+
+    import pandas as pd
+
+    rows = []
+    for path in sweep_dir.rglob(TRIAL_FILE):
+        rec = json.loads(path.read_text("utf-8"))
+        rows.append(
+            {
+                "trial": rec["trial"],
+                **rec["params"],
+                "on_time": rec["on_time"],
+                "energy_j": rec["energy_j"],
+                "score": rec["score"],
+            }
+        )
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows).sort_values(["score", "trial"], ascending=[False, True])
+    return frame.to_csv(index=False)

@@ -25,13 +25,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE
+from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, TRIAL_FILE
 from perllm_opt.cli.config_store import config_dir, register_configs
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
 from perllm_opt.report import format_table
 from perllm_opt.runner import ExperimentResult, run_experiment
+from perllm_opt.tuning import score_trial
 
 log = logging.getLogger("perllm_opt")
 
@@ -196,6 +197,50 @@ def run(cfg: DictConfig) -> int:
     return 0
 
 
+def tune(cfg: DictConfig) -> float:
+    """Body of a tuning trial (``tuning.seeds`` set, ``experiment=tune``): score the
+    configured schedulers on the tuning seeds and loads, write ``trial.json`` (the swept
+    values, the score, every run) and ``metrics.json`` (the runs), return the score to the
+    sweeper. A user mistake or a failure writes ``error.txt`` and scores NaN (Optuna marks
+    the trial failed; the sweep's summary lists it)."""
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+    params = {
+        o.split("=", 1)[0]: o.split("=", 1)[1]
+        for o in hc.overrides.task
+        if "=" in o and o.split("=", 1)[0].lstrip("+~").startswith("scheduler.")
+    }
+    try:
+        trial = score_trial(to_app_config(cfg))
+    except Exception as exc:
+        message = f"perllm-opt: error: {exc}" if isinstance(exc, InputError) else None
+        text = message or traceback.format_exc()
+        print(
+            message or f"perllm-opt: trial failed: {text.strip().splitlines()[-1]}", file=sys.stderr
+        )
+        write_atomic(out_dir / ERROR_FILE, text + "\n")
+        return float("nan")
+    record = {
+        "trial": hc.job.num,
+        "params": params,
+        "on_time": trial.on_time,
+        "energy_j": trial.energy_j,
+        "score": trial.score,
+        "runs": list(trial.runs),
+    }
+    write_atomic(out_dir / "resolved_config.yaml", OmegaConf.to_yaml(cfg))
+    write_atomic(out_dir / TRIAL_FILE, json.dumps(record, indent=2) + "\n")
+    write_atomic(out_dir / DONE_FILE, json.dumps(list(trial.runs), indent=2) + "\n")
+    log.info(
+        "trial %s: %d on time, %.0f J, score %.4f",
+        hc.job.num,
+        trial.on_time,
+        trial.energy_j,
+        trial.score,
+    )
+    return trial.score
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -207,8 +252,10 @@ def main() -> None:
     started: list[bool] = []
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
-    def _app(cfg: DictConfig) -> None:
+    def _app(cfg: DictConfig) -> float | None:
         started.append(True)
+        if cfg.get("tuning") and cfg.tuning.seeds:
+            return tune(cfg)
         code = run(cfg)
         if code and HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(code)
