@@ -292,8 +292,10 @@ def test_rounds_mode_reproduces_the_previous_default_table():
     """``system.mode=rounds system.round_s=30`` at the former default (600 s at 2 req/s,
     seed 0) gives exactly the table recorded before continuous mode existed. The cs_ucb row
     was re-pinned deliberately when CS-UCB changed (issue 9: censored feedback, pooling,
-    forgetting, the AR(1) bandwidth estimate, the exact epoch plan and re-tuned defaults);
-    every other row is the original."""
+    forgetting, the AR(1) bandwidth estimate, the exact epoch plan and re-tuned defaults),
+    and the ucb1, epsilon_greedy and thompson rows when the bandits got the informed
+    heuristics' admission rule (issue 10: 62, 96, 63 -> 158, 174, 174 on time); every other
+    row is the original."""
     import perllm_opt.cli.main as cli_main
     from perllm_opt.cli.config_store import compose_config
     from perllm_opt.runner import run_experiment
