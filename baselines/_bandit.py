@@ -67,19 +67,24 @@ class ArmBandit(Scheduler):
             return DECLINE
         return int(np.argmax(np.where(mask, self.scores(service, arms), -math.inf)))
 
-    def eligible(self, view: RoundView, k: int) -> np.ndarray:
+    def profile_time_s(self, view: RoundView, k: int) -> np.ndarray:
+        """The public profile's expected dispatch time of each of request ``k``'s
+        candidates."""
+        model = self.models[int(view.template[k])]
+        return model.dispatch_time_s(float(view.up_bits[k]), float(view.prompt_tokens[k]))
+
+    def eligible(self, view: RoundView, k: int, time_s: np.ndarray | None = None) -> np.ndarray:
         """Candidates of request ``k`` the admission rule allows (free, and expected on
-        time with ``deadline_slack``, for the checks that are on)."""
-        key = int(view.template[k])
-        t = self.info.templates[key]
+        time with ``deadline_slack``, for the checks that are on); ``time_s``: the
+        candidates' :meth:`profile_time_s` if already computed."""
+        t = self.info.templates[int(view.template[k])]
         if self.resource_check:
             mask = free_mask(self.info, view, k, t)
         else:
             mask = np.ones(len(t), dtype=bool)
         if self.deadline_filter:
-            time_s = self.models[key].dispatch_time_s(
-                float(view.up_bits[k]), float(view.prompt_tokens[k])
-            )
+            if time_s is None:
+                time_s = self.profile_time_s(view, k)
             mask &= time_s * self.deadline_slack <= time_budget_s(self.info, view, k)
         return mask
 

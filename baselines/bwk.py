@@ -115,12 +115,12 @@ class BwK(ArmBandit):
         self.utilisation = None
 
     def select(self, view: RoundView, k: int) -> int:
-        key = int(view.template[k])
-        t = self.info.templates[key]
+        t = self.info.templates[int(view.template[k])]
         if len(t) == 0:
             return DECLINE
         self.utilisation = self.view_utilisation(view)
-        mask = self.eligible(view, k)
+        prof = self.profile_time_s(view, k)
+        mask = self.eligible(view, k, prof)
         if not mask.any():
             return DECLINE
         service = int(view.service[k])
@@ -130,29 +130,24 @@ class BwK(ArmBandit):
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(n > 0, self.reward_sum[service, arms] / n, 1.0)
             bonus = self.exploration * np.sqrt(2.0 * np.log(total + 1.0) / np.maximum(n, 1.0))
-        score = mean + bonus - self.consumption_lcb(view, k, service).sum(axis=1)
+        score = mean + bonus - self.consumption_lcb(view, k, service, prof).sum(axis=1)
         c = int(np.argmax(np.where(mask, score, -math.inf)))
         if score[c] <= 0:
             return DECLINE
-        prof = self.models[key].dispatch_time_s(
-            float(view.up_bits[k]), float(view.prompt_tokens[k])
-        )
         self.pending[int(view.request_id[k])] = math.log(max(float(prof[c]), 1e-9))
         return c
 
-    def consumption_lcb(self, view: RoundView, k: int, service: int) -> np.ndarray:
-        """Priced consumption of each of request ``k``'s candidates, columns (compute, KV,
-        link): ``price * capacity fraction * epochs held`` with the duration's lower
-        confidence bound."""
+    def consumption_lcb(
+        self, view: RoundView, k: int, service: int, prof: np.ndarray
+    ) -> np.ndarray:
+        """Priced consumption of each of request ``k``'s candidates (profile dispatch times
+        ``prof``), columns (compute, KV, link): ``price * capacity fraction * epochs held``
+        with the duration's lower confidence bound."""
         info = self.info
-        key = int(view.template[k])
-        t = info.templates[key]
+        t = info.templates[int(view.template[k])]
         if math.isfinite(info.time_cap_s):
             epochs = np.ones(len(t))  # rounds mode: held for the round
         else:
-            prof = self.models[key].dispatch_time_s(
-                float(view.up_bits[k]), float(view.prompt_tokens[k])
-            )
             arms = t.server_slice
             m = self.time_count[service, arms]
             log_ratio = np.where(m > 0, self.log_ratio_sum[service, arms] / np.maximum(m, 1), 0.0)
