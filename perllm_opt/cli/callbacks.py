@@ -23,9 +23,9 @@ def sweep_size(config: DictConfig) -> int | None:
     on the command line and in ``hydra.sweeper.params``), or None if it cannot tell."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    by_key: dict[str, str] = {}
     if config.hydra.sweeper.get("n_trials") is not None:  # the Optuna sweeper
         return int(config.hydra.sweeper.n_trials)
+    by_key: dict[str, str] = {}
     params = config.hydra.sweeper.get("params") or {}
     for key, value in params.items():
         by_key[str(key).lstrip("+~")] = f"{key}={value}"

@@ -205,11 +205,8 @@ def tune(cfg: DictConfig) -> float:
     the trial failed; the sweep's summary lists it)."""
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
-    params = {
-        o.split("=", 1)[0]: o.split("=", 1)[1]
-        for o in hc.overrides.task
-        if "=" in o and o.split("=", 1)[0].lstrip("+~").startswith("scheduler.")
-    }
+    pairs = (o.split("=", 1) for o in hc.overrides.task if "=" in o)
+    params = {k: v for k, v in pairs if k.lstrip("+~").startswith("scheduler.")}
     try:
         trial = score_trial(to_app_config(cfg))
     except Exception as exc:
