@@ -65,7 +65,11 @@ def _matrix(data: AssignmentData) -> tuple[int, int, np.ndarray, np.ndarray, np.
 
 
 def solve_assignment_direct(
-    data: AssignmentData, cfg: SolverConfig, relax: bool = False, max_nodes: int | None = None
+    data: AssignmentData,
+    cfg: SolverConfig,
+    relax: bool = False,
+    max_nodes: int | None = None,
+    presolve: bool = True,
 ) -> SolveResult:
     """Solve ``data`` with its weighted objective through ``highspy``.
 
@@ -79,6 +83,10 @@ def solve_assignment_direct(
     max_nodes : int, optional
         Branch-and-bound node limit (HiGHS ``mip_max_nodes``): unlike the time limit it
         stops at the same point on every machine, so results stay reproducible.
+    presolve : bool
+        HiGHS's presolve. The epoch plans turn it off: on some of them HiGHS 1.16.0 loops in
+        its MIP presolve past any time limit (``benchmarks/data/highs_presolve_hang.mps``;
+        docs/benchmarks.md), and on models of a few hundred binaries it saves nothing.
 
     Returns
     -------
@@ -128,6 +136,8 @@ def solve_assignment_direct(
     h.setOptionValue("threads", int(cfg.threads))
     if max_nodes is not None:
         h.setOptionValue("mip_max_nodes", int(max_nodes))
+    if not presolve:
+        h.setOptionValue("presolve", "off")
     h.passModel(lp)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
