@@ -61,9 +61,18 @@ def make_scheduler(name: str, spec: Mapping[str, Any] | Any) -> Scheduler:
 
 def load_scheduler_spec(path: str | Path) -> dict[str, Any]:
     """A ``conf/scheduler/<name>.yaml`` as a plain spec for :func:`make_scheduler`, outside
-    Hydra (notebooks, tests): Hydra's ``defaults`` list is dropped."""
+    Hydra (notebooks, tests). Of Hydra's ``defaults`` list only the entries naming another
+    scheduler file (``/scheduler/<other>@_here_``, as CS-UCB's ablations inherit its tuned
+    values) are followed, as Hydra would: the other file's spec first, this file's keys
+    over it; schema entries are dropped."""
     import yaml
 
-    spec = yaml.safe_load(Path(path).read_text("utf-8")) or {}
-    spec.pop("defaults", None)
-    return spec
+    path = Path(path)
+    spec = yaml.safe_load(path.read_text("utf-8")) or {}
+    merged: dict[str, Any] = {}
+    for entry in spec.pop("defaults", None) or []:
+        if isinstance(entry, str) and entry.startswith("/scheduler/"):
+            other = entry.removeprefix("/scheduler/").split("@")[0]
+            merged.update(load_scheduler_spec(path.with_name(f"{other}.yaml")))
+    merged.update(spec)
+    return merged
