@@ -41,10 +41,13 @@ class BwK(ArmBandit):
     """
 
     name: str = "bwk"
-    exploration: float = 1.0
-    price_rate: float = 0.5
-    target_utilization: float = 0.8
-    price_init: float = 0.05
+    # Tuned defaults (conf/scheduler/bwk.yaml, paper/tuning/bwk_trials.csv).
+    exploration: float = 0.0135
+    price_rate: float = 0.216
+    target_utilization: float = 0.652
+    price_init: float = 0.485
+    energy_weight: float = 0.607
+    deadline_slack: float = 1.21
     price_min: float = 1e-4
     price_max: float = 10.0
     prior_sigma: float = 0.3

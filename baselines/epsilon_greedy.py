@@ -17,7 +17,10 @@ class EpsilonGreedy(ArmBandit):
     optimistic initial values (1.0) so every arm is tried early."""
 
     name: str = "epsilon_greedy"
-    epsilon: float = 0.1
+    # Tuned defaults (conf/scheduler/epsilon_greedy.yaml, paper/tuning/epsilon_greedy_trials.csv).
+    epsilon: float = 0.198
+    energy_weight: float = 0.629
+    deadline_slack: float = 1.86
 
     def __post_init__(self) -> None:
         super().__post_init__()

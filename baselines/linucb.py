@@ -93,10 +93,11 @@ class LinUCB(Scheduler):
     """
 
     name: str = "linucb"
-    alpha: float = 1.0
-    ridge_lambda: float = 1.0
-    prior_sigma: float = 0.3
-    energy_weight: float = 0.5
+    # Tuned defaults (conf/scheduler/linucb.yaml, paper/tuning/linucb_trials.csv).
+    alpha: float = 1.07
+    ridge_lambda: float = 13.1
+    prior_sigma: float = 0.801
+    energy_weight: float = 0.354
 
     def __post_init__(self) -> None:
         for key, value, lo in (

@@ -16,6 +16,9 @@ class Thompson(ArmBandit):
     probability r (Agrawal & Goyal, COLT 2012)."""
 
     name: str = "thompson"
+    # Tuned defaults (conf/scheduler/thompson.yaml, paper/tuning/thompson_trials.csv).
+    energy_weight: float = 0.992
+    deadline_slack: float = 1.83
 
     def setup(self) -> None:
         super().setup()

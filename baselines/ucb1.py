@@ -16,6 +16,9 @@ class UCB1(ArmBandit):
     (:class:`~baselines._bandit.ArmBandit`); no violation penalty."""
 
     name: str = "ucb1"
+    # Tuned defaults (conf/scheduler/ucb1.yaml, paper/tuning/ucb1_trials.csv).
+    energy_weight: float = 0.998
+    deadline_slack: float = 1.83
 
     def scores(self, service: int, arms: np.ndarray) -> np.ndarray:
         n = self.count[service, arms]

@@ -294,8 +294,9 @@ def test_rounds_mode_reproduces_the_previous_default_table():
     was re-pinned deliberately when CS-UCB changed (issue 9: censored feedback, pooling,
     forgetting, the AR(1) bandwidth estimate, the exact epoch plan and re-tuned defaults),
     and the ucb1, epsilon_greedy and thompson rows when the bandits got the informed
-    heuristics' admission rule (issue 10: 62, 96, 63 -> 158, 174, 174 on time); every other
-    row is the original."""
+    heuristics' admission rule (issue 10: 62, 96, 63 -> 158, 174, 174 on time); all four
+    again with the tuned defaults (issue 10: cs_ucb 582 -> 578, ucb1 158 -> 202,
+    epsilon_greedy 174 -> 233, thompson 174 -> 216); every other row is the original."""
     import perllm_opt.cli.main as cli_main
     from perllm_opt.cli.config_store import compose_config
     from perllm_opt.runner import run_experiment

@@ -135,7 +135,7 @@ def test_linucb_learns_a_misprofiled_server(insts):
     x, prof = sched.features(view, 0)
     slow = int(t.server[0])
     rng = np.random.default_rng(1)
-    for step in range(400):
+    for step in range(1600):
         c = int(rng.integers(len(t)))
         sched.pending[step] = (x[c], float(np.log(prof[c])))
         factor = 2.0 if t.server[c] == slow else 1.0

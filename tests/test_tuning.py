@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from perllm_opt.config import AppConfig, TuningConfig, WorkloadConfig
 from perllm_opt.errors import InputError
@@ -75,3 +77,33 @@ def test_two_trial_study_end_to_end(tmp_path):
     runs = pd.read_json(out / "trial_0" / "metrics.json")
     assert sorted(runs["seed"]) == [100, 101] and set(runs["scheduler"]) == {"ucb1"}
     assert int(runs["served"].sum()) == int(table.loc[table.trial == 0, "on_time"].iloc[0])
+
+
+def _sig3(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+TUNING = Path(__file__).resolve().parents[1] / "paper" / "tuning"
+CONF = Path(__file__).resolve().parents[1] / "conf" / "scheduler"
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name.removesuffix("_trials.csv") for p in TUNING.glob("*_trials.csv"))
+)
+def test_defaults_are_the_best_trial(name):
+    """Every committed study's best trial (rounded to 3 significant digits) is the default in
+    conf/scheduler/<name>.yaml, and the study spent the full budget of 30 trials."""
+    trials = pd.read_csv(TUNING / f"{name}_trials.csv")
+    assert len(trials) == 30
+    best = trials.loc[trials.score.idxmax()]
+    conf = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    for column in (c for c in trials.columns if c.startswith(f"scheduler.{name}.")):
+        key = column.split(".")[-1]
+        assert conf[key] == pytest.approx(_sig3(best[column]), rel=1e-9), (name, key)
+
+
+def test_every_tunable_scheduler_has_a_study():
+    """A search space in conf/tune without a committed study means an untuned default."""
+    spaces = {p.stem for p in (CONF.parent / "tune").glob("*.yaml")}
+    studies = {p.name.removesuffix("_trials.csv") for p in TUNING.glob("*_trials.csv")}
+    assert spaces == studies
