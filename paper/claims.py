@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -352,6 +353,40 @@ def claims_markdown(claims: list[Claim], quick: bool) -> str:
     for c in claims:
         cells = [x.replace("|", "/") for x in (c.claim, c.measured, c.setting, c.holds)]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+#: Where the tuning studies' trials tables are committed (paper/tuning/README.md).
+TUNING_DIR = Path(__file__).resolve().parent / "tuning"
+
+
+def tuning_section(tuning_dir: Path = TUNING_DIR) -> str:
+    """The tuning protocol and, per study committed in ``tuning_dir``, its trial count and
+    best trial (whose values are the defaults in ``conf/scheduler/``)."""
+    lines = [
+        "",
+        "## How every scheduler was tuned",
+        "",
+        "One budget for every scheduler with hyperparameters, CS-UCB included: 30 trials of "
+        "Hydra's Optuna sweeper (TPE, sampler seed 2024, 10 random start-up trials), each "
+        "trial scored on the tuning seeds 100-104 only, at 5 and 10 requests/s (default and "
+        "overloaded), 600 s in continuous mode: on-time requests summed over the 10 runs, "
+        "energy breaking ties. The best trial's values are the defaults in `conf/scheduler/`; "
+        "every result above uses seeds 0-4, never a tuning seed. Command, logs and trials: "
+        "paper/tuning/README.md.",
+        "",
+        "| scheduler | trials | best on time (10 tuning runs) | its energy (MJ) | tuned values |",
+        "|---|---|---|---|---|",
+    ]
+    for path in sorted(tuning_dir.glob("*_trials.csv")):
+        trials = pd.read_csv(path)
+        best = trials.loc[trials.score.idxmax()]
+        params = [c for c in trials.columns if c.startswith("scheduler.")]
+        values = ", ".join(f"{c.split('.')[-1]} {best[c]:.3g}" for c in params)
+        lines.append(
+            f"| {path.name.removesuffix('_trials.csv')} | {len(trials)} | "
+            f"{int(best.on_time):,} | {best.energy_j / 1e6:.2f} | {values} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         cl.claims_markdown(claims, args.quick)
         + cl.optimum_summary(tables)
         + cl.decomposition_table(tables["loads"])
+        + cl.tuning_section()
     )
     slots = tables["slots"]
     text += (
