@@ -176,7 +176,7 @@ def regret_claim(regret: pd.DataFrame) -> Claim:
     }
     order = ", ".join(f"{n} {v:.0f}" for n, v in sorted(finals.items(), key=lambda kv: kv[1]))
     lq = last_quarter(regret)
-    share, diff, half = _paired(lq, "cs_ucb", "oracle_milp", "last_q")
+    share, diff, half = paired(lq, "cs_ucb", "oracle_milp", "last_q")
     if slope <= 0.7:
         holds = "yes"
     elif slope < 0.9:
@@ -198,7 +198,7 @@ def regret_claim(regret: pd.DataFrame) -> Claim:
     )
 
 
-def _paired(table: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, float, float]:
+def paired(table: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, float, float]:
     """Mean of ``a`` / mean of ``b`` over runs, and a 95% interval of the mean per-run
     difference ``a - b`` (runs paired by ``run``)."""
     x = table[table.scheduler == a].set_index("run")[metric]
@@ -232,8 +232,8 @@ def learning_claims(series: pd.DataFrame) -> list[Claim]:
     out = []
     for dyn in sorted(lq["dynamics"].unique()):
         sub = lq[lq.dynamics == dyn]
-        ratio, diff, half = _paired(sub, "cs_ucb", "cs_ucb_static", "last_q")
-        ceiling, _, _ = _paired(sub, "oracle_milp", "cs_ucb_static", "last_q")
+        ratio, diff, half = paired(sub, "cs_ucb", "cs_ucb_static", "last_q")
+        ceiling, _, _ = paired(sub, "oracle_milp", "cs_ucb_static", "last_q")
         means = sub.groupby("scheduler")["last_q"].mean()
         target = 1.15 if preset_of(dyn) == "misprofiled" else 1.0
         pseudo = final_pseudo_regret(series[series.dynamics == dyn])

@@ -12,10 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from perllm_opt.collect import t975
+from paper.claims import paired
 
 KEYS = ["system.mode", "workload.rate_rps"]
 
@@ -42,22 +41,9 @@ def cell(row: pd.Series) -> str:
     )
 
 
-def paired(runs: pd.DataFrame, mode: str, rate: float, rival: str) -> str:
-    """CS-UCB minus ``rival`` in on-time requests, per seed: mean +- 95% interval."""
-    sub = runs[(runs[KEYS[0]] == mode) & (runs[KEYS[1]] == rate)]
-    per_seed = sub.pivot_table(index="seed", columns="scheduler", values="served")
-    d = (per_seed["cs_ucb"] - per_seed[rival]).to_numpy(dtype=float)
-    half = t975(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-    return f"paired {d.mean():+.1f} +- {half:.1f}"
-
-
-def table(
-    before: pd.DataFrame,
-    after: pd.DataFrame,
-    runs: dict[str, pd.DataFrame] | None = None,
-) -> str:
-    """One row per setting and scheduler: before and after, and CS-UCB's lead (with the
-    paired per-seed difference when the runs tables are given)."""
+def table(before: pd.DataFrame, after: pd.DataFrame, runs: dict[str, pd.DataFrame]) -> str:
+    """One row per setting and scheduler: before and after (``summary.csv``), and CS-UCB's
+    lead with the paired per-seed difference (``runs``: each sweep's ``results.csv``)."""
     lines = [
         "| mode | req/s | scheduler | before: on time (J per on-time) "
         "| after: on time (J per on-time) |",
@@ -79,11 +65,13 @@ def table(
             ours = float(t[t.scheduler == "cs_ucb"].served_mean.iloc[0])
             rivals = t[t.scheduler != "cs_ucb"]
             best = rivals.loc[rivals.served_mean.idxmax()]
-            pair = f" ({paired(runs[label], mode, rate, best.scheduler)})" if runs else ""
+            r = runs[label]
+            setting = r[(r[KEYS[0]] == mode) & (r[KEYS[1]] == rate)]
+            _, diff, half = paired(setting, "cs_ucb", best.scheduler, "served")
             leads.append(
                 f"- {mode} @ {rate:g} req/s, {label}: cs_ucb {ours:,.1f} vs best rival "
                 f"{best.scheduler} {best.served_mean:,.1f}: "
-                f"{100 * (ours / best.served_mean - 1):+.1f}%{pair}"
+                f"{100 * (ours / best.served_mean - 1):+.1f}% (paired {diff:+.1f} +- {half:.1f})"
             )
     return "\n".join([*lines, "", *leads])
 
