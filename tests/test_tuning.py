@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from support import CONF, REPO
 
 from perllm_opt.config import AppConfig, TuningConfig, WorkloadConfig
 from perllm_opt.errors import InputError
@@ -83,8 +83,8 @@ def _sig3(x: float) -> float:
     return float(f"{x:.3g}")
 
 
-TUNING = Path(__file__).resolve().parents[1] / "paper" / "tuning"
-CONF = Path(__file__).resolve().parents[1] / "conf" / "scheduler"
+TUNING = REPO / "paper" / "tuning"
+SCHEDULERS = CONF / "scheduler"
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_defaults_are_the_best_trial(name):
     trials = pd.read_csv(TUNING / f"{name}_trials.csv")
     assert len(trials) == 30
     best = trials.loc[trials.score.idxmax()]
-    conf = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    conf = yaml.safe_load((SCHEDULERS / f"{name}.yaml").read_text())
     for column in (c for c in trials.columns if c.startswith(f"scheduler.{name}.")):
         key = column.split(".")[-1]
         assert conf[key] == pytest.approx(_sig3(best[column]), rel=1e-9), (name, key)
@@ -104,6 +104,6 @@ def test_defaults_are_the_best_trial(name):
 
 def test_every_tunable_scheduler_has_a_study():
     """A search space in conf/tune without a committed study means an untuned default."""
-    spaces = {p.stem for p in (CONF.parent / "tune").glob("*.yaml")}
+    spaces = {p.stem for p in (CONF / "tune").glob("*.yaml")}
     studies = {p.name.removesuffix("_trials.csv") for p in TUNING.glob("*_trials.csv")}
     assert spaces == studies

@@ -86,7 +86,8 @@ def solve_assignment_direct(
     presolve : bool
         HiGHS's presolve. The epoch plans turn it off: on some of them HiGHS 1.16.0 loops in
         its MIP presolve past any time limit (``benchmarks/data/highs_presolve_hang.mps``;
-        docs/benchmarks.md), and on models of a few hundred binaries it saves nothing.
+        docs/benchmarks.md). That costs nothing measurable on continuous mode's small plans
+        but slows rounds mode's whole-round plans (docs/benchmarks.md).
 
     Returns
     -------

@@ -130,15 +130,16 @@ def plan_epoch(
     for k, (cand, p, cost) in enumerate(cands):
         t = info.templates[int(view.template[k])]
         cand = np.asarray(cand, dtype=np.int64)
+        p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
         keep = undominated(
             np.asarray(t.server)[cand],
             np.asarray(t.path_id)[cand],
             np.asarray(t.phi)[cand],
             np.asarray(t.rate_mbps)[cand],
-            np.asarray(p, dtype=float),
-            np.asarray(cost, dtype=float),
+            p,
+            cost,
         )
-        cand, p, cost = cand[keep], np.asarray(p)[keep], np.asarray(cost)[keep]
+        cand, p, cost = cand[keep], p[keep], cost[keep]
         for c, pc, ec in zip(cand.tolist(), p.tolist(), cost.tolist(), strict=True):
             o = len(item)
             item.append(k)
