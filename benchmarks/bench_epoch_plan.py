@@ -1,5 +1,4 @@
-"""The known-means oracle's per-epoch MILPs: HiGHS directly against the same models built
-with Pyomo, one run.
+"""The epoch-plan MILPs: HiGHS directly against Pyomo, and presolve and warm start, one run.
 
 ``oracle_milp`` solves two small MILPs per decision epoch (300 epochs on the default
 instance). This times its whole simulation with the models passed to HiGHS directly
@@ -7,7 +6,12 @@ instance). This times its whole simulation with the models passed to HiGHS direc
 through Pyomo (:func:`perllm_opt.milp.solve.solve_assignment`), interleaved ``--repeat``
 times, checks that both take the same decisions, and prints the best times and their ratio.
 
-    python benchmarks/bench_epoch_plan.py [--horizon-s 300] [--repeat 2]
+Then rounds mode (30-s rounds at 2 req/s, the ``regret`` experiment's setting; ``--rounds-s``
+long), whose epoch plans are whole rounds: ``oracle_milp`` and ``cs_ucb`` with the plans
+solved as shipped (presolve off), with stage 2 started from stage 1's plan (``initial_x``), and
+with HiGHS's presolve on (which can hang on HiGHS 1.16.0: docs/benchmarks.md).
+
+    python benchmarks/bench_epoch_plan.py [--horizon-s 300] [--rounds-s 600] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 
 from perllm_opt.cli.config_store import compose_config
 from perllm_opt.cli.main import to_app_config
+from perllm_opt.evaluate import evaluate
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.solve import solve_assignment
 from perllm_opt.schedulers import epoch_plan
@@ -27,9 +32,16 @@ from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import simulate
 
 
+def through_pyomo(data, solver, max_nodes=None, presolve=True, initial_x=None):
+    """The epoch plan's model through Pyomo (HiGHS's defaults: no node limit is set, as the
+    shipped plans set none; presolve on; no warm start)."""
+    return solve_assignment(data, solver)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--horizon-s", type=float, default=300.0)
+    ap.add_argument("--rounds-s", type=float, default=600.0)
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     cfg = to_app_config(compose_config([f"horizon_s={args.horizon_s}", "optimal=false"]))
@@ -46,7 +58,7 @@ def main() -> None:
     for _ in range(args.repeat):
         wall, options["direct"] = run()
         best["direct"] = min(best["direct"], wall)
-        with mock.patch.object(epoch_plan, "solve_assignment_direct", solve_assignment):
+        with mock.patch.object(epoch_plan, "solve_assignment_direct", through_pyomo):
             wall, options["pyomo"] = run()
         best["pyomo"] = min(best["pyomo"], wall)
     same = np.array_equal(options["direct"], options["pyomo"])
@@ -54,6 +66,51 @@ def main() -> None:
     print(f"  HiGHS directly : {best['direct']:6.1f} s")
     print(f"  through Pyomo  : {best['pyomo']:6.1f} s")
     print(f"  ratio pyomo / direct: {best['pyomo'] / best['direct']:.2f}; same decisions: {same}")
+    rounds(args.rounds_s, args.repeat)
+
+
+def rounds(horizon_s: float, repeat: int) -> None:
+    """Rounds mode's whole-round plans: as shipped, with a warm start, with presolve on."""
+    over = ["system.mode=rounds", "workload.rate_rps=2", "dynamics=iid", "optimal=false"]
+    cfg = to_app_config(compose_config([*over, f"horizon_s={horizon_s}"]))
+    inst = build_instance(cfg)
+    shipped = epoch_plan.solve_assignment_direct
+
+    def variant(presolve: bool, warm: bool):
+        last = {}
+
+        def solve(data, solver, **kw):
+            if warm and data.n_resources > last.get("n_resources", data.n_resources):
+                kw["initial_x"] = last["x"]  # stage 2 (one more row: the misses) from stage 1
+            result = shipped(data, solver, **{**kw, "presolve": presolve})
+            last.update(n_resources=data.n_resources, x=result.x)
+            return result
+
+        return solve
+
+    variants = {
+        "shipped (presolve off)": None,
+        "presolve off, stage 2 warm-started": variant(False, True),
+        "presolve on": variant(True, False),
+    }
+    print(f"\nrounds mode, {inst.n_requests} requests, {inst.n_rounds} rounds of 30 s:")
+    for name in ("oracle_milp", "cs_ucb"):
+        spec = dict(cfg.scheduler[name])
+        best, served = {}, {}
+        for _ in range(repeat):
+            for label, solve in variants.items():
+                with mock.patch.object(epoch_plan, "solve_assignment_direct", solve or shipped):
+                    t0 = time.perf_counter()
+                    res = simulate(inst, make_scheduler(name, spec), np.random.default_rng(0))
+                    wall = time.perf_counter() - t0
+                best[label] = min(best.get(label, np.inf), wall)
+                served[label] = int(evaluate(inst, res.assignment).served_per_round.sum())
+        ref = best["shipped (presolve off)"]
+        for label in variants:
+            print(
+                f"  {name:11s} {label:36s}: {best[label]:6.1f} s ({best[label] / ref:.2f}x),"
+                f" {served[label]} on time"
+            )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.highs_direct import solve_assignment_direct
+from perllm_opt.milp.highs_direct import _start_solution, solve_assignment_direct
 from perllm_opt.milp.solve import INFEASIBLE, OPTIMAL, solve_assignment
 
 CFG = SolverConfig(time_limit_s=30.0, mip_rel_gap=1e-9)
@@ -104,3 +104,44 @@ def test_infeasible_is_reported():
     )
     res = solve_assignment_direct(data, CFG)
     assert res.status == INFEASIBLE and not res.has_solution
+
+
+def test_start_solution_sets_drops_and_gates():
+    # Items 0 and 1 have two options each; options 0 and 3 share gate 0, option 1 gate 1.
+    data = AssignmentData(
+        n_items=2,
+        option_item=np.asarray([0, 0, 1, 1]),
+        option_cost=np.zeros(4),
+        capacity=np.asarray([10.0]),
+        usage_option=np.arange(4),
+        usage_resource=np.zeros(4, dtype=np.int64),
+        usage_amount=np.ones(4),
+        drop_cost=np.ones(2),
+        gate_cost=np.ones(2),
+        option_gate_option=np.asarray([0, 1, 3]),
+        option_gate_gate=np.asarray([0, 1, 0]),
+    )
+    sol = _start_solution(data, np.asarray([0.0, 1.0, 0.0, 0.0]))
+    # x = (0, 1, 0, 0); item 1 has no option, so its drop is 1; only gate 1 is open.
+    assert list(sol.col_value) == [0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match=r"initial_x: expected shape \(4,\)"):
+        _start_solution(data, np.zeros(3))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_warm_start_keeps_the_optimum(seed):
+    """Starting from any feasible assignment (here: the cheapest drop-everything-but-one) or
+    from the optimum itself, with presolve on or off, gives the brute-force optimum."""
+    rng = np.random.default_rng(seed)
+    data = random_data(rng, drops=True)
+    cold = solve_assignment_direct(data, CFG)
+    assert cold.status == OPTIMAL
+    best = brute_force(data)
+    assert cold.objective == pytest.approx(best, abs=1e-6)
+    one = np.zeros(data.n_options)
+    one[int(np.argmin(data.option_cost))] = 1.0
+    for start in (one, cold.x):
+        for presolve in (True, False):
+            warm = solve_assignment_direct(data, CFG, presolve=presolve, initial_x=start)
+            assert warm.status == OPTIMAL
+            assert warm.objective == pytest.approx(best, abs=1e-6)

@@ -64,12 +64,32 @@ def _matrix(data: AssignmentData) -> tuple[int, int, np.ndarray, np.ndarray, np.
     )
 
 
+def _start_solution(data: AssignmentData, x: np.ndarray) -> highspy.HighsSolution:
+    """Every column's value for the option vector ``x``: a drop where an item has no option,
+    a gate open where one of its options is chosen."""
+    if x.shape != (data.n_options,):
+        raise ValueError(f"initial_x: expected shape ({data.n_options},), got {x.shape}")
+    x = (x > 0.5).astype(float)
+    cols = [x]
+    if data.drop_cost is not None:
+        taken = np.bincount(data.option_item, weights=x, minlength=data.n_items)
+        cols.append(np.maximum(1.0 - taken, 0.0))
+    gate = np.zeros(data.n_gates)
+    np.maximum.at(gate, data.option_gate_gate, x[data.option_gate_option])
+    cols.append(gate)
+    sol = highspy.HighsSolution()
+    sol.col_value = np.concatenate(cols).tolist()
+    sol.value_valid = True
+    return sol
+
+
 def solve_assignment_direct(
     data: AssignmentData,
     cfg: SolverConfig,
     relax: bool = False,
     max_nodes: int | None = None,
     presolve: bool = True,
+    initial_x: np.ndarray | None = None,
 ) -> SolveResult:
     """Solve ``data`` with its weighted objective through ``highspy``.
 
@@ -88,6 +108,11 @@ def solve_assignment_direct(
         its MIP presolve past any time limit (``benchmarks/data/highs_presolve_hang.mps``;
         docs/benchmarks.md). That costs nothing measurable on continuous mode's small plans
         but slows rounds mode's whole-round plans (docs/benchmarks.md).
+    initial_x : ndarray of float, shape (n_options,), optional
+        A feasible assignment (0/1 per option) to start branch-and-bound from, with drops
+        and gates set to match: an incumbent from the first node prunes the search. The
+        optimal value is the same, but which plan within ``cfg.mip_rel_gap`` comes back can
+        change; the epoch plans do not use it yet (docs/benchmarks.md).
 
     Returns
     -------
@@ -140,6 +165,8 @@ def solve_assignment_direct(
     if not presolve:
         h.setOptionValue("presolve", "off")
     h.passModel(lp)
+    if initial_x is not None:
+        h.setSolution(_start_solution(data, np.asarray(initial_x, dtype=float)))
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     h.run()
