@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from support import (
     DISTINCT_SCHEDULERS,
@@ -398,7 +398,9 @@ def test_links_are_checked_against_the_realised_bandwidth(hand_files):
     assert a.status[2] == ADMITTED
 
 
-@settings(max_examples=12)
+# derandomize: the same 12 examples on every run, so CI's time and verdict are reproducible
+# (a random draw of `large` with 90-s rounds at 4 req/s took 230 s of exact epoch plans).
+@settings(max_examples=12, derandomize=True)
 @given(
     seed=st.integers(0, 1000),
     preset=st.sampled_from(["paper", "large"]),
@@ -414,7 +416,9 @@ def test_every_scheduler_on_odd_configurations(
     seed, preset, round_s, horizon, rates, rate, kind, links, wan
 ):
     """Short rounds, rounds longer than the horizon, one rate level, a starved or a huge WAN:
-    every scheduler runs, stays within capacity and accounts for every request."""
+    every scheduler runs, stays within capacity and accounts for every request. At most 240
+    requests are expected (the odd shapes, not the size, are what this explores)."""
+    assume(rate * horizon <= 240.0)
     inst = build_instance(
         small_config(
             seed=seed,
