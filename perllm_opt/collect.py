@@ -59,13 +59,32 @@ def t975(df: int) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Collected:
-    """A sweep's tidy table (one row per run and scheduler), its summary, and failures."""
+    """A sweep's tidy table (one row per run and scheduler), its summary, and failures:
+    ``failed`` runs (``error.txt``, no results) and ``unreadable`` ones (a ``metrics.json``
+    that is not a list of result rows: ``(run, reason)``), both left out of the table."""
 
     table: pd.DataFrame
     summary: pd.DataFrame
     swept: list[str]
     failed: list[str]
     runs: int
+    unreadable: tuple[tuple[str, str], ...] = ()
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """The result rows of one ``metrics.json``; ValueError (with the reason) when it is not
+    valid UTF-8 JSON holding a list of rows, each with a ``scheduler``."""
+    try:
+        rows = json.loads(path.read_text("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("scheduler"), str) for r in rows
+    ):
+        raise ValueError("not a list of result rows with a 'scheduler' each")
+    return rows
 
 
 def _overrides(run_dir: Path) -> dict[str, Any]:
@@ -97,7 +116,8 @@ def collect(sweep_dir: str | Path) -> Collected:
     Columns: ``run`` (path relative to the sweep), one column per overridden key (its
     value), then every metric. Rows are sorted by run and keep each run's scheduler order, so
     collecting twice gives the same table. Runs with ``error.txt`` but no ``metrics.json``
-    are listed as failed.
+    are listed as failed; runs whose ``metrics.json`` cannot be read are skipped and listed
+    in ``unreadable`` with the reason (one corrupt file does not stop the rest).
     """
     root = Path(sweep_dir)
     if not root.is_dir():
@@ -107,15 +127,21 @@ def collect(sweep_dir: str | Path) -> Collected:
     rows: list[dict[str, Any]] = []
     keys: list[str] = []
     runs = 0
+    unreadable: list[tuple[str, str]] = []
     for metrics_path in sorted(root.rglob("metrics.json")):
         run_dir = metrics_path.parent
         rel = run_dir.relative_to(root).as_posix() or "."
-        params = _overrides(run_dir)
+        try:
+            run_rows = _rows(metrics_path)
+            params = _overrides(run_dir)
+        except (ValueError, OSError, yaml.YAMLError) as exc:
+            unreadable.append((rel, str(exc).splitlines()[0]))
+            continue
         for key in params:
             if key not in keys:
                 keys.append(key)
         runs += 1
-        for order, row in enumerate(json.loads(metrics_path.read_text("utf-8"))):
+        for order, row in enumerate(run_rows):
             rows.append({"run": rel, **params, "row_order": order, **row})
     failed = sorted(
         p.parent.relative_to(root).as_posix()
@@ -125,11 +151,11 @@ def collect(sweep_dir: str | Path) -> Collected:
     keys = sorted(keys)
     table = pd.DataFrame(rows)
     if table.empty:
-        return Collected(table, pd.DataFrame(), keys, failed, 0)
+        return Collected(table, pd.DataFrame(), keys, failed, 0, tuple(unreadable))
     table = table.sort_values(["run", "row_order"], kind="stable").drop(columns="row_order")
     metric_cols = [c for c in table.columns if c not in ("run", *keys)]
     table = table[["run", *keys, *metric_cols]].reset_index(drop=True)
-    return Collected(table, summarise(table, keys), keys, failed, runs)
+    return Collected(table, summarise(table, keys), keys, failed, runs, tuple(unreadable))
 
 
 def summarise(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

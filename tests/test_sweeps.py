@@ -90,7 +90,9 @@ def test_collected_table(joblib_sweep):
 def test_failing_run_is_reported_and_others_kept(tmp_path):
     d = tmp_path / "sweep"
     proc = sweep(d, "workload.rate_rps=1,-1")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The other run finishes, then the sweep exits 1 so a script or cluster job can tell.
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "1 run(s) failed: exit code 1" in proc.stderr
     runs = run_dirs(d)
     assert len(runs) == 1 and runs[0].name.endswith("workload.rate_rps=1")
     failed = [p.parent for p in d.rglob("error.txt")]
@@ -126,9 +128,60 @@ def test_interrupted_sweep_resumes_without_redoing(tmp_path):
     assert len(run_dirs(d)) == 3
     for r, stamp in stamps.items():
         assert (r / "metrics.json").stat().st_mtime_ns == stamp, f"{r} was redone"
-    assert f"{len(done)} already complete" in again.stderr
+    assert f"{len(done)} complete from before" in again.stderr
+    assert f"3 complete ({len(done)} kept from before, not redone), 0 failed" in again.stderr
     # No half-written file is left behind.
     assert not list(d.rglob("*.tmp"))
+
+
+def test_resume_redoes_a_run_only_when_a_results_key_changed(tmp_path):
+    d = tmp_path / "sweep"
+    base = ["seed=0,1", "hydra/launcher=basic"]
+    assert sweep(d, *base).returncode == 0
+
+    def stamps() -> dict[Path, int]:
+        return {r: (r / "metrics.json").stat().st_mtime_ns for r in run_dirs(d)}
+
+    first = stamps()
+    assert len(first) == 2
+    # progress changes what is shown, not what is computed: nothing is redone.
+    again = sweep(d, *base, "progress=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert stamps() == first
+    assert "2 kept from before, not redone" in again.stderr
+    # A results key that changed without renaming the run directory (a config file edited
+    # between the two sweeps; here one run's saved config): that run, and only it, is redone.
+    saved = run_dirs(d)[0] / "resolved_config.yaml"
+    saved.write_text(saved.read_text().replace("horizon_s: 60.0", "horizon_s: 30.0"))
+    changed = sweep(d, *base)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    now = stamps()
+    assert [now[r] != first[r] for r in sorted(now)] == [True, False]
+    assert "1 kept from before, not redone" in changed.stderr
+    assert "horizon_s: 60.0" in saved.read_text()
+
+
+def test_collect_skips_and_names_unreadable_runs(joblib_sweep, tmp_path, capsys):
+    import shutil
+
+    _, src = joblib_sweep
+    d = tmp_path / "copy"
+    shutil.copytree(src, d)
+    runs = run_dirs(d)
+    (runs[0] / "metrics.json").write_text('[{"scheduler": "cs_ucb", "served": 1', "utf-8")
+    (runs[1] / "metrics.json").write_bytes(b"\xff\xfe[]")
+    (runs[2] / "metrics.json").write_text('{"scheduler": "cs_ucb"}', "utf-8")
+    assert collect_main([str(d)]) == 0
+    err = capsys.readouterr().err
+    for run, reason in [(runs[0], "not JSON"), (runs[1], "not UTF-8"), (runs[2], "result rows")]:
+        line = next(ln for ln in err.splitlines() if run.name in ln)
+        assert line.startswith("perllm-opt-collect: skipped") and reason in line
+    table = pd.read_csv(d / "results.csv")
+    assert sorted(table["run"].unique()) == [runs[3].relative_to(d).as_posix()]
+    # Nothing readable at all: non-zero, and still no traceback.
+    (runs[3] / "metrics.json").write_text("", "utf-8")
+    assert collect_main([str(d)]) == 1
+    assert "4 unreadable" in capsys.readouterr().err
 
 
 @pytest.mark.slow

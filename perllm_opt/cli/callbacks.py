@@ -18,6 +18,10 @@ DONE_FILE, ERROR_FILE = "metrics.json", "error.txt"
 TRIAL_FILE, TRIALS_TABLE = "trial.json", "trials.csv"
 
 
+class SweepFailed(SystemExit):
+    """Raised after a sweep in which some run failed: exit code 1."""
+
+
 def sweep_size(config: DictConfig) -> int | None:
     """Number of runs the basic sweeper will launch (Cartesian product of the sweeps given
     on the command line and in ``hydra.sweeper.params``), or None if it cannot tell."""
@@ -50,13 +54,16 @@ def scan(sweep_dir: Path) -> tuple[list[Path], list[Path]]:
 
 class SweepMonitor(Callback):
     """Shows a progress line while a sweep runs (polling its directory, which works with any
-    launcher: local processes, joblib or Ray) and lists failed runs at the end."""
+    launcher: local processes, joblib or Ray), lists failed runs at the end and then exits
+    with code 1 if any run failed (after every other run finished), so that a script or a
+    cluster job can tell."""
 
     def __init__(self, interval_s: float = 2.0) -> None:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = 0.0
+        self._wall_start_ns = 0
 
     def __getstate__(self) -> dict[str, Any]:
         # Launchers ship callbacks to their workers; the polling thread stays here.
@@ -72,9 +79,14 @@ class SweepMonitor(Callback):
         self._start = time.perf_counter()
         print(
             f"sweep: {total if total is not None else '?'} runs into {sweep_dir}"
-            + (f" ({before} already complete, skipped)" if before else ""),
+            + (
+                f" ({before} complete from before: skipped where the config is unchanged)"
+                if before
+                else ""
+            ),
             file=sys.stderr,
         )
+        self._wall_start_ns = time.time_ns()
         self._stop.clear()
         self._thread = threading.Thread(target=self._poll, args=(sweep_dir, total), daemon=True)
         self._thread.start()
@@ -103,9 +115,11 @@ class SweepMonitor(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         done, failed = scan(sweep_dir) if sweep_dir.exists() else ([], [])
         elapsed = time.perf_counter() - self._start
+        kept = sum((d / DONE_FILE).stat().st_mtime_ns < self._wall_start_ns for d in done)
         print(
-            f"sweep finished in {elapsed:.0f} s: {len(done)} complete, {len(failed)} failed; "
-            f"collect with: perllm-opt-collect {sweep_dir}",
+            f"sweep finished in {elapsed:.0f} s: {len(done)} complete"
+            + (f" ({kept} kept from before, not redone)" if kept else "")
+            + f", {len(failed)} failed; collect with: perllm-opt-collect {sweep_dir}",
             file=sys.stderr,
         )
         for run_dir in failed:
@@ -116,6 +130,9 @@ class SweepMonitor(Callback):
             path = sweep_dir / TRIALS_TABLE
             path.write_text(table, encoding="utf-8")
             print(f"tuning: {table.count(chr(10)) - 1} trials in {path}", file=sys.stderr)
+        if failed:
+            print(f"sweep: {len(failed)} run(s) failed: exit code 1", file=sys.stderr)
+            raise SweepFailed(1)
 
 
 def trials_table(sweep_dir: Path) -> str | None:

@@ -2,7 +2,8 @@
 
 Writes ``results.csv`` (and ``results.parquet`` if pyarrow is installed) and
 ``summary.csv`` (means and 95% confidence intervals over seeds) into ``--out`` (default: the
-sweep directory). Running it twice gives the same files.
+sweep directory). Running it twice gives the same files. A run whose ``metrics.json`` cannot
+be read is skipped and named; the exit code is non-zero only when nothing could be collected.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"perllm-opt-collect: error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out or args.sweep_dir)
+    for run, reason in col.unreadable:
+        print(f"perllm-opt-collect: skipped {run}/metrics.json: {reason}", file=sys.stderr)
     if col.table.empty:
         print(
             f"perllm-opt-collect: no complete run under {args.sweep_dir}"
-            + (f" ({len(col.failed)} failed)" if col.failed else ""),
+            + (f" ({len(col.failed)} failed)" if col.failed else "")
+            + (f" ({len(col.unreadable)} unreadable)" if col.unreadable else ""),
             file=sys.stderr,
         )
         return 1

@@ -25,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, TRIAL_FILE
+from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, TRIAL_FILE, SweepFailed
 from perllm_opt.cli.config_store import config_dir, register_configs
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
@@ -137,12 +137,36 @@ def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
     )
 
 
+#: Config keys that change how a run looks, never its results: a resumed sweep does not redo
+#: a run for them (Hydra's own settings, launchers included, are not in the task config).
+NON_RESULT_KEYS = ("progress",)
+
+
+def results_config(cfg_yaml: str) -> dict[str, Any] | None:
+    """The config of ``cfg_yaml`` without :data:`NON_RESULT_KEYS`; None if it does not parse."""
+    try:
+        data = OmegaConf.to_container(OmegaConf.create(cfg_yaml), resolve=False)
+    except (OmegaConfBaseException, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {k: v for k, v in data.items() if k not in NON_RESULT_KEYS}
+
+
 def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
-    """A run directory already holds the results of this very configuration."""
+    """A run directory already holds the results of this configuration: the same values of
+    every key but :data:`NON_RESULT_KEYS`."""
     saved = out_dir / "resolved_config.yaml"
-    return (
-        (out_dir / DONE_FILE).is_file() and saved.is_file() and saved.read_text("utf-8") == cfg_yaml
-    )
+    if not ((out_dir / DONE_FILE).is_file() and saved.is_file()):
+        return False
+    try:
+        text = saved.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if text == cfg_yaml:
+        return True
+    before = results_config(text)
+    return before is not None and before == results_config(cfg_yaml)
 
 
 def run(cfg: DictConfig) -> int:
@@ -260,7 +284,7 @@ def main() -> None:
     try:
         _app()
     except SystemExit as exc:
-        if exc.code == 1 and not started:
+        if exc.code == 1 and not started and not isinstance(exc, SweepFailed):
             sys.exit(2)
         raise
 
