@@ -48,6 +48,17 @@ def drift_time_s(learning: pd.DataFrame) -> float | None:
     return 0.5 * float(learning["time_s"].max())
 
 
+def positive_int(text: str) -> int:
+    """argparse type of ``--jobs``: an integer >= 1 (argparse names the option on error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected an integer >= 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="perllm-opt-paper", description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -58,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--out", default=None, help="output folder (default: paper/, or paper/quick/ with --quick)"
     )
-    ap.add_argument("--jobs", type=int, default=None, help="parallel runs (default: cores)")
+    ap.add_argument(
+        "--jobs", type=positive_int, default=None, help="parallel runs (default: cores)"
+    )
     ap.add_argument(
         "--draw-only", action="store_true", help="draw from the results already saved, run nothing"
     )

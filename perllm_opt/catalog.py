@@ -7,6 +7,7 @@ fields (for calibration sweeps) through ``calibration.overrides`` in the config.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from importlib import resources
@@ -176,19 +177,33 @@ def _apply_overrides(
     {"decode_tok_s": 3000}}}}``; a ``scale`` entry multiplies every per-model speed.
     """
     out = dict(devices)
+
+    def number(field: str, val: Any) -> float:
+        try:
+            x = float(val)
+        except (TypeError, ValueError):
+            raise InputError(field, val, "a number") from None
+        require(math.isfinite(x) and x >= 0.0, field, val, "a finite number >= 0")
+        return x
+
     for dev, changes in overrides.items():
         if dev not in out:
             raise InputError("calibration.overrides", dev, f"one of the devices {sorted(out)}")
+        if not isinstance(changes, Mapping):
+            raise InputError(f"calibration.overrides.{dev}", changes, "a mapping of fields")
         prof = out[dev]
         kw: dict[str, Any] = {}
         models = dict(prof.models)
         for key, val in dict(changes).items():
+            field = f"calibration.overrides.{dev}.{key}"
             if key in ("memory_gb", "idle_power_w", "active_power_w"):
-                kw[key] = float(val)
+                kw[key] = number(field, val)
             elif key == "share_levels":
-                kw[key] = tuple(float(s) for s in val)
+                if isinstance(val, str | bytes) or not hasattr(val, "__iter__"):
+                    raise InputError(field, val, "a list of compute shares in (0, 1]")
+                kw[key] = tuple(number(field, s) for s in val)
             elif key == "speed_scale":
-                s = float(val)
+                s = number(field, val)
                 require_positive(s, f"calibration.overrides.{dev}.speed_scale")
                 models = {
                     m: ModelPerf(
@@ -197,7 +212,11 @@ def _apply_overrides(
                     for m, p in models.items()
                 }
             elif key == "models":
-                for model, mchanges in dict(val).items():
+                if not isinstance(val, Mapping) or not all(
+                    isinstance(m, Mapping) for m in val.values()
+                ):
+                    raise InputError(field, val, "a mapping {model: {field: number}}")
+                for model, mchanges in val.items():
                     if model not in models:
                         raise InputError(
                             f"calibration.overrides.{dev}.models", model, f"one of {sorted(models)}"
@@ -210,7 +229,11 @@ def _apply_overrides(
                             f"one of {list(_PERF_FIELDS)}",
                         )
                     models[model] = replace(
-                        models[model], **{k: float(v) for k, v in mchanges.items()}
+                        models[model],
+                        **{
+                            k: number(f"calibration.overrides.{dev}.models.{model}.{k}", v)
+                            for k, v in mchanges.items()
+                        },
                     )
             else:
                 raise InputError(

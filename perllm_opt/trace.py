@@ -108,8 +108,9 @@ def load_azure_trace(path: str | Path) -> Trace:
     Raises
     ------
     InputError
-        For a missing or empty file, a missing column, a row with the wrong number of fields,
-        and missing, non-numeric or negative values (each with its line number).
+        For a missing, empty or non-UTF-8 file, a missing column, a row with the wrong number
+        of fields, missing, non-numeric or negative values (each with its line number), and
+        arrivals that all share one timestamp.
     """
     p = resolve_trace_path(path)
     if not p.is_file():
@@ -121,6 +122,35 @@ def load_azure_trace(path: str | Path) -> Trace:
     times: list[float] = []
     prompts: list[int] = []
     outputs: list[int] = []
+    try:
+        _read_rows(p, times, prompts, outputs)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            "workload.trace_path", str(p), f"a UTF-8 CSV file (not UTF-8: {exc.reason})"
+        ) from None
+    if not times:
+        raise InputError(f"{p}", "a header but no requests", "at least one data row")
+    t = np.asarray(times)
+    if t.max() <= t.min():
+        raise InputError(
+            f"{p} TIMESTAMP",
+            f"{len(t)} request(s) all at one time",
+            "arrivals spanning a positive duration (its rate is what the trace is used for)",
+        )
+    order = np.argsort(t, kind="stable")
+    if np.any(order != np.arange(len(t))):
+        log.warning("%s: timestamps out of order; sorted by time", p.name)
+    t = t[order]
+    return Trace(
+        source=str(p),
+        offset_s=t - t[0],
+        prompt_tokens=np.asarray(prompts, dtype=np.int64)[order],
+        output_tokens=np.asarray(outputs, dtype=np.int64)[order],
+    )
+
+
+def _read_rows(p: Path, times: list[float], prompts: list[int], outputs: list[int]) -> None:
+    """Parse the CSV rows of ``p`` into the three lists (InputError per bad row)."""
     with p.open(newline="", encoding="utf-8-sig") as fh:  # tolerate a byte-order mark
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -141,19 +171,6 @@ def load_azure_trace(path: str | Path) -> Trace:
             times.append(_parse_time(row[idx[0]], where))
             prompts.append(_parse_count(row[idx[1]], "ContextTokens", where, minimum=1))
             outputs.append(_parse_count(row[idx[2]], "GeneratedTokens", where, minimum=1))
-    if not times:
-        raise InputError(f"{p}", "a header but no requests", "at least one data row")
-    t = np.asarray(times)
-    order = np.argsort(t, kind="stable")
-    if np.any(order != np.arange(len(t))):
-        log.warning("%s: timestamps out of order; sorted by time", p.name)
-    t = t[order]
-    return Trace(
-        source=str(p),
-        offset_s=t - t[0],
-        prompt_tokens=np.asarray(prompts, dtype=np.int64)[order],
-        output_tokens=np.asarray(outputs, dtype=np.int64)[order],
-    )
 
 
 def trace_window(

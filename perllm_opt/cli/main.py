@@ -262,6 +262,55 @@ def tune(cfg: DictConfig) -> float:
     return trial.score
 
 
+#: Environment variable: parallel runs of a local sweep (``conf/hydra/launcher/local.yaml``).
+JOBS_ENV = "PERLLM_JOBS"
+
+
+def check_jobs_env(value: str | None) -> None:
+    """``PERLLM_JOBS``, when set, is a non-zero integer (joblib's ``n_jobs``: -1 one run per
+    core)."""
+    if value is None:
+        return
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs == 0:
+        raise InputError(JOBS_ENV, value, "a non-zero integer: parallel runs (-1: one per core)")
+
+
+def check_group_overrides(args: list[str], conf: Path) -> None:
+    """Reject a config-group override whose value is a mapping (``services=[{name: a}]``):
+    Hydra takes ``services=...`` as the choice of ``conf/services/<name>.yaml`` and fails on a
+    mapping with a traceback. Other forms are Hydra's to parse and report."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    groups = {p.name for p in conf.iterdir() if p.is_dir()}
+    parser = OverridesParser.create()
+    for text in args:
+        if text.startswith("-") or "=" not in text:
+            continue
+        try:
+            (override,) = parser.parse_overrides([text])
+        except HydraException:
+            continue
+        group = override.key_or_group
+        if group not in groups or override.is_sweep_override() or override.is_force_add():
+            continue
+        value = override.value()
+        items = value if isinstance(value, list) else [value]
+        if any(not isinstance(v, str) for v in items):
+            options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+            raise InputError(
+                group,
+                text.split("=", 1)[1],
+                f"the name of a config in conf/{group}/ (one of {options}); change one "
+                f"value with {group}.<key>=<value> (a list item: {group}.0.<key>=<value>), "
+                f"or add a YAML file to conf/{group}/",
+            )
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -270,6 +319,12 @@ def main() -> None:
     and the exit code becomes 2, like every other user mistake.
     """
     register_configs()
+    try:
+        check_jobs_env(os.environ.get(JOBS_ENV))
+        check_group_overrides(sys.argv[1:], Path(config_dir()))
+    except InputError as exc:
+        print(f"perllm-opt: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     started: list[bool] = []
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")

@@ -1,0 +1,113 @@
+"""Bad input, table-driven: each case is a user mistake given to an entry point, and each must
+end with exit code 2, one line ``<command>: error: ...`` naming the culprit, and no traceback
+(issue 11). Entry points are called in-process (no start-up cost per case)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+#: name -> (extra perllm-opt arguments, environment, the text the error line must name).
+#: ``{tmp}`` in an argument is the case's temporary directory (files below are written there).
+PERLLM_OPT = {
+    "no_scheduler": (["schedulers=[]"], {}, "schedulers: got []"),
+    "override_not_a_number": (
+        ["+calibration.overrides.a100-80gb.memory_gb=abc"],
+        {},
+        "calibration.overrides.a100-80gb.memory_gb: got 'abc'",
+    ),
+    "override_negative": (
+        ["+calibration.overrides.a100-80gb.idle_power_w=-5"],
+        {},
+        "calibration.overrides.a100-80gb.idle_power_w: got -5",
+    ),
+    "override_not_a_mapping": (
+        ["+calibration.overrides.a100-80gb=abc"],
+        {},
+        "calibration.overrides.a100-80gb: got 'abc'",
+    ),
+    "override_models_not_a_mapping": (
+        ["+calibration.overrides.a100-80gb.models=3"],
+        {},
+        "calibration.overrides.a100-80gb.models: got 3",
+    ),
+    "override_model_speed_not_a_number": (
+        ["+calibration.overrides.a100-80gb.models.llama2-7b.decode_tok_s=fast"],
+        {},
+        "calibration.overrides.a100-80gb.models.llama2-7b.decode_tok_s: got 'fast'",
+    ),
+    "group_given_a_mapping": (
+        ["services=[{name:a,model:llama2-7b}]"],
+        {},
+        "services: got '[{name:a,model:llama2-7b}]'",
+    ),
+    "jobs_not_a_number": (["-m", "seed=0,1"], {"PERLLM_JOBS": "abc"}, "PERLLM_JOBS: got 'abc'"),
+    "jobs_zero": (["-m", "seed=0,1"], {"PERLLM_JOBS": "0"}, "PERLLM_JOBS: got '0'"),
+    "trace_not_utf8": (
+        ["workload.kind=trace", "workload.trace_path={tmp}/latin1.csv"],
+        {},
+        "workload.trace_path: got '{tmp}/latin1.csv', expected a UTF-8 CSV file",
+    ),
+    "trace_one_instant": (
+        ["workload.kind=trace", "workload.trace_path={tmp}/instant.csv"],
+        {},
+        "instant.csv TIMESTAMP: got '3 request(s) all at one time'",
+    ),
+}
+
+FILES = {
+    "latin1.csv": "TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1,12,7 caf\xe9\n".encode(
+        "latin-1"
+    ),
+    "instant.csv": b"TIMESTAMP,ContextTokens,GeneratedTokens\n5,10,5\n5,12,7\n5,9,9\n",
+}
+
+
+def _run_main(main, argv: list[str], capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    try:
+        main(argv) if argv is not None else main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _assert_one_line_error(code: int, output: str, command: str, culprit: str) -> None:
+    assert code == 2, output[-2000:]
+    assert "Traceback" not in output
+    lines = [ln for ln in output.splitlines() if ln.startswith(f"{command}: error:")]
+    assert len(lines) == 1, output[-2000:]
+    assert culprit in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("name", sorted(PERLLM_OPT))
+def test_perllm_opt(name, tmp_path, capsys, monkeypatch):
+    import perllm_opt.cli.main as cli_main
+
+    args, env, culprit = PERLLM_OPT[name]
+    for file, data in FILES.items():
+        (tmp_path / file).write_bytes(data)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    base = [f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"]
+    argv = ["perllm-opt", *base, "progress=false", "optimal=false", "horizon_s=30", *args]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.chdir(tmp_path)
+    code, output = _run_main(cli_main.main, None, capsys)
+    _assert_one_line_error(code, output, "perllm-opt", culprit.replace("{tmp}", str(tmp_path)))
+    # Nothing was run: no results file anywhere.
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "abc"])
+def test_paper_jobs(jobs, tmp_path, capsys):
+    from paper.cli import main
+
+    code, output = _run_main(main, ["--quick", "--jobs", jobs, "--out", str(tmp_path)], capsys)
+    _assert_one_line_error(code, output, "perllm-opt-paper", f"--jobs: got '{jobs}'")
+    assert not any(Path(tmp_path).iterdir())  # nothing started
