@@ -12,6 +12,7 @@ without running anything). ``--quick`` takes the same path on small settings.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from pathlib import Path
@@ -27,15 +28,16 @@ from perllm_opt.cli.main import write_atomic
 
 
 def save_figure(fig: Figure, folder: Path, name: str) -> list[Path]:
-    """PNG and PDF of ``fig``, each written to a temporary file and renamed."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """PNG and PDF of ``fig``, each written atomically (``write_atomic``)."""
     paths = []
     for ext in ("png", "pdf"):
         final = folder / f"{name}.{ext}"
-        tmp = folder / f".{name}.tmp.{ext}"
+        buf = io.BytesIO()
         # No creation date: redrawing the same tables gives the same bytes.
-        fig.savefig(tmp, dpi=150, metadata={"CreationDate": None} if ext == "pdf" else None)
-        tmp.replace(final)
+        fig.savefig(
+            buf, format=ext, dpi=150, metadata={"CreationDate": None} if ext == "pdf" else None
+        )
+        write_atomic(final, buf.getvalue())
         paths.append(final)
     return paths
 

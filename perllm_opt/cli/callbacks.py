@@ -128,7 +128,9 @@ class SweepMonitor(Callback):
         table = trials_table(sweep_dir) if sweep_dir.exists() else None
         if table is not None:
             path = sweep_dir / TRIALS_TABLE
-            path.write_text(table, encoding="utf-8")
+            from perllm_opt.cli.main import write_atomic
+
+            write_atomic(path, table)
             print(f"tuning: {table.count(chr(10)) - 1} trials in {path}", file=sys.stderr)
         if failed:
             print(f"sweep: {len(failed)} run(s) failed: exit code 1", file=sys.stderr)

@@ -9,6 +9,7 @@ be read is skipped and named; the exit code is non-zero only when nothing could 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -46,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     else:
-        tmp = out / ".results.parquet.tmp"
-        col.table.to_parquet(tmp, index=False)
-        tmp.replace(out / "results.parquet")
+        buf = io.BytesIO()
+        col.table.to_parquet(buf, index=False)
+        write_atomic(out / "results.parquet", buf.getvalue())
         written.append("results.parquet")
     print(
         f"{col.runs} runs, {len(col.table)} rows, swept: {', '.join(col.swept) or '-'}; "
