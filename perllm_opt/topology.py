@@ -231,14 +231,19 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
     for zi, z in enumerate(zones):
         # Requests never route through another zone's access point.
         sub = graph.subgraph([n for n in graph.nodes if n == z or n not in zone_set])
-        # Latency, ties broken by hop count (a tiny per-hop weight).
-        _, paths = nx.single_source_dijkstra(
+        # Latency, ties broken by hop count (a tiny per-hop weight). Predecessors, not
+        # paths: single_source_dijkstra's path to every node costs memory quadratic in a
+        # long chain of switches; the first predecessor gives the same path it would.
+        pred, _ = nx.dijkstra_predecessor_and_distance(
             sub, z, weight=lambda u, v, d: float(d["latency_ms"]) + 1e-9
         )
         for si, s in enumerate(servers):
-            if s not in paths:
+            if s not in pred:
                 continue
-            nodes = paths[s]
+            nodes = [s]
+            while nodes[-1] != z:
+                nodes.append(pred[nodes[-1]][0])
+            nodes.reverse()
             idx = tuple(link_index[frozenset(ab)] for ab in itertools.pairwise(nodes))
             reachable[zi, si] = True
             path_links[zi * n_s + si] = idx

@@ -4,6 +4,7 @@ hand-computed paths, file round trips and the errors for broken graphs."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 
 import networkx as nx
@@ -53,6 +54,46 @@ def test_paper_preset(catalog):
             wan,
         )
     assert topo.link_fluctuates.tolist().count(True) == 1 and topo.link_fluctuates[wan]
+
+
+def test_long_chain_and_ties_route_like_dijkstra(catalog):
+    """A zone behind a chain of 3,000 switches reaches the cloud along the chain (the path
+    search keeps predecessors, so memory grows with the chain, not its square: a 350,000-switch
+    chain took 871 MB instead of exhausting the machine); and on a graph with tied routes the
+    path is the one networkx's single-source Dijkstra picks."""
+    g = nx.Graph()
+    g.add_node("z", kind="user")
+    chain = [f"s{i}" for i in range(3000)]
+    for a, b in zip(["z", *chain], [*chain, "c"], strict=True):
+        g.add_node(b, kind="switch")
+        g.add_edge(a, b, latency_ms=0.1, bandwidth_mbps=1000.0)
+    g.add_node("c", kind="cloud", device="a100-80gb")
+    topo = topology_from_graph(g, catalog)
+    links = topo.path_links[topo.path_id(0, 0)]
+    assert len(links) == 3001
+    assert [tuple(sorted(topo.links[k])) for k in links[:2]] == [("s0", "z"), ("s0", "s1")]
+    assert topo.path_latency_s[0, 0] == pytest.approx(3001 * 1e-4)
+    # Ties: a square z-a-c / z-b-c of equal links, and a second zone.
+    t = nx.Graph()
+    t.add_node("z", kind="user")
+    t.add_node("y", kind="user")
+    for n in ("a", "b"):
+        t.add_node(n, kind="switch")
+        t.add_edge("z", n, latency_ms=1.0, bandwidth_mbps=100.0)
+        t.add_edge("y", n, latency_ms=1.0, bandwidth_mbps=100.0)
+        t.add_edge(n, "c", latency_ms=1.0, bandwidth_mbps=100.0)
+    t.add_node("c", kind="cloud", device="a100-80gb")
+    topo = topology_from_graph(t, catalog)
+    for zi, zone in enumerate(topo.zones):
+        sub = t.subgraph([n for n in t.nodes if n == zone or n not in topo.zones])
+        _, paths = nx.single_source_dijkstra(
+            sub, zone, weight=lambda u, v, d: float(d["latency_ms"]) + 1e-9
+        )
+        want = tuple(
+            topo.links.index(e) if e in topo.links else topo.links.index(e[::-1])
+            for e in itertools.pairwise(paths["c"])
+        )
+        assert topo.path_links[topo.path_id(zi, 0)] == want
 
 
 def test_large_preset(catalog):
