@@ -397,8 +397,13 @@ class InstanceConfig:
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    #: Memory a run may use (GB); None: half the machine's physical memory. A run estimated
+    #: to need more is refused before anything large is allocated (perllm_opt/size_guard.py).
+    memory_budget_gb: float | None = None
 
     def __post_init__(self) -> None:
+        if self.memory_budget_gb is not None:
+            require_positive(self.memory_budget_gb, "memory_budget_gb")
         require(
             isinstance(self.seed, int) and self.seed >= 0,
             "seed",

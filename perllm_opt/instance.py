@@ -6,6 +6,8 @@ to everything the simulator, the MILP and the evaluator read.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,9 @@ from perllm_opt.options import (
     build_templates,
 )
 from perllm_opt.rng import RngStreams
+from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
 from perllm_opt.topology import Topology, build_graph, topology_from_graph
+from perllm_opt.trace import resolve_trace_path
 from perllm_opt.workload import Requests, generate_requests
 
 
@@ -236,6 +240,44 @@ def continuous_drop_penalty_j(
     return float(np.ceil((per_w + idle).max() + 1.0))
 
 
+def instance_size(
+    config: InstanceConfig,
+    templates: Sequence[Template],
+    n_links_servers: int,
+    round_s: float,
+    n_schedulers: int = 1,
+    optimal: bool = False,
+) -> SizeEstimate:
+    """The expected size of ``config``'s instance (and run), from its templates: requests
+    (rate x horizon; a trace gives at most its rows), options (each request is offered its
+    template's candidates, averaged over zones and weighted by the service mix), rounds and
+    dynamics intervals."""
+    w = config.workload
+    requests = float(w.rate_rps) * float(config.horizon_s)
+    if w.kind == "trace" and w.trace_path:
+        path = resolve_trace_path(str(w.trace_path))
+        if path.is_file():
+            with path.open("rb") as fh:
+                rows = sum(1 for _ in fh)
+            requests = rows if w.trace_native_rate else min(requests, rows)
+    n_services = len(config.services)
+    mix = np.asarray([s.mix for s in config.services], dtype=float)
+    per_service = np.zeros(n_services)
+    for t in templates:
+        per_service[t.service] += len(t.server)
+    n_zones = max(len(templates) // max(n_services, 1), 1)
+    options_per_request = float(per_service @ mix / mix.sum()) / n_zones
+    return estimate_size(
+        requests,
+        options_per_request,
+        rounds=math.ceil(float(config.horizon_s) / round_s),
+        intervals=math.ceil(float(config.horizon_s) / float(config.dynamics.interval_s)),
+        n_links_servers=n_links_servers,
+        n_schedulers=n_schedulers,
+        optimal=optimal,
+    )
+
+
 def build_instance(
     config: InstanceConfig,
     catalog: Catalog | None = None,
@@ -276,6 +318,21 @@ def build_instance(
             "placement", "optimize", "placement=fixed in continuous mode (or system.mode=rounds)"
         )
     tau = float(config.system.epoch_s if continuous else config.system.round_s)
+    slices = build_slices(topology, catalog, config.system.rate_levels_mbps)
+    templates = build_templates(
+        topology,
+        catalog,
+        deployment,
+        service_model,
+        slices,
+        hosts=deployment.can_host if placement else None,
+    )
+    # Refuse, before allocating, a run that cannot fit in memory (perllm_opt/size_guard.py).
+    check_size(
+        instance_size(config, templates, topology.n_links + topology.n_servers, tau),
+        config.memory_budget_gb,
+        "horizon_s, workload.rate_rps, topology",
+    )
     n_rounds = int(np.ceil(config.horizon_s / tau))
     requests = generate_requests(
         config.workload, services, topology.n_zones, config.horizon_s, streams
@@ -310,15 +367,6 @@ def build_instance(
     )
     _check_weights(config, idle_w, active_w, topology.servers)
 
-    slices = build_slices(topology, catalog, config.system.rate_levels_mbps)
-    templates = build_templates(
-        topology,
-        catalog,
-        deployment,
-        service_model,
-        slices,
-        hosts=deployment.can_host if placement else None,
-    )
     options = build_option_table(
         templates,
         len(services),

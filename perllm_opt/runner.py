@@ -24,6 +24,7 @@ from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import SimulationResult, simulate
+from perllm_opt.size_guard import check_size, estimate_size
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,22 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         instance = build_instance(cfg, drop_penalty_j=placement.drop_penalty_j)
     else:
         instance = build_instance(cfg)
+    # The whole run (every scheduler, and the optimum if asked) against the memory budget,
+    # now that the options are counted exactly.
+    n_req = max(instance.n_requests, 1)
+    check_size(
+        estimate_size(
+            instance.n_requests,
+            len(instance.options.request) / n_req,
+            rounds=instance.n_rounds,
+            intervals=instance.dynamics.bandwidth_mbps.shape[1],
+            n_links_servers=instance.topology.n_links + instance.topology.n_servers,
+            n_schedulers=len(schedulers),
+            optimal=cfg.optimal,
+        ),
+        cfg.memory_budget_gb,
+        "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers",
+    )
     summary = instance_summary(instance)
     summary["build_s"] = time.perf_counter() - t0
     log.info(

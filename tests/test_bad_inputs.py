@@ -45,6 +45,19 @@ PERLLM_OPT = {
     ),
     "jobs_not_a_number": (["-m", "seed=0,1"], {"PERLLM_JOBS": "abc"}, "PERLLM_JOBS: got 'abc'"),
     "jobs_zero": (["-m", "seed=0,1"], {"PERLLM_JOBS": "0"}, "PERLLM_JOBS: got '0'"),
+    "horizon_huge": (["horizon_s=1e9"], {}, "horizon_s, workload.rate_rps, topology: got 'about"),
+    "rate_huge": (
+        ["workload.rate_rps=1e5", "horizon_s=60"],
+        {},
+        "horizon_s, workload.rate_rps, topology: got 'about 6,000,000 requests",
+    ),
+    "rate_absurd": (["workload.rate_rps=1e9"], {}, "workload.rate_rps"),
+    "budget_negative": (["memory_budget_gb=-1"], {}, "memory_budget_gb: got -1.0"),
+    "budget_too_small_for_the_optimum": (
+        ["optimal=true", "memory_budget_gb=0.23"],  # the schedulers alone fit (0.218 GB)
+        {},
+        "optimal, schedulers, horizon_s, workload.rate_rps: got 'about",
+    ),
     "trace_not_utf8": (
         ["workload.kind=trace", "workload.trace_path={tmp}/latin1.csv"],
         {},

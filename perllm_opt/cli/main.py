@@ -152,7 +152,7 @@ def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
 
 #: Config keys that change how a run looks, never its results: a resumed sweep does not redo
 #: a run for them (Hydra's own settings, launchers included, are not in the task config).
-NON_RESULT_KEYS = ("progress",)
+NON_RESULT_KEYS = ("progress", "memory_budget_gb")
 
 
 def results_config(cfg_yaml: str) -> dict[str, Any] | None:
