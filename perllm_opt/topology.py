@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ from perllm_opt.presets import PRESETS
 
 KINDS = ("user", "edge", "cloud", "switch")
 SERVER_KINDS = ("edge", "cloud")
+#: The attributes a node and a link may carry (anything else is refused, as a misspelling).
+NODE_ATTRS = ("kind", "device", "count", "can_sleep", "models")
+LINK_ATTRS = ("bandwidth_mbps", "latency_ms", "energy_uj_per_bit", "fluctuates")
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,9 +81,11 @@ def _num(
             raise InputError(where, f"no '{key}'", f"a '{key}' attribute (a number)")
         return default
     try:
-        return float(attrs[key])
+        value = float(attrs[key])
     except (TypeError, ValueError):
         raise InputError(f"{where}.{key}", attrs[key], "a number") from None
+    require(math.isfinite(value), f"{where}.{key}", attrs[key], "a finite number")
+    return value
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -128,6 +135,14 @@ def load_graph(path: str | Path) -> nx.Graph:
         key = "links" if "links" in data else "edges"
         if key not in data:
             raise InputError("topology.path", str(p), "a node-link JSON object with 'links'")
+        nodes = data["nodes"] if isinstance(data["nodes"], list) else []
+        ids = [n.get("id") for n in nodes if isinstance(n, dict)]
+        seen: set[Any] = set()
+        for node_id in ids:
+            if isinstance(node_id, Hashable) and node_id in seen:
+                raise InputError(f"{p.name} nodes", f"id {node_id!r} twice", "distinct node ids")
+            if isinstance(node_id, Hashable):
+                seen.add(node_id)
         try:
             g = nx.node_link_graph(data, directed=False, multigraph=False, edges=key)
         except (KeyError, TypeError, nx.NetworkXError) as exc:
@@ -163,6 +178,8 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
     """
     zones, servers = [], []
     for node, attrs in graph.nodes(data=True):
+        unknown = sorted(set(attrs) - set(NODE_ATTRS))
+        require(not unknown, f"node {node!r}", unknown, f"attributes among {list(NODE_ATTRS)}")
         kind = attrs.get("kind")
         require(kind in KINDS, f"node {node!r}.kind", kind, f"one of {list(KINDS)}")
         if kind == "user":
@@ -208,6 +225,8 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
     bw, lat, energy, fluct = [], [], [], []
     for u, v, attrs in graph.edges(data=True):
         where = f"link ({u!r}, {v!r})"
+        unknown = sorted(set(attrs) - set(LINK_ATTRS))
+        require(not unknown, where, unknown, f"attributes among {list(LINK_ATTRS)}")
         b = _num(attrs, "bandwidth_mbps", where, required=True)
         require(b > 0, f"{where}.bandwidth_mbps", b, "a number > 0")
         latency = _num(attrs, "latency_ms", where, required=True)
@@ -255,6 +274,13 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
                 "no path to any server",
                 "a path from every user zone to at least one edge or cloud server",
             )
+    # A server no zone reaches would serve nothing but still draw idle power: refused.
+    for si in np.flatnonzero(~reachable.any(axis=0)).tolist():
+        raise InputError(
+            f"server {servers[si]!r}",
+            "reachable from no user zone",
+            "a path from at least one user zone (not through another zone) to every server",
+        )
     max_len = max((len(p) for p in path_links), default=0)
     matrix = np.full((n_z * n_s, max(max_len, 1)), len(links), dtype=np.int64)
     for pid, p in enumerate(path_links):

@@ -70,11 +70,64 @@ PERLLM_OPT = {
     ),
 }
 
+
+def _graph(node_extra=None, link_extra=None, nodes_extra=(), links_extra=()) -> bytes:
+    """A node-link JSON topology: zone z, edge e, cloud c; z-e and z-c links."""
+    import json
+
+    nodes = [
+        {"id": "z", "kind": "user"},
+        {"id": "e", "kind": "edge", "device": "cpu-xeon-4214r", **(node_extra or {})},
+        {"id": "c", "kind": "cloud", "device": "a100-80gb"},
+        *nodes_extra,
+    ]
+    links = [
+        {"source": "z", "target": "e", "bandwidth_mbps": 300, "latency_ms": 3},
+        {"source": "z", "target": "c", "bandwidth_mbps": 100, "latency_ms": 20}
+        | (link_extra or {}),
+        *links_extra,
+    ]
+    return json.dumps({"nodes": nodes, "links": links}).encode()
+
+
+TOPOLOGIES = {
+    "bandwidth_inf": (_graph(link_extra={"bandwidth_mbps": float("inf")}), "bandwidth_mbps: got"),
+    "latency_nan": (_graph(link_extra={"latency_ms": float("nan")}), "latency_ms: got"),
+    "duplicate_id": (
+        _graph(nodes_extra=[{"id": "e", "kind": "switch"}]),
+        "duplicate_id.json nodes: got \"id 'e' twice\"",
+    ),
+    "unknown_node_attr": (_graph(node_extra={"devcie": "x"}), "node 'e': got ['devcie']"),
+    "unknown_link_attr": (
+        _graph(link_extra={"bandwith_mbps": 5}),
+        "link ('z', 'c'): got ['bandwith_mbps']",
+    ),
+    "unreachable_server": (
+        _graph(
+            nodes_extra=[
+                {"id": "far", "kind": "cloud", "device": "a100-80gb"},
+                {"id": "island", "kind": "switch"},
+            ],
+            links_extra=[
+                {"source": "far", "target": "island", "bandwidth_mbps": 1, "latency_ms": 1}
+            ],
+        ),
+        "server 'far': got 'reachable from no user zone'",
+    ),
+}
+for _name, (_data, _culprit) in TOPOLOGIES.items():
+    PERLLM_OPT[f"topology_{_name}"] = (
+        ["topology.preset=null", f"topology.path={{tmp}}/{_name}.json"],
+        {},
+        _culprit,
+    )
+
 FILES = {
     "latin1.csv": "TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1,12,7 caf\xe9\n".encode(
         "latin-1"
     ),
     "instant.csv": b"TIMESTAMP,ContextTokens,GeneratedTokens\n5,10,5\n5,12,7\n5,9,9\n",
+    **{f"{name}.json": data for name, (data, _) in TOPOLOGIES.items()},
 }
 
 
