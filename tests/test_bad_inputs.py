@@ -177,3 +177,42 @@ def test_paper_jobs(jobs, tmp_path, capsys):
     code, output = _run_main(main, ["--quick", "--jobs", jobs, "--out", str(tmp_path)], capsys)
     _assert_one_line_error(code, output, "perllm-opt-paper", f"--jobs: got '{jobs}'")
     assert not any(Path(tmp_path).iterdir())  # nothing started
+
+
+#: perllm-opt-gap: name -> (file contents, or None for a missing file; the culprit).
+GAP = {
+    "negative_capacity": ("1\n2 2\n1 2 3 4\n1 1 1 1\n5 -1\n", "instance 1 capacities: got -1"),
+    "negative_resource": ("1\n2 2\n1 2 3 4\n1 -3 1 1\n5 5\n", "instance 1 resources: got -3"),
+    "not_a_number": ("1\n2 2\n1 2 x 4\n1 1 1 1\n5 5\n", "got 'x', expected whole numbers"),
+    "too_few": ("1\n2 2\n1 2 3 4\n1 1\n", "got '9 numbers', expected 11"),
+    "left_over": ("1\n2 2\n1 2 3 4\n1 1 1 1\n5 5 9\n", "got '1 numbers left over'"),
+    "no_instance": ("0\n", "instance count: got 0"),
+    "bad_sizes": ("1\n0 2\n", "instance 1 sizes: got (0, 2)"),
+    "missing_file": (None, "GAP file: got"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GAP))
+def test_perllm_opt_gap(name, tmp_path, capsys):
+    from perllm_opt.cli.gap import main
+
+    text, culprit = GAP[name]
+    path = tmp_path / f"{name}.txt"
+    if text is not None:
+        path.write_text(text, "utf-8")
+    code = main([str(path), "--sense", "min"])
+    captured = capsys.readouterr()
+    assert code == 2
+    _assert_one_line_error(code, captured.out + captured.err, "perllm-opt-gap", culprit)
+
+
+def test_gap_infeasible_instance_prints_no_bound(tmp_path, capsys):
+    """Capacities of 0 with positive resources: infeasible, shown as such (no -inf bound),
+    exit 1 (not every instance solved)."""
+    from perllm_opt.cli.gap import main
+
+    path = tmp_path / "infeasible.txt"
+    path.write_text("1\n2 2\n1 2 3 4\n1 1 1 1\n0 0\n", "utf-8")
+    assert main([str(path), "--sense", "min"]) == 1
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[3:6] == ["infeasible", "-", "-"]

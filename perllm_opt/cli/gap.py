@@ -7,6 +7,7 @@ the PerLLM optimum uses, on instances with published optimal values.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -57,9 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"perllm-opt-gap: error: {exc}", file=sys.stderr)
             return 2
         obj = f"{res.objective:.6g}" if res.has_solution else "-"
+        # An infeasible instance has no bound (HiGHS reports +-inf); unknown prints "-".
+        bound = "-" if res.status == "infeasible" or not math.isfinite(res.bound) else res.bound
+        bound_txt = bound if isinstance(bound, str) else f"{bound:.6g}"
         print(
             f"{k:>5} {inst.agents:>6} {inst.jobs:>5} {res.status:>11} {obj:>12} "
-            f"{res.bound:>12.6g} {res.build_s:>8.3f} {res.solve_s:>8.3f}",
+            f"{bound_txt:>12} {res.build_s:>8.3f} {res.solve_s:>8.3f}",
             flush=True,
         )
         if res.status != "optimal":

@@ -34,7 +34,8 @@ def read_orlib_gap(path: str | Path) -> list[GapInstance]:
     Raises
     ------
     InputError
-        For a missing file, non-integer tokens, or too few numbers for the declared sizes.
+        For a missing file, non-integer tokens, too few or too many numbers for the declared
+        sizes, and negative resources or capacities.
     """
     p = Path(path)
     if not p.is_file():
@@ -70,6 +71,12 @@ def read_orlib_gap(path: str | Path) -> list[GapInstance]:
         cost = np.asarray(take(m * n, f"instance {k + 1} costs"), dtype=float).reshape(m, n)
         res = np.asarray(take(m * n, f"instance {k + 1} resources"), dtype=float).reshape(m, n)
         cap = np.asarray(take(m, f"instance {k + 1} capacities"), dtype=float)
+        if np.any(res < 0):
+            raise InputError(f"{p.name} instance {k + 1} resources", int(res.min()), "numbers >= 0")
+        if np.any(cap < 0):
+            raise InputError(
+                f"{p.name} instance {k + 1} capacities", int(cap.min()), "numbers >= 0"
+            )
         out.append(GapInstance(agents=m, jobs=n, cost=cost, resource=res, capacity=cap))
     if pos != len(values):
         raise InputError(
