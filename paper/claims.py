@@ -319,9 +319,20 @@ def decomposition_table(loads: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_claim(loads: pd.DataFrame) -> Claim:
-    """Linear time per update (constant time per decision as load grows)."""
+def time_claim(loads: pd.DataFrame, timings: pd.DataFrame | None = None) -> Claim:
+    """Linear time per update (constant time per decision as load grows). The simulation
+    times come from ``timings`` (the collected ``timings.csv`` rows of experiment ``loads``,
+    by run and scheduler), or from ``loads`` itself if it still holds ``sim_s``."""
     key = "workload.rate_rps"
+    if timings is not None and not timings.empty and "sim_s" not in loads:
+        loads = loads.merge(timings[["run", "scheduler", "sim_s"]], on=["run", "scheduler"])
+    if "sim_s" not in loads:
+        return Claim(
+            "CS-UCB costs linear time per update",
+            "not measured (no timings saved)",
+            "experiment `loads`",
+            "-",
+        )
     cs = loads[loads.scheduler == "cs_ucb"].assign(
         us=lambda d: 1e6 * d["sim_s"] / d["requests"].clip(lower=1)
     )

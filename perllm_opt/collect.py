@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
+
+from perllm_opt.timings import TIMINGS_FILE, split_rows
 
 #: Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (beyond: normal, 1.96).
 _T975 = (
@@ -69,6 +71,22 @@ class Collected:
     failed: list[str]
     runs: int
     unreadable: tuple[tuple[str, str], ...] = ()
+    #: Wall-clock seconds per run and scheduler (``timings.json``; or the timing keys of a
+    #: ``metrics.json`` written before they moved out), kept out of ``table``.
+    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _timing_rows(run_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's timing rows: ``timings.json`` if readable, else those inside ``rows``."""
+    path = run_dir / TIMINGS_FILE
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            timed = data.get("rows", []) if isinstance(data, dict) else []
+            return [r for r in timed if isinstance(r, dict)]
+        except (ValueError, OSError):
+            return []
+    return split_rows(rows)[1]
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -128,6 +146,7 @@ def collect(sweep_dir: str | Path) -> Collected:
     keys: list[str] = []
     runs = 0
     unreadable: list[tuple[str, str]] = []
+    timing: list[dict[str, Any]] = []
     for metrics_path in sorted(root.rglob("metrics.json")):
         run_dir = metrics_path.parent
         rel = run_dir.relative_to(root).as_posix() or "."
@@ -141,8 +160,11 @@ def collect(sweep_dir: str | Path) -> Collected:
             if key not in keys:
                 keys.append(key)
         runs += 1
-        for order, row in enumerate(run_rows):
+        result_rows, _ = split_rows(run_rows)
+        for order, row in enumerate(result_rows):
             rows.append({"run": rel, **params, "row_order": order, **row})
+        for order, row in enumerate(_timing_rows(run_dir, run_rows)):
+            timing.append({"run": rel, **params, "row_order": order, **row})
     failed = sorted(
         p.parent.relative_to(root).as_posix()
         for p in root.rglob("error.txt")
@@ -155,7 +177,11 @@ def collect(sweep_dir: str | Path) -> Collected:
     table = table.sort_values(["run", "row_order"], kind="stable").drop(columns="row_order")
     metric_cols = [c for c in table.columns if c not in ("run", *keys)]
     table = table[["run", *keys, *metric_cols]].reset_index(drop=True)
-    return Collected(table, summarise(table, keys), keys, failed, runs, tuple(unreadable))
+    times = pd.DataFrame(timing)
+    if not times.empty:
+        times = times.sort_values(["run", "row_order"], kind="stable").drop(columns="row_order")
+        times = times.reset_index(drop=True)
+    return Collected(table, summarise(table, keys), keys, failed, runs, tuple(unreadable), times)
 
 
 def summarise(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

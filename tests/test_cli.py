@@ -31,6 +31,7 @@ REQUIRED = {
 
 RUNS = {
     "ok": ["schedulers=[cs_ucb,random]", "horizon_s=120"],
+    "ok_again": ["schedulers=[cs_ucb,random]", "horizon_s=120"],
     "bad_rate": ["workload.rate_rps=-1", "schedulers=[random]", "horizon_s=60"],
 }
 IN_PROCESS = {
@@ -129,6 +130,25 @@ def test_smoke_run_writes_metrics(cli):
     assert summary["requests"] == rows[0]["requests"]
     assert "cs_ucb" in stdout and "random" in stdout
     assert "Traceback" not in stderr
+
+
+def test_results_are_byte_identical_and_timings_apart(cli):
+    """Two processes, same config and seed: every results file has the same bytes; the
+    wall-clock figures are only in timings.json (and Hydra's log, main.log, has times)."""
+    (code_a, _, err_a, a), (code_b, _, err_b, b) = cli["ok"], cli["ok_again"]
+    assert code_a == code_b == 0, err_a + err_b
+    files = sorted(p.name for p in a.iterdir() if p.is_file())
+    assert "timings.json" in files and "metrics.json" in files
+    for name in files:
+        if name not in ("timings.json", "main.log"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    rows = json.loads((a / "metrics.json").read_text("utf-8"))
+    assert not any(k in r for r in rows for k in ("sim_s", "build_s", "solve_s", "solver_s"))
+    summary = json.loads((a / "summary.json").read_text("utf-8"))
+    assert "total_s" not in summary and "build_s" not in summary
+    timings = json.loads((a / "timings.json").read_text("utf-8"))
+    assert [r["scheduler"] for r in timings["rows"]] == ["cs_ucb", "random"]
+    assert all(r["sim_s"] > 0 for r in timings["rows"]) and timings["summary"]["total_s"] > 0
 
 
 def _one_line_error(result, key):

@@ -72,6 +72,11 @@ def test_collected_table(joblib_sweep):
         table.columns
     )
     assert sorted(table["seed"].unique()) == [0, 1]
+    # Wall-clock seconds apart from the results: one row per run and scheduler.
+    assert "sim_s" not in table.columns
+    timings = pd.read_csv(d / "timings.csv")
+    assert len(timings) == 8 and (timings["sim_s"] > 0).all()
+    assert timings[["run", "scheduler"]].equals(table[["run", "scheduler"]])
     assert sorted(table["workload.rate_rps"].unique()) == [1, 2]
     summary = pd.read_csv(d / "summary.csv")
     assert len(summary) == 4 and set(summary["n"]) == {2}

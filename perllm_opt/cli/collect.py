@@ -1,8 +1,9 @@
 """``perllm-opt-collect SWEEP_DIR``: one tidy table of a sweep's runs, plus a summary.
 
-Writes ``results.csv`` (and ``results.parquet`` if pyarrow is installed) and
-``summary.csv`` (means and 95% confidence intervals over seeds) into ``--out`` (default: the
-sweep directory). Running it twice gives the same files. A run whose ``metrics.json`` cannot
+Writes ``results.csv`` (and ``results.parquet`` if pyarrow is installed), ``summary.csv``
+(means and 95% confidence intervals over seeds) and ``timings.csv`` (wall-clock seconds per
+run and scheduler, kept out of the others) into ``--out`` (default: the sweep directory).
+Running it twice gives the same results and summary files. A run whose ``metrics.json`` cannot
 be read is skipped and named; the exit code is non-zero only when nothing could be collected.
 """
 
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(out / "results.csv", col.table.to_csv(index=False))
     write_atomic(out / "summary.csv", col.summary.to_csv(index=False))
     written = ["results.csv", "summary.csv"]
+    if not col.timings.empty:
+        write_atomic(out / "timings.csv", col.timings.to_csv(index=False))
+        written.append("timings.csv")
     try:
         import pyarrow  # noqa: F401
     except ImportError:

@@ -1,7 +1,8 @@
 """``perllm-opt``: run the configured schedulers (and the optimum) on one instance.
 
-Writes ``metrics.json``, ``metrics.csv`` and ``per_round.csv`` into the Hydra run directory
-and prints a comparison table. A user mistake ends with exit code 2 and no traceback: a
+Writes ``metrics.json``, ``metrics.csv``, ``per_round.csv`` and the other result files (the
+same bytes for the same config and seed) and ``timings.json`` (the wall-clock figures) into the
+Hydra run directory and prints a comparison table. A user mistake ends with exit code 2 and no traceback: a
 one-line error naming the key, the value and what was expected for a bad value or file, and
 Hydra's message naming the key for a misspelt key or a wrong type.
 """
@@ -32,6 +33,7 @@ from perllm_opt.errors import InputError
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
 from perllm_opt.report import format_table
 from perllm_opt.runner import ExperimentResult, run_experiment
+from perllm_opt.timings import TIMINGS_FILE, split_rows, split_summary
 from perllm_opt.tuning import score_trial
 
 log = logging.getLogger("perllm_opt")
@@ -75,9 +77,12 @@ def _json_safe(value: Any) -> Any:
 def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> None:
     """metrics.json (list of flat rows), metrics.csv, per_round.csv, cumulative_regret.csv,
     regret_series.csv (cumulative regret against both references, long format),
-    summary.json."""
-    rows = [{k: _json_safe(v) for k, v in r.items()} for r in result.rows]
-    write_atomic(out_dir / "metrics.csv", pd.DataFrame(result.rows).to_csv(index=False))
+    summary.json, and timings.json: every wall-clock figure, so that all the other files are
+    byte-identical for the same config and seed."""
+    result_rows, timing_rows = split_rows(result.rows)
+    summary_values, summary_times = split_summary(result.summary)
+    rows = [{k: _json_safe(v) for k, v in r.items()} for r in result_rows]
+    write_atomic(out_dir / "metrics.csv", pd.DataFrame(result_rows).to_csv(index=False))
     per_round = pd.DataFrame(result.objective_per_round)
     per_round.index.name = "round"
     write_atomic(out_dir / "per_round.csv", per_round.to_csv())
@@ -90,8 +95,13 @@ def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> Non
         write_atomic(out_dir / "regret_series.csv", result.regret_series().to_csv(index=False))
     if result.deployment is not None:
         write_atomic(out_dir / "deployment.json", json.dumps(result.deployment, indent=2) + "\n")
-    summary = {k: _json_safe(v) for k, v in result.summary.items()}
+    summary = {k: _json_safe(v) for k, v in summary_values.items()}
     write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    timings = {
+        "rows": [{k: _json_safe(v) for k, v in r.items()} for r in timing_rows],
+        "summary": {k: _json_safe(v) for k, v in summary_times.items()},
+    }
+    write_atomic(out_dir / TIMINGS_FILE, json.dumps(timings, indent=2) + "\n")
     write_atomic(out_dir / "resolved_config.yaml", cfg_yaml)
     # Written last: its presence marks a complete run.
     write_atomic(out_dir / DONE_FILE, json.dumps(rows, indent=2) + "\n")
