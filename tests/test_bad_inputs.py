@@ -58,6 +58,38 @@ PERLLM_OPT = {
         {},
         "optimal, schedulers, horizon_s, workload.rate_rps: got 'about",
     ),
+    # Mistakes that already gave one line, kept here so that they keep doing so.
+    "seed_negative": (["seed=-1"], {}, "seed: got -1"),
+    "trace_without_path": (["workload.kind=trace"], {}, "workload.trace_path: got None"),
+    "trace_missing": (
+        ["workload.kind=trace", "workload.trace_path={tmp}/none.csv"],
+        {},
+        "workload.trace_path: got '{tmp}/none.csv'",
+    ),
+    "topology_wrong_suffix": (
+        ["topology.preset=null", "topology.path={tmp}/instant.csv"],
+        {},
+        "expected a file ending in .graphml or .json",
+    ),
+    "calibration_file_missing": (
+        ["calibration.models_file={tmp}/none.yaml"],
+        {},
+        "calibration file: got '{tmp}/none.yaml'",
+    ),
+    "round_zero": (["system.mode=rounds", "system.round_s=0"], {}, "system.round_s: got 0.0"),
+    "mode_unknown": (["system.mode=sideways"], {}, "system.mode: got 'sideways'"),
+    "workload_kind_unknown": (["workload.kind=nope"], {}, "workload.kind: got 'nope'"),
+    "preset_unknown": (["topology.preset=nope"], {}, "topology.preset: got 'nope'"),
+    "hyperparameter_negative": (
+        ["scheduler.cs_ucb.exploration=-1", "schedulers=[cs_ucb]"],
+        {},
+        "scheduler.cs_ucb.exploration: got -1.0",
+    ),
+    "time_limit_zero": (
+        ["optimal=true", "solver.time_limit_s=0"],
+        {},
+        "solver.time_limit_s: got 0.0",
+    ),
     "trace_not_utf8": (
         ["workload.kind=trace", "workload.trace_path={tmp}/latin1.csv"],
         {},
@@ -216,3 +248,15 @@ def test_gap_infeasible_instance_prints_no_bound(tmp_path, capsys):
     assert main([str(path), "--sense", "min"]) == 1
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row[3:6] == ["infeasible", "-", "-"]
+
+
+@pytest.mark.parametrize("case", ["missing", "a_file"])
+def test_perllm_opt_collect(case, tmp_path, capsys):
+    from perllm_opt.cli.collect import main
+
+    target = tmp_path / "sweep"
+    if case == "a_file":
+        target.write_text("not a directory", "utf-8")
+    code = main([str(target)])
+    captured = capsys.readouterr()
+    _assert_one_line_error(code, captured.out + captured.err, "perllm-opt-collect", "SWEEP_DIR")
