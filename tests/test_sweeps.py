@@ -139,6 +139,113 @@ def test_interrupted_sweep_resumes_without_redoing(tmp_path):
     assert not list(d.rglob("*.tmp"))
 
 
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start_joblib_sweep(tmp_path: Path, d: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "perllm_opt.cli.main",
+        "-m",
+        *FAST,
+        "seed=0,1,2,3",
+        "horizon_s=300",
+        f"hydra.sweep.dir={d}",
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PERLLM_JOBS": "2"},
+    )
+
+
+def _wait(condition, timeout_s: float = 300.0) -> bool:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_killed_sweep_leaves_no_worker_behind(tmp_path):
+    d = tmp_path / "sweep"
+    proc = _start_joblib_sweep(tmp_path, d)
+    try:
+        # Both workers busy with a run (their run directories exist).
+        assert _wait(lambda: len(_children(proc.pid)) >= 2 and len(list(d.glob("*/.hydra"))) >= 2)
+        workers = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert _wait(lambda: not any(_alive(w) for w in workers), timeout_s=20), [
+            w for w in workers if _alive(w)
+        ]
+    finally:
+        if _alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_worker_killed_mid_run_then_resume_loses_and_redoes_nothing(tmp_path):
+    d = tmp_path / "sweep"
+    proc = _start_joblib_sweep(tmp_path, d)
+    try:
+        assert _wait(
+            lambda: (
+                len(run_dirs(d)) >= 1
+                and any(b"LokyProcess" in _cmdline(w) for w in _children(proc.pid))
+            )
+        )
+        done = run_dirs(d)
+        stamps = {r: (r / "metrics.json").stat().st_mtime_ns for r in done}
+        victim = next(w for w in _children(proc.pid) if b"LokyProcess" in _cmdline(w))
+        os.kill(victim, signal.SIGKILL)  # a worker dies in the middle of its run
+        proc.communicate(timeout=300)
+        assert proc.returncode != 0  # the sweep says it did not finish
+    finally:
+        if _alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    again = sweep(d, "seed=0,1,2,3", "horizon_s=300")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(run_dirs(d)) == 4
+    for r, stamp in stamps.items():
+        assert (r / "metrics.json").stat().st_mtime_ns == stamp, f"{r} was redone"
+    assert not list(d.rglob("*.tmp"))
+    # Every run's results are whole and readable.
+    assert collect(d).runs == 4
+
+
 def test_resume_redoes_a_run_only_when_a_results_key_changed(tmp_path):
     d = tmp_path / "sweep"
     base = ["seed=0,1", "hydra/launcher=basic"]

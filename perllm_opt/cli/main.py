@@ -2,9 +2,9 @@
 
 Writes ``metrics.json``, ``metrics.csv``, ``per_round.csv`` and the other result files (the
 same bytes for the same config and seed) and ``timings.json`` (the wall-clock figures) into the
-Hydra run directory and prints a comparison table. A user mistake ends with exit code 2 and no traceback: a
-one-line error naming the key, the value and what was expected for a bad value or file, and
-Hydra's message naming the key for a misspelt key or a wrong type.
+Hydra run directory and prints a comparison table. A user mistake ends with exit code 2 and no
+traceback: a one-line error naming the key, the value and what was expected for a bad value
+or file, and Hydra's message naming the key for a misspelt key or a wrong type.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import logging
 import os
 import sys
 import tempfile
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -192,6 +194,31 @@ def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
     return before is not None and before == results_config(cfg_yaml)
 
 
+#: Environment variable: the pid of the process that started a sweep (set by ``main``).
+SWEEP_PID_ENV = "PERLLM_SWEEP_PID"
+_WATCHDOG = "perllm-opt: exit with the sweep"
+
+
+def exit_with_parent(interval_s: float = 1.0) -> None:
+    """In a sweep's worker process (joblib), end this process soon after the process that
+    started it is gone (killed, say), instead of finishing the run alone. One watchdog
+    thread per process; does nothing in the sweep's own process."""
+    started_by = os.environ.get(SWEEP_PID_ENV)
+    if started_by is None or started_by == str(os.getpid()):
+        return
+    if any(t.name == _WATCHDOG for t in threading.enumerate()):
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name=_WATCHDOG, daemon=True).start()
+
+
 def run(cfg: DictConfig) -> int:
     """Body of the Hydra app; returns the process exit code.
 
@@ -203,6 +230,8 @@ def run(cfg: DictConfig) -> int:
     out_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     cfg_yaml = OmegaConf.to_yaml(cfg)
+    if multirun:
+        exit_with_parent()
     if multirun and is_complete(out_dir, cfg_yaml):
         log.info("already complete, skipped: %s", out_dir)
         return 0
@@ -250,6 +279,7 @@ def tune(cfg: DictConfig) -> float:
     values, the score, every run) and ``metrics.json`` (the runs), return the score to the
     sweeper. A user mistake or a failure writes ``error.txt`` and scores NaN (Optuna marks
     the trial failed; the sweep's summary lists it)."""
+    exit_with_parent()
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     pairs = (o.split("=", 1) for o in hc.overrides.task if "=" in o)
@@ -342,6 +372,7 @@ def main() -> None:
     and the exit code becomes 2, like every other user mistake.
     """
     register_configs()
+    os.environ[SWEEP_PID_ENV] = str(os.getpid())  # inherited by a sweep's workers
     try:
         check_jobs_env(os.environ.get(JOBS_ENV))
         check_group_overrides(sys.argv[1:], Path(config_dir()))
