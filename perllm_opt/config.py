@@ -545,9 +545,3 @@ class AppConfig(InstanceConfig):
             list(self.schedulers),
             "distinct names",
         )
-        require(
-            bool(self.schedulers) or self.optimal,
-            "schedulers",
-            list(self.schedulers),
-            "at least one scheduler name (or optimal=true to solve only the optimum)",
-        )

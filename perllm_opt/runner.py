@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from perllm_opt.config import AppConfig
+from perllm_opt.errors import require
 from perllm_opt.evaluate import Evaluation, evaluate
 from perllm_opt.expected_options import expected_options
 from perllm_opt.instance import Instance, build_instance
@@ -164,6 +165,12 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
 def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     """Build the instance of ``cfg``, run its schedulers and, if asked, the MILP optimum."""
     t0 = time.perf_counter()
+    require(
+        bool(cfg.schedulers) or cfg.optimal,
+        "schedulers",
+        list(cfg.schedulers),
+        "at least one scheduler name (or optimal=true to solve only the optimum)",
+    )
     # Fail on a bad hyperparameter or a missing solver before any work, not after.
     schedulers = make_schedulers(cfg)
     if cfg.optimal:
