@@ -76,8 +76,9 @@ class Collected:
     timings: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _timing_rows(run_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The run's timing rows: ``timings.json`` if readable, else those inside ``rows``."""
+def _timing_rows(run_dir: Path, legacy: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's timing rows: ``timings.json`` if readable, else ``legacy`` (the timing keys
+    split out of an older ``metrics.json``)."""
     path = run_dir / TIMINGS_FILE
     if path.is_file():
         try:
@@ -86,7 +87,7 @@ def _timing_rows(run_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, An
             return [r for r in timed if isinstance(r, dict)]
         except (ValueError, OSError):
             return []
-    return split_rows(rows)[1]
+    return legacy
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -160,10 +161,10 @@ def collect(sweep_dir: str | Path) -> Collected:
             if key not in keys:
                 keys.append(key)
         runs += 1
-        result_rows, _ = split_rows(run_rows)
+        result_rows, legacy_times = split_rows(run_rows)
         for order, row in enumerate(result_rows):
             rows.append({"run": rel, **params, "row_order": order, **row})
-        for order, row in enumerate(_timing_rows(run_dir, run_rows)):
+        for order, row in enumerate(_timing_rows(run_dir, legacy_times)):
             timing.append({"run": rel, **params, "row_order": order, **row})
     failed = sorted(
         p.parent.relative_to(root).as_posix()

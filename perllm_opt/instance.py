@@ -245,10 +245,8 @@ def instance_size(
     templates: Sequence[Template],
     n_links_servers: int,
     round_s: float,
-    n_schedulers: int = 1,
-    optimal: bool = False,
 ) -> SizeEstimate:
-    """The expected size of ``config``'s instance (and run), from its templates: requests
+    """The expected size of ``config``'s instance, from its templates: requests
     (rate x horizon; a trace gives at most its rows), options (each request is offered its
     template's candidates, averaged over zones and weighted by the service mix), rounds and
     dynamics intervals."""
@@ -273,8 +271,6 @@ def instance_size(
         rounds=math.ceil(float(config.horizon_s) / round_s),
         intervals=math.ceil(float(config.horizon_s) / float(config.dynamics.interval_s)),
         n_links_servers=n_links_servers,
-        n_schedulers=n_schedulers,
-        optimal=optimal,
     )
 
 
