@@ -3,6 +3,7 @@ collected table."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -296,10 +297,77 @@ def test_collect_skips_and_names_unreadable_runs(joblib_sweep, tmp_path, capsys)
     assert "4 unreadable" in capsys.readouterr().err
 
 
+def _process_tree(root: int) -> set[int]:
+    """``root`` and every process descended from it (read from /proc)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+def _listening(pids: set[int]) -> dict[tuple[str, int], str]:
+    """TCP sockets in LISTEN state owned by ``pids``: (local address, port) -> process name."""
+    inode_owner: dict[str, str] = {}
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inode_owner[target[8:-1]] = name
+        except OSError:
+            continue
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] != "0A" or cols[9] not in inode_owner:  # 0A: LISTEN
+                continue
+            hex_ip, hex_port = cols[1].split(":")
+            raw = bytes.fromhex(hex_ip)
+            # /proc stores each 32-bit word in host (little-endian) order.
+            words = [raw[i : i + 4][::-1] for i in range(0, len(raw), 4)]
+            addr = ipaddress.ip_address(b"".join(words))
+            if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+                addr = addr.ipv4_mapped
+            found[(str(addr), int(hex_port, 16))] = inode_owner[cols[9]]
+    return found
+
+
+def test_listening_sockets_of_this_process():
+    import socket
+
+    with socket.socket() as loop, socket.socket() as anywhere:
+        loop.bind(("127.0.0.1", 0))
+        anywhere.bind(("0.0.0.0", 0))
+        loop.listen()
+        anywhere.listen()
+        seen = _listening({os.getpid()})
+        assert ("127.0.0.1", loop.getsockname()[1]) in seen
+        assert ("0.0.0.0", anywhere.getsockname()[1]) in seen
+
+
 @pytest.mark.slow
 def test_two_run_sweep_on_local_ray(tmp_path):
+    """A local Ray sweep completes, and every server of that Ray (GCS, raylet, workers,
+    agents, driver) listens on loopback only."""
     d = tmp_path / "sweep"
-    env_free = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env_free = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    }
     cmd = [
         sys.executable,
         "-m",
@@ -311,20 +379,30 @@ def test_two_run_sweep_on_local_ray(tmp_path):
         "+hydra.launcher.ray.init.num_cpus=2",
         f"hydra.sweep.dir={d}",
     ]
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         cmd,
         cwd=tmp_path,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
         env={**env_free, "RAY_USAGE_STATS_ENABLED": "0"},
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    listening: dict[tuple[str, int], str] = {}
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        listening.update(_listening(_process_tree(proc.pid)))
+        time.sleep(0.5)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-3000:]
     assert len(run_dirs(d)) == 2
     launcher = yaml.safe_load((d / "multirun.yaml").read_text())["hydra"]["launcher"]
     assert "Ray" in launcher["_target_"]
     rows = json.loads((run_dirs(d)[0] / "metrics.json").read_text())
     assert [r["scheduler"] for r in rows] == ["cs_ucb", "random"]
+    names = set(listening.values())
+    assert {"gcs_server", "raylet"} <= names, listening
+    exposed = {k: v for k, v in listening.items() if not ipaddress.ip_address(k[0]).is_loopback}
+    assert not exposed, f"a local Ray listens beyond loopback: {exposed}"
 
 
 def test_t_quantiles():
@@ -337,3 +415,59 @@ def test_t_quantiles():
 def test_collect_rejects_missing_dir(tmp_path, capsys):
     assert collect_main([str(tmp_path / "nope")]) == 2
     assert "perllm-opt-collect: error:" in capsys.readouterr().err
+
+
+RAY = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+
+
+@pytest.mark.parametrize(
+    ("launcher", "address", "environ", "expect_set"),
+    [
+        ({"_target_": RAY}, None, {}, True),
+        ({"_target_": RAY}, "ray://h:10001", {}, False),
+        (
+            {"_target_": RAY},
+            None,
+            {"RAY_ADDRESS": "h:6379"},
+            False,
+        ),
+        (
+            {"_target_": RAY},
+            None,
+            {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"},
+            False,
+        ),
+        (
+            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"},
+            None,
+            {},
+            False,
+        ),
+    ],
+)
+def test_local_ray_kept_on_loopback_only_when_no_cluster_is_named(
+    launcher, address, environ, expect_set, monkeypatch
+):
+    from omegaconf import OmegaConf
+
+    from perllm_opt.cli.ray_local import RAY_CLUSTER_ENV, keep_local_ray_on_loopback
+
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    launcher = {**launcher, "ray": {"init": {"address": address}}}
+    config = OmegaConf.create({"hydra": {"launcher": launcher}})
+    env = dict(environ)
+    assert keep_local_ray_on_loopback(config, env) is expect_set
+    assert env.get(RAY_CLUSTER_ENV) == ("0" if expect_set else environ.get(RAY_CLUSTER_ENV))
+
+
+def test_local_ray_refused_once_ray_is_imported(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from perllm_opt.cli.ray_local import keep_local_ray_on_loopback
+
+    monkeypatch.setitem(sys.modules, "ray", object())
+    config = OmegaConf.create(
+        {"hydra": {"launcher": {"_target_": "x.RayLauncher", "ray": {"init": {"address": None}}}}}
+    )
+    with pytest.raises(RuntimeError, match="every interface"):
+        keep_local_ray_on_loopback(config, {})

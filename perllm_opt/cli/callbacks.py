@@ -73,6 +73,9 @@ class SweepMonitor(Callback):
         self.__init__(**state)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from perllm_opt.cli.ray_local import keep_local_ray_on_loopback
+
+        keep_local_ray_on_loopback(config)  # before the Ray launcher imports Ray
         sweep_dir = Path(config.hydra.sweep.dir)
         total = sweep_size(config)
         before = len(scan(sweep_dir)[0]) if sweep_dir.exists() else 0
