@@ -25,7 +25,7 @@ from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import SimulationResult, simulate
-from perllm_opt.size_guard import check_size, estimate_size
+from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,20 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
         r["energy_gap"] = served_e / best_e if best_e and best_e == best_e else float("nan")
 
 
+def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstimate:
+    """The expected memory of a whole run on the built ``instance``: its exact option count,
+    ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (size_guard.py)."""
+    return estimate_size(
+        instance.n_requests,
+        len(instance.options.request) / max(instance.n_requests, 1),
+        rounds=instance.n_rounds,
+        intervals=instance.dynamics.bandwidth_mbps.shape[1],
+        n_links_servers=instance.topology.n_links + instance.topology.n_servers,
+        n_schedulers=n_schedulers,
+        optimal=optimal,
+    )
+
+
 def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     """Build the instance of ``cfg``, run its schedulers and, if asked, the MILP optimum."""
     t0 = time.perf_counter()
@@ -185,17 +199,8 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         instance = build_instance(cfg)
     # The whole run (every scheduler, and the optimum if asked) against the memory budget,
     # now that the options are counted exactly.
-    n_req = max(instance.n_requests, 1)
     check_size(
-        estimate_size(
-            instance.n_requests,
-            len(instance.options.request) / n_req,
-            rounds=instance.n_rounds,
-            intervals=instance.dynamics.bandwidth_mbps.shape[1],
-            n_links_servers=instance.topology.n_links + instance.topology.n_servers,
-            n_schedulers=len(schedulers),
-            optimal=cfg.optimal,
-        ),
+        run_size(instance, len(schedulers), cfg.optimal),
         cfg.memory_budget_gb,
         "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers",
     )
