@@ -425,6 +425,7 @@ class InstanceConfig:
 
 
 SOLVER_OBJECTIVES = ("lexicographic", "weighted")
+SOLVER_BACKENDS = ("local", "ray")
 
 
 @dataclass
@@ -468,6 +469,12 @@ class SolverConfig:
     ``objective``: ``lexicographic`` solves for the most requests on time, then the least
     weighted energy with that count fixed; ``weighted`` solves once with the drop penalty.
     ``lp_relaxation`` reports the LP bound instead of solving the MILP (large instances).
+    ``reduce`` removes the rows, options and requests no optimum needs (milp/reduce.py; the
+    optimum is unchanged). ``warm_start`` starts stage 2 from stage 1's solution and stage 1
+    from the best scheduler's on-time set. ``workers`` solves independent subproblems
+    (rounds, windows) in that many processes, on this machine (``backend=local``) or as Ray
+    tasks (``backend=ray``: the cluster at ``ray_address`` or ``RAY_ADDRESS``, else a local
+    Ray on loopback); the result is the serial one.
     """
 
     name: str = "highs"
@@ -476,6 +483,11 @@ class SolverConfig:
     threads: int = 1
     objective: str = "lexicographic"
     lp_relaxation: bool = False
+    reduce: bool = True
+    warm_start: bool = True
+    workers: int = 1
+    backend: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")
@@ -494,6 +506,20 @@ class SolverConfig:
             "solver.objective",
             self.objective,
             f"one of {list(SOLVER_OBJECTIVES)}",
+        )
+        require(
+            isinstance(self.workers, int)
+            and not isinstance(self.workers, bool)
+            and self.workers >= 1,
+            "solver.workers",
+            self.workers,
+            "a positive integer (processes solving subproblems at once)",
+        )
+        require(
+            self.backend in SOLVER_BACKENDS,
+            "solver.backend",
+            self.backend,
+            f"one of {list(SOLVER_BACKENDS)}",
         )
 
 

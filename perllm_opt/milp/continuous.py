@@ -30,8 +30,13 @@ from perllm_opt import timeline
 from perllm_opt.evaluate_continuous import capacity_families
 from perllm_opt.instance import Instance
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.perllm import GB, RoundProblem, on_time_options, option_costs
-from perllm_opt.milp.reduce import dominated_options, without_options
+from perllm_opt.milp.perllm import (
+    GB,
+    RoundProblem,
+    on_time_options,
+    option_costs,
+    reduce_problem,
+)
 
 
 def capacity_rows(
@@ -84,8 +89,8 @@ def capacity_rows(
 
 def window_problem(instance: Instance, requests: np.ndarray, reduce: bool = True) -> RoundProblem:
     """The MILP data of one window's requests (continuous mode, fixed deployment); with
-    ``reduce``, without the options another option of the same request dominates
-    (:mod:`perllm_opt.milp.reduce`: the optimum is unchanged)."""
+    ``reduce``, without the rows, options and requests no optimum needs
+    (:func:`perllm_opt.milp.perllm.reduce_problem`: the optimum is unchanged)."""
     o = instance.options
     topo = instance.topology
     requests = np.asarray(requests, dtype=np.int64)
@@ -140,10 +145,8 @@ def window_problem(instance: Instance, requests: np.ndarray, reduce: bool = True
         constant=0.0,
     )
     assert data.n_options == n_opt
-    if reduce:
-        data, keep = without_options(data, dominated_options(data))
-        opts = opts[keep]
-    return RoundProblem(data=data, option=opts, request=requests)
+    prob = RoundProblem(data=data, option=opts, request=requests)
+    return reduce_problem(prob) if reduce else prob
 
 
 def always_on_idle_continuous_j(instance: Instance) -> float:

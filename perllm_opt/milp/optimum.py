@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,15 @@ from perllm_opt.milp.continuous import (
     window_problem,
     window_requests,
 )
-from perllm_opt.milp.perllm import RoundProblem, always_on_idle_j, joint_problem, round_problem
-from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult, solve_assignment
+from perllm_opt.milp.parallel import Task, solve_each
+from perllm_opt.milp.perllm import (
+    RoundProblem,
+    always_on_idle_j,
+    joint_problem,
+    reduce_problem,
+    round_problem,
+)
+from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult
 
 _STATUS_RANK = {OPTIMAL: 0, FEASIBLE: 1, "no_solution": 2, "infeasible": 3}
 
@@ -48,6 +56,10 @@ class OptimumResult:
     served_bound : float
         Lexicographic objective: a proven upper bound on the requests served on time (NaN
         otherwise).
+    n_options_full, n_options : int
+        On-time options over all subproblems, before and after the exact reductions.
+    n_fixed : int
+        Requests the reductions fixed to an option outside the MILP.
     """
 
     status: str
@@ -62,6 +74,9 @@ class OptimumResult:
     hosts: np.ndarray | None
     subproblems: int
     served_bound: float = math.nan
+    n_options_full: int = 0
+    n_options: int = 0
+    n_fixed: int = 0
 
     def kv_budget_bytes(self, instance: Instance) -> np.ndarray | None:
         """Per-server KV memory left by the optimal deployment (placement mode)."""
@@ -110,11 +125,17 @@ class _Totals:
     solve_s: float = 0.0
     solver_s: float = 0.0
     solved: int = 0
+    n_options_full: int = 0
+    n_options: int = 0
+    n_fixed: int = 0
 
     def add(self, prob: RoundProblem, res: SolveResult) -> float | None:
         """Count one solved subproblem; returns its objective (None without a solution)."""
         self.solved += 1
-        self.served_bound += prob.data.n_items - _drops_bound(res)
+        self.n_options += prob.data.n_options
+        self.n_options_full += max(prob.n_options_full, prob.data.n_options)
+        self.n_fixed += len(prob.fixed_request)
+        self.served_bound += prob.n_requests - _drops_bound(res)
         self.build_s += res.build_s
         self.solve_s += res.solve_s
         self.solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
@@ -128,6 +149,7 @@ class _Totals:
         self.objective += obj
         chosen = res.x > 0.5
         self.option[prob.request[prob.data.option_item[chosen]]] = prob.option[chosen]
+        self.option[prob.fixed_request] = prob.fixed_option
         return obj
 
     def result(self, per_round: np.ndarray, hosts: np.ndarray | None) -> OptimumResult:
@@ -146,20 +168,51 @@ class _Totals:
             hosts=hosts,
             subproblems=self.solved,
             served_bound=self.served_bound,
+            n_options_full=self.n_options_full,
+            n_options=self.n_options,
+            n_fixed=self.n_fixed,
         )
 
 
-def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False) -> OptimumResult:
+def _task(prob: RoundProblem, cfg: SolverConfig, start: np.ndarray | None) -> Task:
+    """The solver's task for ``prob``: its data and, with a start assignment (global option
+    per request, -1 for none), the options of it that ``prob`` holds."""
+    if start is None or not cfg.warm_start:
+        return Task(prob.data)
+    return Task(prob.data, prob.start_x(start))
+
+
+def _problems(cfg: SolverConfig, build, items, totals: _Totals):
+    """Build each subproblem (reduced if ``cfg.reduce``), timing the build into ``totals``."""
+    for item in items:
+        t0 = time.perf_counter()
+        prob = build(item)
+        if cfg.reduce:
+            prob = reduce_problem(prob)
+        totals.build_s += time.perf_counter() - t0
+        yield prob
+
+
+def solve_optimum(
+    instance: Instance,
+    cfg: SolverConfig,
+    progress: bool = False,
+    start: np.ndarray | None = None,
+) -> OptimumResult:
     """Solve the offline optimum of ``instance``.
 
     Fixed deployment: rounds share no capacity, so each round is solved on its own (exact).
     Placement mode (``instance.placement``): one MILP over all rounds with deployment
     variables. ``cfg.objective`` picks lexicographic (served, then energy) or weighted;
     ``cfg.lp_relaxation`` returns only the bound of the weighted objective's relaxation.
+    Subproblems are reduced exactly (``cfg.reduce``) and solved by ``cfg.workers`` processes
+    (:mod:`perllm_opt.milp.parallel`; the same result as one). ``start`` (global option per
+    request, -1 for none: e.g. the best scheduler's on-time choices) warm-starts each
+    subproblem's first stage when ``cfg.warm_start``.
     """
     lexicographic = cfg.objective == "lexicographic" and not cfg.lp_relaxation
     if instance.continuous:
-        return _solve_continuous(instance, cfg, lexicographic, progress)
+        return _solve_continuous(instance, cfg, lexicographic, progress, start)
     n_r = instance.n_rounds
     totals = _Totals(
         np.full(instance.n_requests, -1, dtype=np.int64), instance.drop_penalty_j, lexicographic
@@ -167,12 +220,29 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
     per_round = np.full(n_r, always_on_idle_j(instance) + 0.0)
     hosts = None
     if instance.placement:
-        problems = [(None, joint_problem(instance, optimize_deployment=True))]
+        rounds: list[int | None] = [None]
+        probs = _problems(
+            cfg, lambda _: joint_problem(instance, optimize_deployment=True),
+            [None], totals,
+        )  # fmt: skip
     else:
-        problems = [(t, ids) for t, ids in enumerate(instance.round_requests()) if len(ids)]
-    for t, item in tqdm(problems, desc="optimum", unit="round", disable=not progress, leave=False):
-        prob = item if t is None else round_problem(instance, item)
-        res = solve_assignment(prob.data, cfg, lexicographic=lexicographic)
+        ids = [(t, r) for t, r in enumerate(instance.round_requests()) if len(r)]
+        rounds = [t for t, _ in ids]
+        probs = _problems(cfg, lambda r: round_problem(instance, r), [r for _, r in ids], totals)
+    kept: deque[RoundProblem] = deque()
+
+    def tasks():
+        for prob in probs:
+            kept.append(prob)
+            yield _task(prob, cfg, start)
+
+    results = solve_each(tasks(), cfg, lexicographic)
+    bar = tqdm(
+        zip(rounds, results, strict=True), total=len(rounds), desc="optimum", unit="round",
+        disable=not progress, leave=False,
+    )  # fmt: skip
+    for t, res in bar:
+        prob = kept.popleft()
         obj = totals.add(prob, res)
         if obj is None:
             continue
@@ -185,7 +255,7 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
             pairs = prob.deploy_pairs[on]
             hosts[pairs[:, 0], pairs[:, 1]] = True
     # Rounds without requests cost the always-on idle energy; add them once.
-    empty = n_r - (len(problems) if not instance.placement else n_r)
+    empty = n_r - (len(rounds) if not instance.placement else n_r)
     totals.objective += empty * always_on_idle_j(instance)
     totals.bound += empty * always_on_idle_j(instance)
     if instance.placement and not math.isnan(totals.objective):
@@ -194,7 +264,11 @@ def solve_optimum(instance: Instance, cfg: SolverConfig, progress: bool = False)
 
 
 def _solve_continuous(
-    instance: Instance, cfg: SolverConfig, lexicographic: bool, progress: bool
+    instance: Instance,
+    cfg: SolverConfig,
+    lexicographic: bool,
+    progress: bool,
+    start: np.ndarray | None,
 ) -> OptimumResult:
     """Continuous mode: one MILP per independent window (exact, see
     :func:`perllm_opt.instance.continuous_windows`), plus the requests that no option serves
@@ -206,9 +280,18 @@ def _solve_continuous(
     unreachable = int((instance.request_window < 0).sum())
     base = instance.drop_penalty_j * unreachable + always_on_idle_continuous_j(instance)
     totals.objective = totals.bound = base
-    for ids in tqdm(windows, desc="optimum", unit="window", disable=not progress, leave=False):
-        t0 = time.perf_counter()
-        prob = window_problem(instance, ids)
-        totals.build_s += time.perf_counter() - t0
-        totals.add(prob, solve_assignment(prob.data, cfg, lexicographic=lexicographic))
+    probs = _problems(cfg, lambda ids: window_problem(instance, ids, reduce=False), windows, totals)
+    kept: deque[RoundProblem] = deque()
+
+    def tasks():
+        for prob in probs:
+            kept.append(prob)
+            yield _task(prob, cfg, start)
+
+    results = solve_each(tasks(), cfg, lexicographic)
+    for res in tqdm(
+        results, total=len(windows), desc="optimum", unit="window", disable=not progress,
+        leave=False,
+    ):  # fmt: skip
+        totals.add(kept.popleft(), res)
     return totals.result(np.full(n_bins(instance), math.nan), None)

@@ -19,12 +19,13 @@ In placement mode all rounds form one problem, with ``y_{j,m}`` (model ``m`` dep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from perllm_opt.instance import Instance
 from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.reduce import reduce_data
 
 #: Memory enters the MILP in GB, so that coefficients stay near 1.
 GB = 1e9
@@ -34,13 +35,55 @@ GB = 1e9
 class RoundProblem:
     """Assignment data of one round (or of all rounds in placement mode) and the maps back
     to the instance: ``option`` (global option index per MILP option), ``request`` (global
-    request per MILP item), and for placement ``deploy_pairs`` (server, model) per y-gate."""
+    request per MILP item), for placement ``deploy_pairs`` (server, model) per y-gate, and
+    after :func:`reduce_problem` the requests fixed to an option outside the MILP
+    (``fixed_request``, ``fixed_option``) and the option count before reduction."""
 
     data: AssignmentData
     option: np.ndarray
     request: np.ndarray
     deploy_gate_start: int = -1
     deploy_pairs: np.ndarray | None = None
+    fixed_request: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    fixed_option: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    n_options_full: int = -1
+    all_options: np.ndarray | None = None
+    stand_in: np.ndarray | None = None
+
+    def start_x(self, start: np.ndarray) -> np.ndarray:
+        """0/1 per MILP option from ``start`` (global option per request, -1 for none): a
+        start option that a reduction removed is carried over to its stand-in."""
+        want = start[self.request[self.data.option_item]]
+        if self.all_options is not None and len(self.all_options) and len(want):
+            order = np.argsort(self.all_options)
+            known = self.all_options[order]
+            pos = np.minimum(np.searchsorted(known, want), len(known) - 1)
+            found = known[pos] == want
+            want = np.where(found, self.all_options[self.stand_in[order[pos]]], want)
+        return (want == self.option).astype(float)
+
+    @property
+    def n_requests(self) -> int:
+        """Requests covered: the MILP's items and the fixed ones."""
+        return self.data.n_items + len(self.fixed_request)
+
+
+def reduce_problem(prob: RoundProblem) -> RoundProblem:
+    """``prob`` without the rows, options and requests no optimum needs
+    (:func:`perllm_opt.milp.reduce.reduce_data`; the optimum is unchanged)."""
+    red = reduce_data(prob.data)
+    return RoundProblem(
+        data=red.data,
+        option=prob.option[red.option],
+        request=prob.request[red.item],
+        deploy_gate_start=prob.deploy_gate_start,
+        deploy_pairs=prob.deploy_pairs,
+        fixed_request=np.concatenate([prob.fixed_request, prob.request[red.fixed_item]]),
+        fixed_option=np.concatenate([prob.fixed_option, prob.option[red.fixed_option]]),
+        n_options_full=prob.data.n_options if prob.n_options_full < 0 else prob.n_options_full,
+        all_options=prob.option,
+        stand_in=red.stand_in,
+    )
 
 
 def option_costs(instance: Instance, options: np.ndarray) -> np.ndarray:

@@ -125,6 +125,33 @@ class _Runner:
                 f"solver {cfg.name!r} is known to Pyomo but not installed on this machine"
             )
 
+    def set_start(self, m: pe.ConcreteModel, values: dict[int, float]) -> bool:
+        """Start the next :meth:`run` of ``m`` from ``values`` (``id(var)`` -> value; the
+        variables left out start at 0). Pyomo 6.10's persistent HiGHS interface has no
+        warm-start option, so the start is set on the HiGHS model it holds, after pushing
+        any pending change of ``m`` (the next solve then finds nothing to update and HiGHS
+        keeps the start). Returns False, and does nothing, for any other solver."""
+        opt = self.contrib
+        if opt is None or not hasattr(opt, "_solver_model") or not hasattr(opt, "set_instance"):
+            return False
+        import highspy
+
+        if getattr(opt, "_model", None) is not m:
+            opt.set_instance(m)
+        else:
+            opt.update()
+        col_of = opt._pyomo_var_to_solver_var_map
+        h = opt._solver_model
+        col = np.zeros(h.getNumCol())
+        for v in m.component_data_objects(pe.Var, descend_into=True):
+            k = col_of.get(id(v))
+            if k is not None:
+                col[k] = values.get(id(v), 0.0)
+        sol = highspy.HighsSolution()
+        sol.col_value = col.tolist()
+        sol.value_valid = True
+        return h.setSolution(sol) == highspy.HighsStatus.kOk
+
     def run(
         self, m: pe.ConcreteModel, time_limit_s: float | None = None
     ) -> tuple[str, float, float, float, bool]:
@@ -196,6 +223,48 @@ def check_solver(cfg: SolverConfig) -> None:
     _Runner(cfg)
 
 
+def _nothing_to_choose(data: AssignmentData, lexicographic: bool, relax: bool) -> SolveResult:
+    """The optimum of a problem without options (every item dropped, every gate closed; the
+    reductions can leave one): no solver call."""
+    drops = float(data.n_items) if data.drop_cost is not None else math.nan
+    if data.drop_cost is None and data.n_items:
+        return SolveResult(
+            INFEASIBLE, math.nan, math.nan, math.nan, math.nan, 0.0, 0.0, 0.0,
+            None, None, None, relaxed=relax,
+        )  # fmt: skip
+    lex = lexicographic and data.drop_cost is not None and data.sense == "min"
+    obj = float(data.constant)
+    if not lex and data.drop_cost is not None:
+        obj += float(np.sum(data.drop_cost))
+    return SolveResult(
+        OPTIMAL, obj, obj, 0.0, drops if drops == drops else 0.0, 0.0, 0.0, 0.0,
+        np.zeros(0), np.ones(data.n_items) if data.drop_cost is not None else np.zeros(0),
+        np.zeros(data.n_gates), relaxed=relax, drops_bound=drops if lex else math.nan,
+    )  # fmt: skip
+
+
+def _start_values(
+    m: pe.ConcreteModel, data: AssignmentData, x: np.ndarray, drop: np.ndarray | None = None
+) -> dict[int, float]:
+    """A start for every variable of ``m`` from the option choice ``x`` (rounded to 0/1):
+    drops where an item has no option (or ``drop`` when given), gates where a chosen option
+    needs them."""
+    if x.shape != (data.n_options,):
+        raise ValueError(f"initial_x: expected shape ({data.n_options},), got {x.shape}")
+    x = (x > 0.5).astype(float)
+    values = {id(v): float(val) for v, val in zip(m._x, x, strict=True)}
+    if m._drop:
+        if drop is None:
+            taken = np.bincount(data.option_item, weights=x, minlength=data.n_items)
+            drop = np.maximum(1.0 - taken, 0.0)
+        values.update({id(v): float(round(val)) for v, val in zip(m._drop, drop, strict=True)})
+    gate = np.zeros(data.n_gates)
+    if data.n_gates:
+        np.maximum.at(gate, data.option_gate_gate, x[data.option_gate_option])
+    values.update({id(v): float(val) for v, val in zip(m._g, gate, strict=True)})
+    return values
+
+
 def _values(variables) -> np.ndarray:
     return np.asarray([v.value if v.value is not None else 0.0 for v in variables])
 
@@ -205,6 +274,7 @@ def solve_assignment(
     cfg: SolverConfig,
     lexicographic: bool = False,
     relax: bool | None = None,
+    initial_x: np.ndarray | None = None,
 ) -> SolveResult:
     """Build and solve ``data``.
 
@@ -220,6 +290,13 @@ def solve_assignment(
         solution in time, the first stage's solution is returned (status ``feasible``).
     relax : bool, optional
         LP relaxation (defaults to ``cfg.lp_relaxation``): the objective is then a bound.
+    initial_x : ndarray, shape (n_options,), optional
+        With ``cfg.warm_start``: a 0/1 choice of options to start from (an item with no
+        option chosen is dropped; gates open where a chosen option needs them). HiGHS
+        checks it; an infeasible start only costs the check. With ``cfg.warm_start`` the
+        lexicographic second stage also starts from the first stage's solution (which meets
+        its drops floor). A start never changes the optimum, only how fast it is proven and,
+        within ``cfg.mip_rel_gap``, which solution comes back.
 
     Raises
     ------
@@ -228,6 +305,8 @@ def solve_assignment(
     """
     relax = cfg.lp_relaxation if relax is None else relax
     runner = _Runner(cfg)
+    if data.n_options == 0:
+        return _nothing_to_choose(data, lexicographic, relax)
     t0 = time.perf_counter()
     m = create_model(data, relax=relax)
     lexicographic = lexicographic and data.drop_cost is not None and data.sense == "min"
@@ -238,13 +317,17 @@ def solve_assignment(
     build_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    warm = bool(getattr(cfg, "warm_start", False)) and not relax
+    if warm and initial_x is not None:
+        runner.set_start(m, _start_values(m, data, np.asarray(initial_x, dtype=float)))
     status, obj, bound, solver_s, has = runner.run(m)
     drops = math.nan
     drops_bound = math.nan
     if lexicographic and has:
         drops = float(sum(v.value or 0.0 for v in m._drop))
         stage1_optimal = status == OPTIMAL
-        drops_bound = drops if stage1_optimal else (bound if bound == bound else 0.0)
+        # No finite bound yet (stopped before the root LP): drops are at least 0.
+        drops_bound = drops if stage1_optimal else (bound if math.isfinite(bound) else 0.0)
         stage1 = (_values(m._x), _values(m._drop))
         t2 = time.perf_counter()
         floor = drops if relax else math.floor(drops + 0.5)
@@ -253,8 +336,13 @@ def solve_assignment(
         m.obj2 = pe.Objective(expr=cost_expression(m, data, with_drops=False), sense=pe.minimize)
         build_s += time.perf_counter() - t2
         left = max(cfg.time_limit_s - (time.perf_counter() - t1), 0.25 * cfg.time_limit_s)
+        if warm:
+            x1, drop1 = stage1
+            runner.set_start(m, _start_values(m, data, x1, drop1))
         status2, obj, bound, solver_s2, has = runner.run(m, left)
-        solver_s = solver_s + solver_s2
+        # HiGHS's run clock keeps running across the runs of one (persistent) model: the
+        # second stage's reading then already includes the first stage.
+        solver_s = solver_s2 if solver_s2 >= solver_s else solver_s + solver_s2
         status = status2 if stage1_optimal or status2 != OPTIMAL else FEASIBLE
         if not has and status2 != INFEASIBLE:
             # Keep the first stage's plan (it meets the floor); close gates it does not use.
@@ -277,37 +365,71 @@ def solve_assignment(
             status = INFEASIBLE
     solve_s = time.perf_counter() - t1
     if not has:
-        return SolveResult(
-            status,
-            math.nan,
-            bound,
-            math.nan,
-            math.nan,
-            build_s,
-            solve_s,
-            solver_s,
-            None,
-            None,
-            None,
-            relaxed=relax,
-        )
-    x = _values(m._x)
-    drop = _values(m._drop) if m._drop else np.zeros(0)
-    gate = _values(m._g)
-    if math.isnan(drops):
-        drops = float(drop.sum())
+        res = SolveResult(
+            status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
+            None, None, None, relaxed=relax, drops_bound=drops_bound,
+        )  # fmt: skip
+    else:
+        x = _values(m._x)
+        drop = _values(m._drop) if m._drop else np.zeros(0)
+        gate = _values(m._g)
+        if math.isnan(drops):
+            drops = float(drop.sum())
+        res = SolveResult(
+            status, obj, bound, _gap(obj, bound), drops, build_s, solve_s, solver_s,
+            x, drop, gate, relaxed=relax, drops_bound=drops_bound,
+        )  # fmt: skip
+    if warm and initial_x is not None:
+        res = _no_worse_than_start(res, data, np.asarray(initial_x, dtype=float), lexicographic)
+    return res
+
+
+def start_outcome(
+    data: AssignmentData, x: np.ndarray, lexicographic: bool
+) -> tuple[float, float, np.ndarray, np.ndarray] | None:
+    """Drops, objective, drop and gate vectors of the 0/1 option choice ``x`` (at most one
+    option per item, gates opened as needed), or None if it breaks a row. The objective is
+    the one :func:`solve_assignment` reports: without the drops' cost when
+    ``lexicographic``."""
+    x = (x > 0.5).astype(float)
+    taken = np.bincount(data.option_item, weights=x, minlength=data.n_items)
+    if np.any(taken > 1) or (data.drop_cost is None and np.any(taken < 1)):
+        return None
+    gate = np.zeros(data.n_gates)
+    if data.n_gates:
+        np.maximum.at(gate, data.option_gate_gate, x[data.option_gate_option])
+    load = np.zeros(data.n_resources)
+    np.add.at(load, data.usage_resource, data.usage_amount * x[data.usage_option])
+    np.add.at(load, data.gate_usage_resource, data.gate_usage_amount * gate[data.gate_usage_gate])
+    cap = np.asarray(data.capacity, dtype=float)
+    if np.any(load > cap + 1e-9 * np.maximum(np.abs(cap), 1.0)):
+        return None
+    drop = 1.0 - taken
+    obj = float(data.option_cost @ x + data.gate_cost @ gate + data.constant)
+    if data.drop_cost is not None and not lexicographic:
+        obj += float(data.drop_cost @ drop)
+    return float(drop.sum()), obj, drop, gate
+
+
+def _no_worse_than_start(
+    res: SolveResult, data: AssignmentData, x0: np.ndarray, lexicographic: bool
+) -> SolveResult:
+    """``res``, or the start ``x0`` when it is feasible and ``res`` is worse or has no
+    solution (a search stopped early; HiGHS may not have used the start): a warm start never
+    makes the result worse. Bounds stay those the solver proved."""
+    start = start_outcome(data, x0, lexicographic)
+    if start is None or res.relaxed:
+        return res
+    drops, obj, drop, gate = start
+    if data.sense == "max":
+        return res  # the optimum's problems are minimisations; GAP's maximisations take no start
+    if res.has_solution:
+        key_res = (res.drops, res.objective) if lexicographic else (0.0, res.objective)
+        key_start = (drops, obj) if lexicographic else (0.0, obj)
+        if key_start >= key_res:
+            return res
     return SolveResult(
-        status,
-        obj,
-        bound,
-        _gap(obj, bound),
-        drops,
-        build_s,
-        solve_s,
-        solver_s,
-        x,
-        drop,
-        gate,
-        relaxed=relax,
-        drops_bound=drops_bound,
-    )
+        FEASIBLE, obj, res.bound, _gap(obj, res.bound), drops, res.build_s, res.solve_s,
+        res.solver_s, (x0 > 0.5).astype(float), drop, gate, relaxed=False,
+        drops_bound=res.drops_bound if res.drops_bound == res.drops_bound else 0.0,
+    )  # fmt: skip
