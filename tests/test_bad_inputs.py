@@ -90,6 +90,16 @@ PERLLM_OPT = {
         {},
         "solver.time_limit_s: got 0.0",
     ),
+    "solver_workers_zero": (
+        ["optimal=true", "solver.workers=0"],
+        {},
+        "solver.workers: got 0",
+    ),
+    "solver_backend_unknown": (
+        ["optimal=true", "solver.backend=mpi"],
+        {},
+        "solver.backend: got 'mpi'",
+    ),
     "trace_not_utf8": (
         ["workload.kind=trace", "workload.trace_path={tmp}/latin1.csv"],
         {},

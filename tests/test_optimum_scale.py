@@ -244,3 +244,36 @@ def test_ray_backend_gives_the_serial_result(monkeypatch):
     on_ray = solve_optimum(inst, replace(EXACT, workers=2, backend="ray"))
     assert on_ray.objective == serial.objective
     np.testing.assert_array_equal(on_ray.assignment.option, serial.assignment.option)
+
+
+@pytest.mark.slow
+def test_a_start_does_not_trip_highs_presolve():
+    """The round where HiGHS 1.16.0, started with its presolve on, claimed 33 drops optimal
+    (benchmarks/highs_start_presolve_bug.py): started through solve_assignment, which runs a
+    started model without presolve, it finds the cold optimum, 31 drops."""
+    from support import scheduler_from_conf
+
+    from perllm_opt.cli.config_store import compose_config
+    from perllm_opt.cli.main import to_app_config
+    from perllm_opt.milp.perllm import reduce_problem, round_problem
+    from perllm_opt.simulator import simulate
+
+    cfg = to_app_config(
+        compose_config(
+            ["system.mode=rounds", "system.round_s=30", "horizon_s=600", "workload.rate_rps=2"]
+        )
+    )
+    inst = build_instance(cfg)
+    res = simulate(inst, scheduler_from_conf("oracle_milp"), np.random.default_rng(0))
+    option = res.assignment.option
+    on_time = option >= 0
+    on_time[on_time] = inst.options.on_time[option[on_time]]
+    start = np.where(on_time, option, -1)
+    rounds = [r for r in inst.round_requests() if len(r)]
+    prob = reduce_problem(round_problem(inst, rounds[18]))
+    solver = replace(cfg.solver, warm_start=True)
+    cold = solve_assignment(prob.data, replace(solver, warm_start=False), lexicographic=True)
+    warm = solve_assignment(prob.data, solver, lexicographic=True, initial_x=prob.start_x(start))
+    assert cold.status == warm.status == OPTIMAL
+    assert warm.drops == cold.drops == 31
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-6)

@@ -60,6 +60,8 @@ class OptimumResult:
         On-time options over all subproblems, before and after the exact reductions.
     n_fixed : int
         Requests the reductions fixed to an option outside the MILP.
+    n_proven : int
+        Subproblems proven optimal (``subproblems`` when ``status`` is optimal).
     """
 
     status: str
@@ -77,6 +79,7 @@ class OptimumResult:
     n_options_full: int = 0
     n_options: int = 0
     n_fixed: int = 0
+    n_proven: int = 0
 
     def kv_budget_bytes(self, instance: Instance) -> np.ndarray | None:
         """Per-server KV memory left by the optimal deployment (placement mode)."""
@@ -128,10 +131,12 @@ class _Totals:
     n_options_full: int = 0
     n_options: int = 0
     n_fixed: int = 0
+    n_proven: int = 0
 
     def add(self, prob: RoundProblem, res: SolveResult) -> float | None:
         """Count one solved subproblem; returns its objective (None without a solution)."""
         self.solved += 1
+        self.n_proven += res.status == OPTIMAL
         self.n_options += prob.data.n_options
         self.n_options_full += max(prob.n_options_full, prob.data.n_options)
         self.n_fixed += len(prob.fixed_request)
@@ -171,6 +176,7 @@ class _Totals:
             n_options_full=self.n_options_full,
             n_options=self.n_options,
             n_fixed=self.n_fixed,
+            n_proven=self.n_proven,
         )
 
 

@@ -198,6 +198,23 @@ def joint_problem(
     gu_gate = np.repeat(start + np.arange(len(pair_key)), n_r)
     gu_res = (np.arange(n_r)[None, :] * n_res_round + n_s + pair_srv[:, None]).ravel()
     gu_amt = np.repeat(dep.weight_bytes[pair_srv, pair_model] / GB, n_r)
+    # Capacity only while on: the compute row of a sleepy server j in round t becomes
+    # sum phi x <= 1 * on_{j,t}, and with a fixed deployment its memory row sum kv x <=
+    # KV_j * on_{j,t} (placement's memory row also holds the deployed weights, which stay
+    # when the server sleeps). The same integer solutions (x_o <= on_{j,t} already empties
+    # an off server), a tighter LP: on_{j,t} must cover the load, not only the largest x_o.
+    on_srv, on_rnd = on_key // max(n_r, 1), on_key % max(n_r, 1)
+    tight = [on_rnd * n_res_round + on_srv]
+    if not optimize_deployment:
+        tight.append(on_rnd * n_res_round + n_s + on_srv)
+    tight_res = np.concatenate(tight).astype(np.int64)
+    tight_gate = np.tile(np.arange(len(on_key), dtype=np.int64), len(tight))
+    tight_amt = -capacity[tight_res]
+    capacity = capacity.copy()
+    capacity[tight_res] = 0.0
+    gu_gate = np.concatenate([gu_gate, tight_gate])
+    gu_res = np.concatenate([gu_res, tight_res])
+    gu_amt = np.concatenate([gu_amt, tight_amt])
     data = AssignmentData(
         n_items=len(requests),
         option_item=local[req],
