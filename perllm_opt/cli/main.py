@@ -155,10 +155,12 @@ def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
     gap = opt.get("mip_gap")
     gap_txt = f"{gap:.2e}" if isinstance(gap, float) and gap == gap else "-"
     served_txt = "-" if served is None else str(served)
+    full, kept = opt.get("milp_options_full"), opt.get("milp_options")
+    reduced = f", {kept:,} of {full:,} options kept" if full and kept is not None else ""
     return (
         f"\noptimum: {opt.get('status')}, gap {gap_txt}, on time {served_txt}"
         f" (proven at most {bound_txt}), {summary.get('optimal_subproblems', '-')} "
-        f"subproblem(s), {opt.get('solve_s', float('nan')):.1f} s solving"
+        f"subproblem(s){reduced}, {opt.get('solve_s', float('nan')):.1f} s solving"
     )
 
 
