@@ -183,7 +183,7 @@ class _Totals:
 def _task(prob: RoundProblem, cfg: SolverConfig, start: np.ndarray | None) -> Task:
     """The solver's task for ``prob``: its data and, with a start assignment (global option
     per request, -1 for none), the options of it that ``prob`` holds."""
-    if start is None or not cfg.warm_start:
+    if start is None:
         return Task(prob.data)
     return Task(prob.data, prob.start_x(start))
 
@@ -213,8 +213,9 @@ def solve_optimum(
     ``cfg.lp_relaxation`` returns only the bound of the weighted objective's relaxation.
     Subproblems are reduced exactly (``cfg.reduce``) and solved by ``cfg.workers`` processes
     (:mod:`perllm_opt.milp.parallel`; the same result as one). ``start`` (global option per
-    request, -1 for none: e.g. the best scheduler's on-time choices) warm-starts each
-    subproblem's first stage when ``cfg.warm_start``.
+    request, -1 for none: e.g. the best scheduler's on-time choices) is a floor: a
+    subproblem whose search ends worse (or with nothing) returns the start's choices, so the
+    optimum is never worse than it; with ``cfg.warm_start`` HiGHS also starts from it.
     """
     lexicographic = cfg.objective == "lexicographic" and not cfg.lp_relaxation
     if instance.continuous:

@@ -299,12 +299,13 @@ def solve_assignment(
     relax : bool, optional
         LP relaxation (defaults to ``cfg.lp_relaxation``): the objective is then a bound.
     initial_x : ndarray, shape (n_options,), optional
-        With ``cfg.warm_start``: a 0/1 choice of options to start from (an item with no
-        option chosen is dropped; gates open where a chosen option needs them). HiGHS
-        checks it; an infeasible start only costs the check. With ``cfg.warm_start`` the
-        lexicographic second stage also starts from the first stage's solution (which meets
-        its drops floor). A start never changes the optimum, only how fast it is proven and,
-        within ``cfg.mip_rel_gap``, which solution comes back.
+        A 0/1 choice of options (an item with no option chosen is dropped; gates open where
+        a chosen option needs them). If it is feasible and the search ends worse, or without
+        a solution, it is returned instead (status ``feasible``): the result is never worse
+        than it. With ``cfg.warm_start`` HiGHS also starts from it (and the lexicographic
+        second stage from the first stage's solution), with its presolve off. A start never
+        changes the optimum, only how fast it is proven and, within ``cfg.mip_rel_gap``,
+        which solution comes back.
 
     Raises
     ------
@@ -390,7 +391,7 @@ def solve_assignment(
             status, obj, bound, _gap(obj, bound), drops, build_s, solve_s, solver_s,
             x, drop, gate, relaxed=relax, drops_bound=drops_bound,
         )  # fmt: skip
-    if warm and initial_x is not None:
+    if initial_x is not None and not relax:
         res = _no_worse_than_start(res, data, np.asarray(initial_x, dtype=float), lexicographic)
     return res
 
