@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,6 +200,24 @@ def _problems(cfg: SolverConfig, build, items, totals: _Totals):
         yield prob
 
 
+def _solved(
+    probs: Iterator[RoundProblem],
+    cfg: SolverConfig,
+    lexicographic: bool,
+    start: np.ndarray | None,
+) -> Iterator[tuple[RoundProblem, SolveResult]]:
+    """Each subproblem with its result, in order (solved by ``cfg.workers`` processes)."""
+    kept: deque[RoundProblem] = deque()
+
+    def tasks() -> Iterator[Task]:
+        for prob in probs:
+            kept.append(prob)
+            yield _task(prob, cfg, start)
+
+    for res in solve_each(tasks(), cfg, lexicographic):
+        yield kept.popleft(), res
+
+
 def solve_optimum(
     instance: Instance,
     cfg: SolverConfig,
@@ -236,20 +255,11 @@ def solve_optimum(
         ids = [(t, r) for t, r in enumerate(instance.round_requests()) if len(r)]
         rounds = [t for t, _ in ids]
         probs = _problems(cfg, lambda r: round_problem(instance, r), [r for _, r in ids], totals)
-    kept: deque[RoundProblem] = deque()
-
-    def tasks():
-        for prob in probs:
-            kept.append(prob)
-            yield _task(prob, cfg, start)
-
-    results = solve_each(tasks(), cfg, lexicographic)
     bar = tqdm(
-        zip(rounds, results, strict=True), total=len(rounds), desc="optimum", unit="round",
-        disable=not progress, leave=False,
+        zip(rounds, _solved(probs, cfg, lexicographic, start), strict=True),
+        total=len(rounds), desc="optimum", unit="round", disable=not progress, leave=False,
     )  # fmt: skip
-    for t, res in bar:
-        prob = kept.popleft()
+    for t, (prob, res) in bar:
         obj = totals.add(prob, res)
         if obj is None:
             continue
@@ -288,17 +298,9 @@ def _solve_continuous(
     base = instance.drop_penalty_j * unreachable + always_on_idle_continuous_j(instance)
     totals.objective = totals.bound = base
     probs = _problems(cfg, lambda ids: window_problem(instance, ids, reduce=False), windows, totals)
-    kept: deque[RoundProblem] = deque()
-
-    def tasks():
-        for prob in probs:
-            kept.append(prob)
-            yield _task(prob, cfg, start)
-
-    results = solve_each(tasks(), cfg, lexicographic)
-    for res in tqdm(
-        results, total=len(windows), desc="optimum", unit="window", disable=not progress,
-        leave=False,
+    for prob, res in tqdm(
+        _solved(probs, cfg, lexicographic, start), total=len(windows), desc="optimum",
+        unit="window", disable=not progress, leave=False,
     ):  # fmt: skip
-        totals.add(kept.popleft(), res)
+        totals.add(prob, res)
     return totals.result(np.full(n_bins(instance), math.nan), None)
