@@ -25,7 +25,7 @@ import numpy as np
 from perllm_opt.cli.config_store import compose_config
 from perllm_opt.cli.main import to_app_config
 from perllm_opt.instance import build_instance
-from perllm_opt.milp.optimum import solve_optimum
+from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import simulate
 
@@ -52,10 +52,7 @@ def scheduler_start(inst, cfg, name: str) -> np.ndarray:
     hands its best scheduler's to the optimum."""
     spec = dict(cfg.scheduler[name])
     res = simulate(inst, make_scheduler(name, spec), np.random.default_rng(cfg.seed))
-    option = res.assignment.option
-    on_time = option >= 0
-    on_time[on_time] = inst.options.on_time[option[on_time]]
-    return np.where(on_time, option, -1)
+    return on_time_start(inst, res.assignment)
 
 
 def run(overrides: list[str], workers: int, warm_start: bool | None, start: str | None) -> dict:

@@ -14,7 +14,7 @@ from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, Worklo
 from perllm_opt.evaluate import evaluate
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.optimum import solve_optimum
+from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.reduce import free_items, reduce_data, redundant_rows
 from perllm_opt.milp.solve import OPTIMAL, solve_assignment
 
@@ -138,13 +138,10 @@ def test_redundant_rows_and_free_items_by_hand():
 
 
 def rounds_instance(seed: int, rate: float = 2.0, horizon_s: float = 120.0):
+    from support import small_config  # rounds mode by default
+
     return build_instance(
-        InstanceConfig(
-            seed=seed,
-            horizon_s=horizon_s,
-            workload=WorkloadConfig(rate_rps=rate),
-            system=SystemConfig(mode="rounds"),
-        )
+        small_config(seed, horizon_s=horizon_s, workload=WorkloadConfig(rate_rps=rate))
     )
 
 
@@ -199,10 +196,7 @@ def scheduler_start(inst, name: str = "greedy_energy") -> tuple[np.ndarray, floa
     from perllm_opt.simulator import simulate
 
     res = simulate(inst, scheduler_from_conf(name), np.random.default_rng(0))
-    option = res.assignment.option
-    on_time = option >= 0
-    on_time[on_time] = inst.options.on_time[option[on_time]]
-    return np.where(on_time, option, -1), evaluate(inst, res.assignment).metrics.objective
+    return on_time_start(inst, res.assignment), evaluate(inst, res.assignment).metrics.objective
 
 
 @pytest.mark.parametrize("seed", [0, 5])
@@ -268,10 +262,7 @@ def test_a_start_does_not_trip_highs_presolve():
     )
     inst = build_instance(cfg)
     res = simulate(inst, scheduler_from_conf("oracle_milp"), np.random.default_rng(0))
-    option = res.assignment.option
-    on_time = option >= 0
-    on_time[on_time] = inst.options.on_time[option[on_time]]
-    start = np.where(on_time, option, -1)
+    start = on_time_start(inst, res.assignment)
     rounds = [r for r in inst.round_requests() if len(r)]
     prob = reduce_problem(round_problem(inst, rounds[18]))
     solver = replace(cfg.solver, warm_start=True)

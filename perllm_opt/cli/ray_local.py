@@ -51,5 +51,13 @@ def keep_local_ray_on_loopback(
             "ray was imported before the sweep started: a local Ray would listen on every "
             f"interface; set {RAY_CLUSTER_ENV}=0 before starting, or give a cluster address"
         )
+    return single_node_mode(environ)
+
+
+def single_node_mode(environ: MutableMapping[str, str]) -> bool:
+    """Ask a Ray not yet imported for its single-node mode (every server on loopback),
+    unless the user set the variable; returns True if it set it."""
+    if RAY_CLUSTER_ENV in environ:
+        return False
     environ[RAY_CLUSTER_ENV] = "0"
     return True

@@ -90,3 +90,17 @@ class AssignmentData:
     @property
     def n_gates(self) -> int:
         return len(self.gate_cost)
+
+    def columns_for(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The option choice ``x`` (rounded to 0/1) completed to every column: ``(x, drop,
+        gate)`` with a drop for each item no chosen option serves and each gate open where a
+        chosen option needs it."""
+        x = np.asarray(x, dtype=float)
+        if x.shape != (self.n_options,):
+            raise ValueError(f"initial_x: expected shape ({self.n_options},), got {x.shape}")
+        x = (x > 0.5).astype(float)
+        taken = np.bincount(self.option_item, weights=x, minlength=self.n_items)
+        gate = np.zeros(self.n_gates)
+        if self.n_gates:
+            np.maximum.at(gate, self.option_gate_gate, x[self.option_gate_option])
+        return x, np.maximum(1.0 - taken, 0.0), gate

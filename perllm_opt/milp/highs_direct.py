@@ -67,16 +67,8 @@ def _matrix(data: AssignmentData) -> tuple[int, int, np.ndarray, np.ndarray, np.
 def _start_solution(data: AssignmentData, x: np.ndarray) -> highspy.HighsSolution:
     """Every column's value for the option vector ``x``: a drop where an item has no option,
     a gate open where one of its options is chosen."""
-    if x.shape != (data.n_options,):
-        raise ValueError(f"initial_x: expected shape ({data.n_options},), got {x.shape}")
-    x = (x > 0.5).astype(float)
-    cols = [x]
-    if data.drop_cost is not None:
-        taken = np.bincount(data.option_item, weights=x, minlength=data.n_items)
-        cols.append(np.maximum(1.0 - taken, 0.0))
-    gate = np.zeros(data.n_gates)
-    np.maximum.at(gate, data.option_gate_gate, x[data.option_gate_option])
-    cols.append(gate)
+    x, drop, gate = data.columns_for(x)
+    cols = [x, drop, gate] if data.drop_cost is not None else [x, gate]
     sol = highspy.HighsSolution()
     sol.col_value = np.concatenate(cols).tolist()
     sol.value_valid = True

@@ -181,6 +181,15 @@ class _Totals:
         )
 
 
+def on_time_start(instance: Instance, assignment: Assignment) -> np.ndarray:
+    """A schedule's on-time choices as a start for :func:`solve_optimum`: the option of each
+    request whose chosen option is on time, -1 for every other request."""
+    option = assignment.option
+    on_time = option >= 0
+    on_time[on_time] = instance.options.on_time[option[on_time]]
+    return np.where(on_time, option, -1)
+
+
 def _task(prob: RoundProblem, cfg: SolverConfig, start: np.ndarray | None) -> Task:
     """The solver's task for ``prob``: its data and, with a start assignment (global option
     per request, -1 for none), the options of it that ``prob`` holds."""

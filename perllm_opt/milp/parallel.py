@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,19 @@ def solve_each(
     yield from _in_processes(tasks, cfg, lexicographic)
 
 
+def _in_order(handles: Iterator[Any], result: Callable[[Any], SolveResult], limit: int):
+    """Results of the submitted ``handles`` in submission order, with at most ``limit``
+    submitted and not yet returned (``handles`` is a lazy generator: taking the next one
+    submits it)."""
+    pending: deque = deque()
+    for handle in handles:
+        pending.append(handle)
+        if len(pending) >= limit:
+            yield result(pending.popleft())
+    while pending:
+        yield result(pending.popleft())
+
+
 def _in_processes(
     tasks: Iterable[Task], cfg: SolverConfig, lexicographic: bool
 ) -> Iterator[SolveResult]:
@@ -61,21 +75,16 @@ def _in_processes(
 
     # Spawned, not forked: the parent may hold threads (progress bars, HiGHS's pool).
     with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn")) as pool:
-        pending: deque = deque()
-        for task in tasks:
-            pending.append(pool.submit(solve_task, task, cfg, lexicographic))
-            if len(pending) >= 2 * cfg.workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        handles = (pool.submit(solve_task, task, cfg, lexicographic) for task in tasks)
+        yield from _in_order(handles, lambda future: future.result(), 2 * cfg.workers)
 
 
 def _on_ray(tasks: Iterable[Task], cfg: SolverConfig, lexicographic: bool) -> Iterator[SolveResult]:
-    from perllm_opt.cli.ray_local import RAY_CLUSTER_ENV
+    from perllm_opt.cli.ray_local import single_node_mode
 
     address = cfg.ray_address or os.environ.get("RAY_ADDRESS") or None
     if address is None and "ray" not in sys.modules:
-        os.environ.setdefault(RAY_CLUSTER_ENV, "0")  # a local Ray: loopback only
+        single_node_mode(os.environ)  # a local Ray: loopback only
     import ray
 
     started = False
@@ -85,13 +94,8 @@ def _on_ray(tasks: Iterable[Task], cfg: SolverConfig, lexicographic: bool) -> It
         started = True
     remote = ray.remote(num_cpus=1)(solve_task)
     try:
-        pending: deque = deque()
-        for task in tasks:
-            pending.append(remote.remote(task, cfg, lexicographic))
-            if len(pending) >= 2 * cfg.workers:
-                yield ray.get(pending.popleft())
-        while pending:
-            yield ray.get(pending.popleft())
+        handles = (remote.remote(task, cfg, lexicographic) for task in tasks)
+        yield from _in_order(handles, ray.get, 2 * cfg.workers)
     finally:
         if started:
             ray.shutdown()

@@ -21,7 +21,7 @@ exact models", proves each):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -91,23 +91,15 @@ def without_options(data: AssignmentData, drop: np.ndarray) -> tuple[AssignmentD
     new[keep] = np.arange(len(keep))
     u = ~drop[data.usage_option]
     g = ~drop[data.option_gate_option]
-    reduced = AssignmentData(
-        n_items=data.n_items,
+    reduced = replace(
+        data,
         option_item=data.option_item[keep],
         option_cost=data.option_cost[keep],
-        capacity=data.capacity,
         usage_option=new[data.usage_option[u]],
         usage_resource=data.usage_resource[u],
         usage_amount=data.usage_amount[u],
-        drop_cost=data.drop_cost,
-        gate_cost=data.gate_cost,
-        gate_usage_gate=data.gate_usage_gate,
-        gate_usage_resource=data.gate_usage_resource,
-        gate_usage_amount=data.gate_usage_amount,
         option_gate_option=new[data.option_gate_option[g]],
         option_gate_gate=data.option_gate_gate[g],
-        constant=data.constant,
-        sense=data.sense,
     )
     return reduced, keep
 
@@ -137,23 +129,15 @@ def without_rows(data: AssignmentData, drop: np.ndarray) -> AssignmentData:
     new = np.cumsum(~drop) - 1
     u = ~drop[data.usage_resource]
     g = ~drop[data.gate_usage_resource]
-    return AssignmentData(
-        n_items=data.n_items,
-        option_item=data.option_item,
-        option_cost=data.option_cost,
+    return replace(
+        data,
         capacity=np.asarray(data.capacity)[~drop],
         usage_option=data.usage_option[u],
         usage_resource=new[data.usage_resource[u]],
         usage_amount=data.usage_amount[u],
-        drop_cost=data.drop_cost,
-        gate_cost=data.gate_cost,
         gate_usage_gate=data.gate_usage_gate[g],
         gate_usage_resource=new[data.gate_usage_resource[g]],
         gate_usage_amount=data.gate_usage_amount[g],
-        option_gate_option=data.option_gate_option,
-        option_gate_gate=data.option_gate_gate,
-        constant=data.constant,
-        sense=data.sense,
     )
 
 
@@ -216,35 +200,19 @@ def reduce_data(data: AssignmentData) -> Reduction:
     small, keep = without_options(small, dom >= 0)
     fix = free_items(small)
     fixed_item = np.flatnonzero(fix >= 0)
-    if len(fixed_item) == 0:
-        return Reduction(
-            small, keep, np.arange(data.n_items), fixed_item, fixed_item,
-            int(rows.sum()), data.n_options - small.n_options, stand_in,
-        )  # fmt: skip
+    kept_items = np.flatnonzero(fix < 0)
     drop_opt = np.zeros(small.n_options, dtype=bool)
     drop_opt[fix[fixed_item]] = True
     fixed_cost = float(small.option_cost[fix[fixed_item]].sum())
     small2, keep2 = without_options(small, drop_opt)
-    kept_items = np.flatnonzero(fix < 0)
     new_item = np.full(data.n_items, -1, dtype=np.int64)
     new_item[kept_items] = np.arange(len(kept_items))
-    small3 = AssignmentData(
+    small3 = replace(
+        small2,
         n_items=len(kept_items),
         option_item=new_item[small2.option_item],
-        option_cost=small2.option_cost,
-        capacity=small2.capacity,
-        usage_option=small2.usage_option,
-        usage_resource=small2.usage_resource,
-        usage_amount=small2.usage_amount,
         drop_cost=None if small2.drop_cost is None else small2.drop_cost[kept_items],
-        gate_cost=small2.gate_cost,
-        gate_usage_gate=small2.gate_usage_gate,
-        gate_usage_resource=small2.gate_usage_resource,
-        gate_usage_amount=small2.gate_usage_amount,
-        option_gate_option=small2.option_gate_option,
-        option_gate_gate=small2.option_gate_gate,
         constant=small2.constant + fixed_cost,
-        sense=small2.sense,
     )
     return Reduction(
         small3,

@@ -257,18 +257,11 @@ def _start_values(
     """A start for every variable of ``m`` from the option choice ``x`` (rounded to 0/1):
     drops where an item has no option (or ``drop`` when given), gates where a chosen option
     needs them."""
-    if x.shape != (data.n_options,):
-        raise ValueError(f"initial_x: expected shape ({data.n_options},), got {x.shape}")
-    x = (x > 0.5).astype(float)
+    x, implied, gate = data.columns_for(x)
     values = {id(v): float(val) for v, val in zip(m._x, x, strict=True)}
     if m._drop:
-        if drop is None:
-            taken = np.bincount(data.option_item, weights=x, minlength=data.n_items)
-            drop = np.maximum(1.0 - taken, 0.0)
+        drop = implied if drop is None else drop
         values.update({id(v): float(round(val)) for v, val in zip(m._drop, drop, strict=True)})
-    gate = np.zeros(data.n_gates)
-    if data.n_gates:
-        np.maximum.at(gate, data.option_gate_gate, x[data.option_gate_option])
     values.update({id(v): float(val) for v, val in zip(m._g, gate, strict=True)})
     return values
 
@@ -326,11 +319,10 @@ def solve_assignment(
     build_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    warm = bool(getattr(cfg, "warm_start", False)) and not relax
+    warm = cfg.warm_start and not relax
     started = False
     if warm and initial_x is not None:
-        x0 = np.asarray(initial_x, dtype=float)
-        started = runner.set_start(m, _start_values(m, data, x0))
+        started = runner.set_start(m, _start_values(m, data, initial_x))
     status, obj, bound, solver_s, has = runner.run(m, presolve=not started)
     drops = math.nan
     drops_bound = math.nan
@@ -359,16 +351,14 @@ def solve_assignment(
         if not has and status2 != INFEASIBLE:
             # Keep the first stage's plan (it meets the floor); close gates it does not use.
             x1, drop1 = stage1
-            gate_used = np.zeros(data.n_gates)
-            if data.n_gates:
-                np.maximum.at(gate_used, data.option_gate_gate, x1[data.option_gate_option].round())
-            for var, val in zip(m._x, x1.round(), strict=True):
+            x1, _, gate_used = data.columns_for(x1)
+            for var, val in zip(m._x, x1, strict=True):
                 var.set_value(val)
             for var, val in zip(m._g, gate_used, strict=True):
                 var.set_value(val)
             for var, val in zip(m._drop, drop1.round(), strict=True):
                 var.set_value(val)
-            obj = float(data.option_cost @ x1.round() + data.gate_cost @ gate_used)
+            obj = float(data.option_cost @ x1 + data.gate_cost @ gate_used)
             obj += float(data.constant)
             status, has = FEASIBLE, True
             if bound != bound:
@@ -391,36 +381,32 @@ def solve_assignment(
             status, obj, bound, _gap(obj, bound), drops, build_s, solve_s, solver_s,
             x, drop, gate, relaxed=relax, drops_bound=drops_bound,
         )  # fmt: skip
-    if initial_x is not None and not relax:
-        res = _no_worse_than_start(res, data, np.asarray(initial_x, dtype=float), lexicographic)
+    if initial_x is not None:
+        res = _no_worse_than_start(res, data, initial_x, lexicographic)
     return res
 
 
 def start_outcome(
     data: AssignmentData, x: np.ndarray, lexicographic: bool
-) -> tuple[float, float, np.ndarray, np.ndarray] | None:
-    """Drops, objective, drop and gate vectors of the 0/1 option choice ``x`` (at most one
-    option per item, gates opened as needed), or None if it breaks a row. The objective is
-    the one :func:`solve_assignment` reports: without the drops' cost when
+) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Drops, objective, and the x, drop and gate vectors of the 0/1 option choice ``x`` (at
+    most one option per item, gates opened as needed), or None if it breaks a row. The
+    objective is the one :func:`solve_assignment` reports: without the drops' cost when
     ``lexicographic``."""
-    x = (x > 0.5).astype(float)
+    x, drop, gate = data.columns_for(x)
     taken = np.bincount(data.option_item, weights=x, minlength=data.n_items)
     if np.any(taken > 1) or (data.drop_cost is None and np.any(taken < 1)):
         return None
-    gate = np.zeros(data.n_gates)
-    if data.n_gates:
-        np.maximum.at(gate, data.option_gate_gate, x[data.option_gate_option])
     load = np.zeros(data.n_resources)
     np.add.at(load, data.usage_resource, data.usage_amount * x[data.usage_option])
     np.add.at(load, data.gate_usage_resource, data.gate_usage_amount * gate[data.gate_usage_gate])
     cap = np.asarray(data.capacity, dtype=float)
     if np.any(load > cap + 1e-9 * np.maximum(np.abs(cap), 1.0)):
         return None
-    drop = 1.0 - taken
     obj = float(data.option_cost @ x + data.gate_cost @ gate + data.constant)
     if data.drop_cost is not None and not lexicographic:
         obj += float(data.drop_cost @ drop)
-    return float(drop.sum()), obj, drop, gate
+    return float(drop.sum()), obj, x, drop, gate
 
 
 def _no_worse_than_start(
@@ -429,12 +415,12 @@ def _no_worse_than_start(
     """``res``, or the start ``x0`` when it is feasible and ``res`` is worse or has no
     solution (a search stopped early; HiGHS may not have used the start): a warm start never
     makes the result worse. Bounds stay those the solver proved."""
-    start = start_outcome(data, x0, lexicographic)
-    if start is None or res.relaxed:
-        return res
-    drops, obj, drop, gate = start
-    if data.sense == "max":
+    if res.relaxed or data.sense == "max":
         return res  # the optimum's problems are minimisations; GAP's maximisations take no start
+    start = start_outcome(data, x0, lexicographic)
+    if start is None:
+        return res
+    drops, obj, x, drop, gate = start
     if res.has_solution:
         key_res = (res.drops, res.objective) if lexicographic else (0.0, res.objective)
         key_start = (drops, obj) if lexicographic else (0.0, obj)
@@ -442,6 +428,6 @@ def _no_worse_than_start(
             return res
     return SolveResult(
         FEASIBLE, obj, res.bound, _gap(obj, res.bound), drops, res.build_s, res.solve_s,
-        res.solver_s, (x0 > 0.5).astype(float), drop, gate, relaxed=False,
+        res.solver_s, x, drop, gate, relaxed=False,
         drops_bound=res.drops_bound if res.drops_bound == res.drops_bound else 0.0,
     )  # fmt: skip
