@@ -476,7 +476,11 @@ class SolverConfig:
     ``workers`` solves independent subproblems (rounds, windows) in that many processes, on
     this machine (``backend=local``) or as Ray tasks (``backend=ray``: the cluster at
     ``ray_address`` or ``RAY_ADDRESS``, else a local Ray on loopback); the result is the
-    serial one.
+    serial one. ``window_s`` (continuous mode) splits each independent window longer than
+    that into blocks of ``window_s`` seconds of dispatch times: a rolling plan solves the
+    blocks in turn with the earlier blocks' choices fixed, and a Lagrangian bound (the
+    window's LP prices on the rows that cross blocks) certifies its gap
+    (milp/rolling.py); ``null`` solves each window as one MILP.
     """
 
     name: str = "highs"
@@ -490,6 +494,10 @@ class SolverConfig:
     workers: int = 1
     backend: str = "local"
     ray_address: str | None = None
+    window_s: float | None = None
+    lookahead_blocks: int = 3
+    lookahead_relaxed: bool = True
+    improve_passes: int = 1
 
     def __post_init__(self) -> None:
         require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")
@@ -522,6 +530,24 @@ class SolverConfig:
             "solver.backend",
             self.backend,
             f"one of {list(SOLVER_BACKENDS)}",
+        )
+        if self.window_s is not None:
+            require_positive(self.window_s, "solver.window_s")
+        require(
+            isinstance(self.lookahead_blocks, int)
+            and not isinstance(self.lookahead_blocks, bool)
+            and self.lookahead_blocks >= 0,
+            "solver.lookahead_blocks",
+            self.lookahead_blocks,
+            "an integer >= 0 (blocks after the current one that the rolling plan looks at)",
+        )
+        require(
+            isinstance(self.improve_passes, int)
+            and not isinstance(self.improve_passes, bool)
+            and self.improve_passes >= 0,
+            "solver.improve_passes",
+            self.improve_passes,
+            "an integer >= 0 (fix-and-optimize passes over the rolling plan)",
         )
 
 

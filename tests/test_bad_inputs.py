@@ -100,6 +100,16 @@ PERLLM_OPT = {
         {},
         "solver.backend: got 'mpi'",
     ),
+    "solver_window_zero": (
+        ["optimal=true", "solver.window_s=0"],
+        {},
+        "solver.window_s: got 0",
+    ),
+    "solver_lookahead_negative": (
+        ["optimal=true", "solver.lookahead_blocks=-1"],
+        {},
+        "solver.lookahead_blocks: got -1",
+    ),
     "trace_not_utf8": (
         ["workload.kind=trace", "workload.trace_path={tmp}/latin1.csv"],
         {},

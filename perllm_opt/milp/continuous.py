@@ -87,14 +87,24 @@ def capacity_rows(
     return rows_iv, rows_amt, rows_cap
 
 
-def window_problem(instance: Instance, requests: np.ndarray, reduce: bool = True) -> RoundProblem:
+def window_problem(
+    instance: Instance,
+    requests: np.ndarray,
+    reduce: bool = True,
+    options: np.ndarray | None = None,
+) -> RoundProblem:
     """The MILP data of one window's requests (continuous mode, fixed deployment); with
     ``reduce``, without the rows, options and requests no optimum needs
-    (:func:`perllm_opt.milp.perllm.reduce_problem`: the optimum is unchanged)."""
+    (:func:`perllm_opt.milp.perllm.reduce_problem`: the optimum is unchanged). ``options``
+    (global indices, each of a request in ``requests``) replaces the requests' on-time
+    options, in the order given."""
     o = instance.options
     topo = instance.topology
     requests = np.asarray(requests, dtype=np.int64)
-    opts = on_time_options(instance, requests)
+    if options is None:
+        opts = on_time_options(instance, requests)
+    else:
+        opts = np.asarray(options, dtype=np.int64)
     n_opt = len(opts)
     local = np.full(instance.n_requests, -1, dtype=np.int64)
     local[requests] = np.arange(len(requests))

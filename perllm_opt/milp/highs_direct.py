@@ -75,44 +75,18 @@ def _start_solution(data: AssignmentData, x: np.ndarray) -> highspy.HighsSolutio
     return sol
 
 
-def solve_assignment_direct(
+def _highs(
     data: AssignmentData,
     cfg: SolverConfig,
-    relax: bool = False,
+    relax: bool,
     max_nodes: int | None = None,
     presolve: bool = True,
-    initial_x: np.ndarray | None = None,
-) -> SolveResult:
-    """Solve ``data`` with its weighted objective through ``highspy``.
-
-    Parameters
-    ----------
-    data : AssignmentData
-    cfg : SolverConfig
-        Time limit, relative gap and threads (the solver is HiGHS whatever ``cfg.name``).
-    relax : bool
-        LP relaxation.
-    max_nodes : int, optional
-        Branch-and-bound node limit (HiGHS ``mip_max_nodes``): unlike the time limit it
-        stops at the same point on every machine, so results stay reproducible.
-    presolve : bool
-        HiGHS's presolve. The epoch plans turn it off: on some of them HiGHS 1.16.0 loops in
-        its MIP presolve past any time limit (``benchmarks/data/highs_presolve_hang.mps``;
-        docs/benchmarks.md). That costs nothing measurable on continuous mode's small plans
-        but slows rounds mode's whole-round plans (docs/benchmarks.md).
-    initial_x : ndarray of float, shape (n_options,), optional
-        A feasible assignment (0/1 per option) to start branch-and-bound from, with drops
-        and gates set to match: an incumbent from the first node prunes the search. The
-        optimal value is the same, but which plan within ``cfg.mip_rel_gap`` comes back can
-        change; the epoch plans do not use it yet (docs/benchmarks.md).
-
-    Returns
-    -------
-    SolveResult
-        As :func:`perllm_opt.milp.solve.solve_assignment` with ``lexicographic=False``.
-    """
-    t0 = time.perf_counter()
-    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    relaxed_items: np.ndarray | None = None,
+) -> highspy.Highs:
+    """A HiGHS instance holding ``data``'s weighted model (rows: assignment, capacity, gate
+    links, in that order), with ``cfg``'s options; the options and drop of each item in the
+    mask ``relaxed_items`` are continuous in [0, 1]."""
+    n_i, n_o = data.n_items, data.n_options
     n_col, n_row, row, col, val = _matrix(data)
     n_d = n_i if data.drop_cost is not None else 0
     n_r = data.n_resources
@@ -143,7 +117,13 @@ def solve_assignment_direct(
     lp.a_matrix_.index_ = row.astype(np.int32)
     lp.a_matrix_.value_ = val
     if not relax:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_col
+        integer = np.ones(n_col, dtype=bool)
+        if relaxed_items is not None:
+            integer[:n_o] = ~relaxed_items[data.option_item]
+            if n_d:
+                integer[n_o : n_o + n_d] = ~relaxed_items
+        kind = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+        lp.integrality_ = [kind[int(v)] for v in integer]
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -157,6 +137,53 @@ def solve_assignment_direct(
     if not presolve:
         h.setOptionValue("presolve", "off")
     h.passModel(lp)
+    return h
+
+
+def solve_assignment_direct(
+    data: AssignmentData,
+    cfg: SolverConfig,
+    relax: bool = False,
+    max_nodes: int | None = None,
+    presolve: bool = True,
+    initial_x: np.ndarray | None = None,
+    relaxed_items: np.ndarray | None = None,
+) -> SolveResult:
+    """Solve ``data`` with its weighted objective through ``highspy``.
+
+    Parameters
+    ----------
+    data : AssignmentData
+    cfg : SolverConfig
+        Time limit, relative gap and threads (the solver is HiGHS whatever ``cfg.name``).
+    relax : bool
+        LP relaxation.
+    max_nodes : int, optional
+        Branch-and-bound node limit (HiGHS ``mip_max_nodes``): unlike the time limit it
+        stops at the same point on every machine, so results stay reproducible.
+    presolve : bool
+        HiGHS's presolve. The epoch plans turn it off: on some of them HiGHS 1.16.0 loops in
+        its MIP presolve past any time limit (``benchmarks/data/highs_presolve_hang.mps``;
+        docs/benchmarks.md). That costs nothing measurable on continuous mode's small plans
+        but slows rounds mode's whole-round plans (docs/benchmarks.md).
+    initial_x : ndarray of float, shape (n_options,), optional
+        A feasible assignment (0/1 per option) to start branch-and-bound from, with drops
+        and gates set to match: an incumbent from the first node prunes the search. The
+        optimal value is the same, but which plan within ``cfg.mip_rel_gap`` comes back can
+        change; the epoch plans do not use it yet (docs/benchmarks.md).
+    relaxed_items : ndarray of bool, shape (n_items,), optional
+        Items whose options and drop are continuous (relax-and-fix: the rolling plan's
+        look-ahead, perllm_opt/milp/rolling.py); their values in the result are fractional.
+
+    Returns
+    -------
+    SolveResult
+        As :func:`perllm_opt.milp.solve.solve_assignment` with ``lexicographic=False``.
+    """
+    t0 = time.perf_counter()
+    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    n_d = n_i if data.drop_cost is not None else 0
+    h = _highs(data, cfg, relax, max_nodes, presolve, relaxed_items)
     if initial_x is not None:
         h.setSolution(_start_solution(data, np.asarray(initial_x, dtype=float)))
     build_s = time.perf_counter() - t0
@@ -198,3 +225,34 @@ def solve_assignment_direct(
         gate[:n_g],
         relaxed=relax,
     )
+
+
+def lp_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray, np.ndarray]:
+    """The LP relaxation of ``data`` (a minimisation, weighted objective) and its prices.
+
+    Returns
+    -------
+    value : float
+        The relaxation's optimum (a lower bound on the MILP's).
+    capacity_price : ndarray, shape (n_resources,)
+        ``-y_r >= 0`` for each capacity row ``r`` (HiGHS's row dual ``y_r`` of a ``<=`` row of
+        a minimisation is non-positive): what one more unit of the resource would save.
+    link_price : ndarray, shape (n_option_gate_pairs,)
+        The same for each gate link ``x_o - g <= 0``.
+
+    Raises
+    ------
+    RuntimeError
+        HiGHS did not prove the relaxation optimal (e.g. at the time limit).
+    """
+    if data.sense != "min":
+        raise ValueError("lp_duals: a minimisation is expected")
+    h = _highs(data, cfg, relax=True)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        status = h.modelStatusToString(h.getModelStatus())
+        raise RuntimeError(f"lp_duals: HiGHS ended with {status}")
+    dual = np.asarray(h.getSolution().row_dual, dtype=float)
+    n_i, n_r = data.n_items, data.n_resources
+    value = float(h.getInfo().objective_function_value)
+    return value, np.maximum(-dual[n_i : n_i + n_r], 0.0), np.maximum(-dual[n_i + n_r :], 0.0)

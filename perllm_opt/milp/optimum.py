@@ -29,6 +29,7 @@ from perllm_opt.milp.perllm import (
     reduce_problem,
     round_problem,
 )
+from perllm_opt.milp.rolling import DecomposedResult, by_blocks, solve_by_blocks
 from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult
 
 _STATUS_RANK = {OPTIMAL: 0, FEASIBLE: 1, "no_solution": 2, "infeasible": 3}
@@ -157,6 +158,28 @@ class _Totals:
         self.option[prob.request[prob.data.option_item[chosen]]] = prob.option[chosen]
         self.option[prob.fixed_request] = prob.fixed_option
         return obj
+
+    def add_blocks(self, prob: RoundProblem, dec: DecomposedResult) -> None:
+        """Count one window solved by blocks (:mod:`perllm_opt.milp.rolling`): its plan's
+        weighted objective and its certified bound."""
+        self.solved += 1
+        obj = self.penalty * dec.drops + dec.energy
+        proven = obj - dec.bound <= 1e-9 * max(abs(obj), 1.0)
+        self.n_proven += proven
+        self.n_options += prob.data.n_options
+        self.n_options_full += max(prob.n_options_full, prob.data.n_options)
+        self.n_fixed += len(prob.fixed_request)
+        # bound <= M D* + E* with E* < M (the penalty dominates every window's energy).
+        self.served_bound += prob.n_requests - max(math.floor(dec.bound / self.penalty), 0)
+        self.build_s += dec.build_s
+        self.solve_s += dec.solve_s
+        self.solver_s += dec.solver_s
+        if not proven and _STATUS_RANK[FEASIBLE] > _STATUS_RANK[self.status]:
+            self.status = FEASIBLE
+        self.bound += dec.bound
+        self.objective += obj
+        has = dec.option >= 0
+        self.option[has] = dec.option[has]
 
     def result(self, per_round: np.ndarray, hosts: np.ndarray | None) -> OptimumResult:
         has = not math.isnan(self.objective)
@@ -306,10 +329,20 @@ def _solve_continuous(
     unreachable = int((instance.request_window < 0).sum())
     base = instance.drop_penalty_j * unreachable + always_on_idle_continuous_j(instance)
     totals.objective = totals.bound = base
-    probs = _problems(cfg, lambda ids: window_problem(instance, ids, reduce=False), windows, totals)
+    # Windows longer than solver.window_s are solved by blocks (lexicographic objective).
+    long = [by_blocks(instance, w, cfg) and lexicographic for w in windows]
+    whole = [w for w, lg in zip(windows, long, strict=True) if not lg]
+
+    def build(ids):
+        return window_problem(instance, ids, reduce=False)
+
+    probs = _problems(cfg, build, whole, totals)
     for prob, res in tqdm(
-        _solved(probs, cfg, lexicographic, start), total=len(windows), desc="optimum",
+        _solved(probs, cfg, lexicographic, start), total=len(whole), desc="optimum",
         unit="window", disable=not progress, leave=False,
     ):  # fmt: skip
         totals.add(prob, res)
+    split = [w for w, lg in zip(windows, long, strict=True) if lg]
+    for prob in _problems(cfg, build, split, totals):
+        totals.add_blocks(prob, solve_by_blocks(instance, prob, cfg, start))
     return totals.result(np.full(n_bins(instance), math.nan), None)
