@@ -164,6 +164,18 @@ def test_the_module_runs_and_exits_2_on_bad_input(tmp_path):
     assert "b" in load_catalog(devices_path=tmp_path / "d.yaml").devices
 
 
+def test_a_measured_profile_can_replace_a_packaged_one(tmp_path, capsys):
+    # Named as the paper preset's edge device, the measured profile serves that preset.
+    out = tmp_path / "d.yaml"
+    argv = [str(SAMPLES["csv"]), "--device", "cpu-xeon-4214r", "--like", "cpu-xeon-4214r"]
+    assert cli.main([*argv, "-o", str(out)]) == 0
+    assert "now uses it" in capsys.readouterr().out
+    assert out.read_text().count("\n  cpu-xeon-4214r:\n") == 1
+    cat = load_catalog(devices_path=out)
+    assert cat.devices["cpu-xeon-4214r"].models["llama2-7b"].prefill_tok_s == 71.84
+    assert set(cat.devices) == set(load_catalog().devices)
+
+
 def test_cli_refuses_to_overwrite_without_force(tmp_path, capsys):
     out = tmp_path / "d.yaml"
     out.write_text("keep me\n")
@@ -255,6 +267,17 @@ def test_missing_and_bad_fields_are_named(tmp_path):
     path = _csv(tmp_path, bad, header=[h for h in recs[0] if not h.startswith("samples")])
     with pytest.raises(InputError, match=r"line 3 n_gen: got '-1', expected an integer >= 0"):
         read_llama_bench(path)
+
+
+def test_the_fastest_zero_depth_tests_are_used(tmp_path, catalog):
+    recs = [r for r in _sample_records() if r["model_type"] == "llama 7B Q4_0"]
+    slower = dict(recs[0], n_prompt=128, avg_ts=65.0)  # another pp test, slower
+    recs[2]["avg_ts"] = 90.0  # pp512 at depth 512: faster here, but not at depth 0
+    recs[3]["avg_ts"] = 99.0  # pp512+tg128: neither a pp nor a tg test
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps([slower, *recs]))
+    (m,) = _calibrated(catalog, path).measured
+    assert (m.prefill_tok_s, m.pp.where, m.tg.where) == (71.84, "item 2", "item 3")
 
 
 def test_a_model_without_pp_or_tg_rows(tmp_path, catalog):

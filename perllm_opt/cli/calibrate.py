@@ -259,6 +259,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         _write(graph_out, graph_text)
         print(f"wrote {graph_out}: the paper topology with edge servers on {device.name}")
         run_cmd += f" topology=file topology.path={graph_out}"
+    elif device.name in base and not args.no_base:
+        run_cmd += f"  # every topology naming {device.name} (a preset too) now uses it"
     else:
         run_cmd += " topology=file topology.path=GRAPH  # a graph whose servers use it"
     print(f"run: {run_cmd}")
