@@ -5,13 +5,15 @@ defaults, so every group file is merged into, and checked against, the typed sch
 scheduler config ``conf/scheduler/<name>.yaml`` starts from a schema
 ``/schema/scheduler/<name>`` generated from the dataclass its ``_target_`` names: a misspelt
 hyperparameter or a value of the wrong type fails when the config loads, naming the key, and
-adding a scheduler needs no schema code.
+adding a scheduler needs no schema code. The scheduler configs of a user's directory on
+``hydra.searchpath`` get their schemas the same way (README, "Extending").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -51,19 +53,66 @@ def scheduler_schema(name: str, target: str) -> type:
     return dataclasses.make_dataclass(f"{cls.__name__}Schema", specs)
 
 
-def register_configs() -> None:
-    """Store ``base_config`` and one schema per ``conf/scheduler/*.yaml``."""
+def searchpath_dirs(overrides: Sequence[str]) -> list[Path]:
+    """The directories a ``hydra.searchpath=[...]`` override among ``overrides`` adds
+    (``file://`` entries and plain paths; ``pkg://`` entries are skipped)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    dirs: list[Path] = []
+    for text in overrides:
+        if not text.lstrip("+~").startswith("hydra.searchpath="):
+            continue
+        try:
+            (override,) = parser.parse_overrides([text])
+        except HydraException:
+            continue  # Hydra reports it when it composes
+        value = override.value()
+        for entry in value if isinstance(value, list) else [value]:
+            if not isinstance(entry, str):
+                continue
+            scheme, sep, rest = entry.partition("://")
+            if not sep:
+                dirs.append(Path(entry))
+            elif scheme == "file":
+                dirs.append(Path(rest))
+    return dirs
+
+
+def register_configs(extra_dirs: Sequence[str | Path] = ()) -> None:
+    """Store ``base_config`` and one schema per ``conf/scheduler/*.yaml`` and per
+    ``<dir>/scheduler/*.yaml`` of ``extra_dirs`` (a user's config directories, as on
+    ``hydra.searchpath``).
+
+    Raises
+    ------
+    InputError
+        For a scheduler config that is not valid YAML, or whose ``_target_`` does not import.
+    """
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=AppConfig)
-    for path in sorted(Path(config_dir(), "scheduler").glob("*.yaml")):
-        try:
-            target = (yaml.safe_load(path.read_text("utf-8")) or {}).get("_target_")
-        except yaml.YAMLError as exc:
-            raise InputError(str(path), "unparsable YAML", f"valid YAML ({exc})") from None
-        if target:
-            cs.store(
-                group="schema/scheduler", name=path.stem, node=scheduler_schema(path.stem, target)
-            )
+    # In Hydra's order: the package's tree first, so a user's file of the same name (which
+    # Hydra does not read) gets no schema.
+    seen: set[str] = set()
+    for d in [Path(config_dir()), *(Path(d) for d in extra_dirs)]:
+        for path in sorted(Path(d, "scheduler").glob("*.yaml")):
+            if path.stem in seen:
+                continue
+            seen.add(path.stem)
+            _register_scheduler_schema(cs, path)
+
+
+def _register_scheduler_schema(cs: ConfigStore, path: Path) -> None:
+    try:
+        spec = yaml.safe_load(path.read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(str(path), "unparsable YAML", f"valid YAML ({exc})") from None
+    if not isinstance(spec, dict):
+        raise InputError(str(path), type(spec).__name__, "a YAML mapping with a '_target_'")
+    target = spec.get("_target_")
+    if target:
+        cs.store(group="schema/scheduler", name=path.stem, node=scheduler_schema(path.stem, target))
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
@@ -71,6 +120,6 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     as the main command would: for tests, notebooks and the paper pipeline."""
     from hydra import compose, initialize_config_dir
 
-    register_configs()
+    register_configs(searchpath_dirs(list(overrides or [])))
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         return compose("config", overrides=list(overrides or []))

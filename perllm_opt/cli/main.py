@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, TRIAL_FILE, SweepFailed
-from perllm_opt.cli.config_store import config_dir, register_configs
+from perllm_opt.cli.config_store import config_dir, register_configs, searchpath_dirs
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
@@ -373,9 +373,10 @@ def main() -> None:
     the key, and exits with 1; as that happens before the task starts, it is a user mistake
     and the exit code becomes 2, like every other user mistake.
     """
-    register_configs()
     os.environ[SWEEP_PID_ENV] = str(os.getpid())  # inherited by a sweep's workers
     try:
+        # The schedulers of a user's directory on hydra.searchpath get schemas too.
+        register_configs(searchpath_dirs(sys.argv[1:]))
         check_jobs_env(os.environ.get(JOBS_ENV))
         check_group_overrides(sys.argv[1:], Path(config_dir()))
     except InputError as exc:
