@@ -293,6 +293,7 @@ def build_instance(
             config.calibration.models_file,
             config.calibration.devices_file,
             dict(config.calibration.overrides or {}),
+            extra_devices_path=config.calibration.extra_devices_file,
         )
     graph = build_graph(config.topology.preset, config.topology.path)
     if config.topology.wan_bandwidth_mbps is not None:
