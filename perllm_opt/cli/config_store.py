@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
@@ -115,6 +116,34 @@ def _register_scheduler_schema(cs: ConfigStore, path: Path) -> None:
         cs.store(group="schema/scheduler", name=path.stem, node=scheduler_schema(path.stem, target))
 
 
+def to_app_config(cfg: DictConfig) -> AppConfig:
+    """Typed, validated config (runs every ``__post_init__`` check).
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        A composed ``conf/config.yaml`` (:func:`compose_config`, or the Hydra app's).
+
+    Returns
+    -------
+    AppConfig
+
+    Raises
+    ------
+    InputError
+        For a value the schema or a ``__post_init__`` check refuses.
+    """
+    try:
+        obj = OmegaConf.to_object(cfg)
+        # Scheduler entries as plain dicts: their schema classes are generated at start-up
+        # and do not survive the trip to a sweep's worker processes.
+        obj.scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise InputError("config", str(exc).splitlines()[0], "a valid configuration") from None
+    assert isinstance(obj, AppConfig)
+    return obj
+
+
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose ``conf/config.yaml`` with command-line style ``overrides`` (no run directory),
     as the main command would: for tests, notebooks and the paper pipeline."""
@@ -123,3 +152,40 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     register_configs(searchpath_dirs(list(overrides or [])))
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         return compose("config", overrides=list(overrides or []))
+
+
+def load_config(overrides: Sequence[str] = (), searchpath: Sequence[str | Path] = ()) -> AppConfig:
+    """The typed configuration of a run, composed as ``perllm-opt`` would compose it.
+
+    ``conf/config.yaml`` with command-line style ``overrides``, without Hydra's command line
+    or a run directory: for notebooks and scripts (docs/api.md).
+
+    Parameters
+    ----------
+    overrides : sequence of str
+        Overrides as on the command line, e.g. ``["horizon_s=60", "workload.rate_rps=2",
+        "schedulers=[cs_ucb,greedy_energy]"]``.
+    searchpath : sequence of path
+        A user's config directories (each holding e.g. ``scheduler/`` and ``topology/``), as
+        ``hydra.searchpath`` on the command line (README, "Extending").
+
+    Returns
+    -------
+    AppConfig
+        Checked for sense: a bad value raises :class:`~perllm_opt.errors.InputError`.
+
+    Raises
+    ------
+    InputError
+        For ``overrides`` given as one string, or a value that makes no sense.
+    hydra.errors.HydraException
+        For a misspelt key, a wrong type or an unknown config name (Hydra's message names
+        it).
+    """
+    if isinstance(overrides, str):
+        raise InputError("overrides", overrides, "a list of strings such as ['horizon_s=60']")
+    extra = list(overrides)
+    if searchpath:
+        dirs = ",".join(f"file://{Path(d).resolve()}" for d in searchpath)
+        extra.append(f"hydra.searchpath=[{dirs}]")
+    return to_app_config(compose_config(extra))

@@ -41,6 +41,19 @@ def scheduler_class(target: str, where: str) -> type[Scheduler]:
 def make_scheduler(name: str, spec: Mapping[str, Any] | Any) -> Scheduler:
     """Instantiate scheduler ``name`` from ``spec``, rejecting unknown hyperparameters.
 
+    Parameters
+    ----------
+    name : str
+        The scheduler's config name (``conf/scheduler/<name>.yaml``), e.g. ``cs_ucb``.
+    spec : mapping
+        ``_target_`` (the class path) and hyperparameters, e.g. ``config.scheduler[name]``
+        of a loaded config.
+
+    Returns
+    -------
+    Scheduler
+        Not yet reset: the simulator resets it at the start of every run.
+
     Raises
     ------
     InputError
