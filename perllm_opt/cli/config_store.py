@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from perllm_opt.config import AppConfig
-from perllm_opt.errors import InputError
+from perllm_opt.errors import InputError, require
 from perllm_opt.schedulers.factory import scheduler_class
 
 _SIMPLE = {"float": float, "int": int, "bool": bool, "str": str}
@@ -186,6 +186,9 @@ def load_config(overrides: Sequence[str] = (), searchpath: Sequence[str | Path] 
         raise InputError("overrides", overrides, "a list of strings such as ['horizon_s=60']")
     extra = list(overrides)
     if searchpath:
-        dirs = ",".join(f"file://{Path(d).resolve()}" for d in searchpath)
+        for d in searchpath:
+            require(Path(d).is_dir(), "searchpath", str(d), "an existing config directory")
+        # Quoted: a path may hold spaces or commas (a quote in a path is not supported).
+        dirs = ",".join(f"'file://{Path(d).resolve()}'" for d in searchpath)
         extra.append(f"hydra.searchpath=[{dirs}]")
     return to_app_config(compose_config(extra))
