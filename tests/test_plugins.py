@@ -15,7 +15,7 @@ import yaml
 import perllm_opt
 from perllm_opt.catalog import load_catalog
 
-#: The files of README's "Extending" (the same text, but the test's smaller horizon).
+#: The files of README's "Extending" (test_readme_shows_these_files keeps them the same).
 FILES = {
     "low_power.py": '''\
 """low_power: each request on a server that idles at most max_idle_w watts."""
@@ -202,3 +202,14 @@ def test_user_mistakes_are_one_line_errors(case, tmp_path, monkeypatch, capsys):
     if case != "type":  # Hydra's own message for a wrong type spans a few lines
         assert len([line for line in stderr.splitlines() if line.strip()]) == 1, stderr
     assert not (out / "metrics.json").exists()
+
+
+def test_readme_shows_these_files():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    section = readme.split("## Extending", 1)[1].split("\n## ", 1)[0]
+    for name, text in FILES.items():
+        indented = "\n".join(f"    {line}" if line else "" for line in text.rstrip().split("\n"))
+        assert indented in section, name
+        assert f"`{Path(name).name}`" in section or f"`{name}`" in section, name
+    for arg in ARGS[:4]:
+        assert arg in section, arg
