@@ -246,10 +246,21 @@ def _apply_overrides(
     return out
 
 
+def _devices_in(raw: Mapping[str, Any], where: str) -> dict[str, DeviceProfile]:
+    entries = raw.get("devices")
+    if not isinstance(entries, dict):
+        raise InputError(where, sorted(raw), "a top-level 'devices' mapping")
+    for name, entry in entries.items():
+        if not isinstance(entry, Mapping):
+            raise InputError(f"devices.{name}", entry, "a mapping of device fields")
+    return {str(k): _device_from(str(k), v) for k, v in entries.items()}
+
+
 def load_catalog(
     models_path: str | Path | None = None,
     devices_path: str | Path | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    extra_devices_path: str | Path | None = None,
 ) -> Catalog:
     """Load the model and device catalogues.
 
@@ -260,6 +271,10 @@ def load_catalog(
         defaults when omitted.
     overrides : mapping, optional
         Per-device field overrides (see :func:`_apply_overrides`).
+    extra_devices_path : path, optional
+        A file in the format of ``devices.yaml`` whose devices are added to those of
+        ``devices_path`` (``calibration.extra_devices_file``); a name already there is an
+        error (change a known device with ``overrides``).
 
     Returns
     -------
@@ -269,10 +284,22 @@ def load_catalog(
     draw = _read_yaml(Path(devices_path) if devices_path else None, "devices.yaml")
     if not isinstance(mraw.get("models"), dict):
         raise InputError("models file", sorted(mraw), "a top-level 'models' mapping")
-    if not isinstance(draw.get("devices"), dict):
-        raise InputError("devices file", sorted(draw), "a top-level 'devices' mapping")
     models = {str(k): _model_from(str(k), v) for k, v in mraw["models"].items()}
-    devices = {str(k): _device_from(str(k), v) for k, v in draw["devices"].items()}
+    devices = _devices_in(draw, "devices file")
+    if extra_devices_path:
+        where = "calibration.extra_devices_file"
+        if not Path(extra_devices_path).is_file():
+            raise InputError(where, str(extra_devices_path), "an existing YAML file")
+        extra = _devices_in(_read_yaml(Path(extra_devices_path), "devices.yaml"), where)
+        for name in extra:
+            require(
+                name not in devices,
+                f"{where} devices",
+                name,
+                "a new device name (change a known device with calibration.overrides, or "
+                "replace the whole file with calibration.devices_file)",
+            )
+        devices.update(extra)
     if overrides:
         devices = _apply_overrides(devices, overrides)
     for dev in devices.values():

@@ -377,10 +377,23 @@ class DynamicsConfig:
 
 @dataclass
 class CalibrationConfig:
-    """Where model and device numbers come from, and single-field overrides for sweeps."""
+    """Where model and device numbers come from, and single-field overrides for sweeps.
+
+    Attributes
+    ----------
+    models_file, devices_file : str or None
+        Files in the format of ``perllm_opt/data/{models,devices}.yaml`` that replace the
+        packaged, cited ones (``None``: the packaged ones).
+    extra_devices_file : str or None
+        A file in the format of ``devices.yaml`` whose devices are added to those of
+        ``devices_file``: a user's own device without copying the packaged ones.
+    overrides : dict
+        Single-field overrides per device, e.g. ``{a100-80gb: {idle_power_w: 60}}``.
+    """
 
     models_file: str | None = None
     devices_file: str | None = None
+    extra_devices_file: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
 

@@ -282,10 +282,27 @@ def build_instance(
 ) -> Instance:
     """Build the realised instance described by ``config`` (deterministic in its seed).
 
-    With ``placement=True`` the candidates include every (server, model) the devices can
-    host, not only the configured deployment: the option table the placement MILP needs.
-    The requests and dynamics are the same as without it. ``drop_penalty_j`` overrides the
-    penalty (to score two instances of the same requests on one scale).
+    Parameters
+    ----------
+    config : InstanceConfig
+        Or an :class:`~perllm_opt.config.AppConfig` (``perllm_opt.load_config``).
+    catalog : Catalog, optional
+        Models and devices; by default loaded from ``config.calibration``.
+    placement : bool
+        The candidates include every (server, model) the devices can host, not only the
+        configured deployment: the option table the placement MILP needs. The requests and
+        dynamics are the same as without it.
+    drop_penalty_j : float, optional
+        Overrides the penalty (to score two instances of the same requests on one scale).
+
+    Returns
+    -------
+    Instance
+
+    Raises
+    ------
+    InputError
+        For a config, file or graph that makes no sense (naming the key and the value).
     """
     streams = RngStreams(config.seed)
     if catalog is None:
@@ -293,6 +310,7 @@ def build_instance(
             config.calibration.models_file,
             config.calibration.devices_file,
             dict(config.calibration.overrides or {}),
+            extra_devices_path=config.calibration.extra_devices_file,
         )
     graph = build_graph(config.topology.preset, config.topology.path)
     if config.topology.wan_bandwidth_mbps is not None:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from perllm_opt.assignment import ADMITTED, Assignment
+from perllm_opt.evaluate import Evaluation
 from perllm_opt.evaluate_continuous import series_bins
 from perllm_opt.expected_options import ExpectedOptions
 from perllm_opt.instance import Instance
@@ -61,6 +62,55 @@ class Outcome:
     objective: np.ndarray
     requests: np.ndarray
     bin_s: float
+
+
+@dataclass(frozen=True)
+class Regret:
+    """A scheduler's regret against the optimum of the same instance (docs/metrics.md).
+
+    Against the best solution found: a lower bound on the true regret when the optimum is
+    not proven optimal.
+
+    Attributes
+    ----------
+    requests : int
+        On-time requests short of the optimum (``regret_requests`` in ``metrics.json``).
+    objective_j : float
+        Objective (weighted J, drop penalty included) above the optimum's (``regret``).
+    energy_gap : float
+        Energy per on-time request over the optimum's (``energy_gap``; NaN when the
+        optimum serves nothing).
+    """
+
+    requests: int
+    objective_j: float
+    energy_gap: float
+
+
+def regret_of(evaluation: Evaluation, optimum: Evaluation) -> Regret:
+    """The regret of one evaluated assignment against the evaluated optimum.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        A scheduler's, from :func:`perllm_opt.evaluate.evaluate` or
+        :func:`perllm_opt.runner.run_schedulers`.
+    optimum : Evaluation
+        The optimum's assignment (:func:`perllm_opt.milp.optimum.solve_optimum`), evaluated
+        on the same instance.
+
+    Returns
+    -------
+    Regret
+    """
+    own, best = evaluation.metrics, optimum.metrics
+    best_e = best.energy_per_served_j
+    gap = own.energy_per_served_j / best_e if best_e and best_e == best_e else float("nan")
+    return Regret(
+        requests=int(best.served - own.served),
+        objective_j=float(own.objective - best.objective),
+        energy_gap=float(gap),
+    )
 
 
 def outcome(

@@ -104,7 +104,26 @@ def run_schedulers(
     schedulers: dict[str, Scheduler] | None = None,
 ) -> dict[str, Evaluation]:
     """Simulate and evaluate every scheduler named in ``cfg.schedulers`` (or the given
-    ones). Each scheduler has its own random stream ``scheduler/<name>`` from the run seed.
+    ones), as ``perllm-opt`` does.
+
+    Parameters
+    ----------
+    instance : Instance
+        Built from ``cfg`` (:func:`perllm_opt.instance.build_instance`).
+    cfg : AppConfig
+        Its ``schedulers``, ``scheduler`` and ``seed``: each scheduler has its own random
+        stream ``scheduler/<name>`` from the run seed, so results are those of the command.
+    progress : bool
+        Progress bars.
+    on_done : callable, optional
+        Called with each scheduler's name, evaluation and simulation result.
+    schedulers : dict of str to Scheduler, optional
+        Run these instead of those named in ``cfg``.
+
+    Returns
+    -------
+    dict of str to Evaluation
+        By scheduler name, in the order run.
     """
     streams = RngStreams(cfg.seed)
     out: dict[str, Evaluation] = {}

@@ -105,10 +105,13 @@ def simulate(
         The scheduler's own stream.
     progress : bool
         Show a progress bar over rounds.
+    label : str, optional
+        The progress bar's label (default: the scheduler's class name).
 
     Returns
     -------
     SimulationResult
+        Its ``assignment`` (each request's option and status) and the wall time.
     """
     t0 = time.perf_counter()
     info = public_info(instance)

@@ -29,7 +29,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, TRIAL_FILE, SweepFailed
-from perllm_opt.cli.config_store import config_dir, register_configs
+from perllm_opt.cli.config_store import (
+    config_dir,
+    register_configs,
+    searchpath_dirs,
+    to_app_config,
+)
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
@@ -107,19 +112,6 @@ def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> Non
     write_atomic(out_dir / "resolved_config.yaml", cfg_yaml)
     # Written last: its presence marks a complete run.
     write_atomic(out_dir / DONE_FILE, json.dumps(rows, indent=2) + "\n")
-
-
-def to_app_config(cfg: DictConfig) -> AppConfig:
-    """Typed, validated config (runs every ``__post_init__`` check)."""
-    try:
-        obj = OmegaConf.to_object(cfg)
-        # Scheduler entries as plain dicts: their schema classes are generated at start-up
-        # and do not survive the trip to a sweep's worker processes.
-        obj.scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True)
-    except OmegaConfBaseException as exc:
-        raise InputError("config", str(exc).splitlines()[0], "a valid configuration") from None
-    assert isinstance(obj, AppConfig)
-    return obj
 
 
 def optimum_warning(opt: dict[str, Any], app: AppConfig) -> str:
@@ -373,9 +365,10 @@ def main() -> None:
     the key, and exits with 1; as that happens before the task starts, it is a user mistake
     and the exit code becomes 2, like every other user mistake.
     """
-    register_configs()
     os.environ[SWEEP_PID_ENV] = str(os.getpid())  # inherited by a sweep's workers
     try:
+        # The schedulers of a user's directory on hydra.searchpath get schemas too.
+        register_configs(searchpath_dirs(sys.argv[1:]))
         check_jobs_env(os.environ.get(JOBS_ENV))
         check_group_overrides(sys.argv[1:], Path(config_dir()))
     except InputError as exc:

@@ -267,6 +267,27 @@ def solve_optimum(
     request, -1 for none: e.g. the best scheduler's on-time choices) is a floor: a
     subproblem whose search ends worse (or with nothing) returns the start's choices, so the
     optimum is never worse than it; with ``cfg.warm_start`` HiGHS also starts from it.
+
+    Parameters
+    ----------
+    instance : Instance
+    cfg : SolverConfig
+        ``config.solver`` of a loaded config.
+    progress : bool
+        A progress bar over subproblems.
+    start : ndarray of int, optional
+        Global option per request (-1: none), the floor described above.
+
+    Returns
+    -------
+    OptimumResult
+        Its ``assignment`` (when a solution exists) is scored by
+        :func:`perllm_opt.evaluate.evaluate` like any scheduler's.
+
+    Raises
+    ------
+    SolverUnavailableError
+        When the solver (HiGHS) cannot be loaded.
     """
     lexicographic = cfg.objective == "lexicographic" and not cfg.lp_relaxation
     if instance.continuous:

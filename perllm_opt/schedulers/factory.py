@@ -15,13 +15,23 @@ from perllm_opt.schedulers.base import Scheduler
 def scheduler_class(target: str, where: str) -> type[Scheduler]:
     """Import the class named by ``target`` (``package.module.Class``)."""
     module_name, _, cls_name = str(target).rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError, ValueError):
+    if not (module_name and cls_name):
         raise InputError(
             f"{where}._target_",
             target,
-            "an importable Scheduler class such as perllm_opt.schedulers.cs_ucb.CSUCB",
+            "a class path module.Class such as perllm_opt.schedulers.cs_ucb.CSUCB",
+        )
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        # The reason, too: a module of the user's not on PYTHONPATH, a dependency it lacks,
+        # a misspelt class name.
+        hint = "; is its directory on PYTHONPATH?" if isinstance(exc, ModuleNotFoundError) else ""
+        raise InputError(
+            f"{where}._target_",
+            target,
+            "an importable Scheduler class such as perllm_opt.schedulers.cs_ucb.CSUCB "
+            f"({exc}{hint})",
         ) from None
     if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
         raise InputError(f"{where}._target_", target, "a subclass of Scheduler")
@@ -30,6 +40,19 @@ def scheduler_class(target: str, where: str) -> type[Scheduler]:
 
 def make_scheduler(name: str, spec: Mapping[str, Any] | Any) -> Scheduler:
     """Instantiate scheduler ``name`` from ``spec``, rejecting unknown hyperparameters.
+
+    Parameters
+    ----------
+    name : str
+        The scheduler's config name (``conf/scheduler/<name>.yaml``), e.g. ``cs_ucb``.
+    spec : mapping
+        ``_target_`` (the class path) and hyperparameters, e.g. ``config.scheduler[name]``
+        of a loaded config.
+
+    Returns
+    -------
+    Scheduler
+        Not yet reset: the simulator resets it at the start of every run.
 
     Raises
     ------
