@@ -172,9 +172,35 @@ def results_config(cfg_yaml: str) -> dict[str, Any] | None:
     return {k: v for k, v in data.items() if k not in NON_RESULT_KEYS}
 
 
+#: Keys added after runs were first saved, each with the value that gives the results of
+#: before: a saved run without the key counts as having that value (so upgrading does not
+#: redo complete runs whose results the new key leaves alone).
+ADDED_KEYS: dict[tuple[str, ...], Any] = {
+    ("solver", "window_s"): None,
+    ("solver", "lookahead_blocks"): 3,
+    ("solver", "lookahead_relaxed"): True,
+    ("solver", "improve_passes"): 1,
+    ("calibration", "extra_devices_file"): None,
+}
+
+
+def _with_added_keys(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with every key of :data:`ADDED_KEYS` it lacks set to its earlier value."""
+    for path, value in ADDED_KEYS.items():
+        node = cfg
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict) and path[-1] not in node:
+            node[path[-1]] = value
+    return cfg
+
+
 def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
     """A run directory already holds the results of this configuration: the same values of
-    every key but :data:`NON_RESULT_KEYS`."""
+    every key but :data:`NON_RESULT_KEYS` (keys of :data:`ADDED_KEYS` missing from the saved
+    configuration taking their earlier value)."""
     saved = out_dir / "resolved_config.yaml"
     if not ((out_dir / DONE_FILE).is_file() and saved.is_file()):
         return False
@@ -185,7 +211,7 @@ def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
     if text == cfg_yaml:
         return True
     before = results_config(text)
-    return before is not None and before == results_config(cfg_yaml)
+    return before is not None and _with_added_keys(before) == results_config(cfg_yaml)
 
 
 #: Environment variable: the pid of the process that started a sweep (set by ``main``).
