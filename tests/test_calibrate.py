@@ -144,6 +144,24 @@ def test_cli_writes_a_catalogue_the_project_loads_and_runs(tmp_path, capsys):
     assert inst.catalog.devices["minipc"] == box
 
 
+def test_a_device_alone_is_added_by_extra_devices_file(tmp_path, capsys):
+    """``--no-base`` writes the device alone; its graph is checked, and runs, beside the
+    packaged devices through ``calibration.extra_devices_file``."""
+    out, graph = tmp_path / "my_device.yaml", tmp_path / "my_edge.json"
+    argv = [str(SAMPLES["csv"]), "--device", "minipc", "--like", "cpu-xeon-4214r", *OPTS]
+    assert cli.main([*argv, "--no-base", "-o", str(out), "--graph-out", str(graph)]) == 0
+    assert f"perllm-opt calibration.extra_devices_file={out} topology" in capsys.readouterr().out
+    assert set(load_catalog(devices_path=out).devices) == {"minipc"}
+    inst = build_instance(
+        small_config(
+            horizon_s=30.0,
+            topology=TopologyConfig(preset=None, path=str(graph)),
+            calibration=CalibrationConfig(extra_devices_file=str(out)),
+        )
+    )
+    assert inst.topology.server_device.count("minipc") == 3
+
+
 def test_the_module_runs_and_exits_2_on_bad_input(tmp_path):
     path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--no-base",
         action="store_true",
-        help="write the new device alone (the file is then no complete catalogue)",
+        help="write the new device alone, for calibration.extra_devices_file (which adds it "
+        "to the packaged devices)",
     )
     ap.add_argument(
         "--models-file", metavar="FILE", help="models.yaml to map to (default: the packaged one)"
@@ -238,12 +239,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         check = Path(tmp) / "devices.yaml"
         check.write_text(text, "utf-8")
         written = load_catalog(args.models_file, check)
+        # Alone, the file is meant for calibration.extra_devices_file: beside --base.
+        usable = load_catalog(args.models_file, args.base, None, check) if args.no_base else written
     if written.devices[device.name] != device.profile():
         raise AssertionError("the written profile differs from the calibrated one")
     graph_text = None
     if graph_out is not None:
         graph = paper_graph(edge_device=device.name)
-        topology_from_graph(graph, written)
+        topology_from_graph(graph, usable)
         graph_text = json.dumps(nx.node_link_data(graph, edges="links"), indent=2) + "\n"
 
     _write(out, text)
@@ -254,7 +257,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     others = len(written.devices) - 1
     print(f"wrote {out}: device {device.name} ({speeds}) and {others} other devices")
-    run_cmd = f"perllm-opt calibration.devices_file={out}"
+    key = "extra_devices_file" if args.no_base else "devices_file"
+    run_cmd = f"perllm-opt calibration.{key}={out}"
     if graph_text is not None and graph_out is not None:
         _write(graph_out, graph_text)
         print(f"wrote {graph_out}: the paper topology with edge servers on {device.name}")
