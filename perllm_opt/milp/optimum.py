@@ -365,5 +365,5 @@ def _solve_continuous(
         totals.add(prob, res)
     split = [w for w, lg in zip(windows, long, strict=True) if lg]
     for prob in _problems(cfg, build, split, totals):
-        totals.add_blocks(prob, solve_by_blocks(instance, prob, cfg, start))
+        totals.add_blocks(prob, solve_by_blocks(instance, prob, cfg, start, progress))
     return totals.result(np.full(n_bins(instance), math.nan), None)

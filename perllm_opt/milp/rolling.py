@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.instance import Instance, option_spans
@@ -219,6 +220,7 @@ def rolling_plan(
     cfg: SolverConfig,
     start: np.ndarray | None,
     clock: _Clock,
+    progress: bool = False,
 ) -> tuple[np.ndarray, int, list[int]]:
     """The rolling plan, then ``cfg.improve_passes`` passes of fix-and-optimize.
 
@@ -239,10 +241,15 @@ def rolling_plan(
     proven = 0
     width = 1 + cfg.lookahead_blocks
     drops = []
+    bar = tqdm(
+        total=len(blocks) * (1 + cfg.improve_passes), desc="optimum by blocks", unit="block",
+        disable=not progress, leave=False,
+    )  # fmt: skip
     for sweep in range(1 + cfg.improve_passes):
         for k, blk in enumerate(blocks):
+            bar.update()
             if sweep > 0 and k + width > len(blocks) and k > 0:
-                break  # the last full window already covered these blocks
+                continue  # the last full window already covered these blocks
             free = np.concatenate(blocks[k : k + width])
             t0 = time.perf_counter()
             sub = _free_problem(instance, free, chosen, (lo, hi))
@@ -274,6 +281,8 @@ def rolling_plan(
             lo[new], hi[new] = _span_end(instance, chosen[new])
         has = np.concatenate(blocks) if blocks else np.empty(0, dtype=np.int64)
         drops.append(int((chosen[has] < 0).sum()))
+        bar.set_postfix(drops=drops[-1])
+    bar.close()
     return chosen, proven, drops
 
 
@@ -377,6 +386,7 @@ def solve_by_blocks(
     full: RoundProblem,
     cfg: SolverConfig,
     start: np.ndarray | None = None,
+    progress: bool = False,
 ) -> DecomposedResult:
     """Solve the window ``full`` (its reduced problem, :func:`window_problem`) by blocks of
     ``cfg.window_s`` seconds: the rolling plan and the larger of the Lagrangian and the LP
@@ -386,7 +396,7 @@ def solve_by_blocks(
     clock = _Clock()
     requests = np.concatenate([full.request, full.fixed_request])
     blocks = time_blocks(instance, requests, cfg.window_s)
-    chosen, proven, pass_drops = rolling_plan(instance, blocks, cfg, start, clock)
+    chosen, proven, pass_drops = rolling_plan(instance, blocks, cfg, start, clock, progress)
     data = full.data
     plan = start_outcome(data, full.start_x(chosen), lexicographic=True)
     if plan is None:
