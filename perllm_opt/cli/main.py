@@ -30,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, TRIAL_FILE, SweepFailed
 from perllm_opt.cli.config_store import config_dir, register_configs
+from perllm_opt.cli.submitit_settings import check_plugin_for
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
@@ -411,6 +412,7 @@ def main() -> None:
     os.environ[SWEEP_PID_ENV] = str(os.getpid())  # inherited by a sweep's workers
     try:
         check_jobs_env(os.environ.get(JOBS_ENV))
+        check_plugin_for(sys.argv[1:])
         check_group_overrides(sys.argv[1:], Path(config_dir()))
     except InputError as exc:
         print(f"perllm-opt: error: {exc}", file=sys.stderr)
