@@ -101,9 +101,14 @@ def test_two_run_sweep_resumes_and_collects(tmp_path):
     assert "2 complete, 0 failed" in first.stderr
     before = stamps(d)
 
+    submitted = sorted(d.glob(".submitit/*/*_submitted.pkl"))
+    assert len(submitted) == 2
     again = sweep(d, "seed=0,1", "hydra/launcher=slurm_local")
     assert again.returncode == 0, again.stderr[-3000:]
     assert stamps(d) == before
+    # Complete runs are not submitted again: no job queues for them.
+    assert sorted(d.glob(".submitit/*/*_submitted.pkl")) == submitted
+    assert (again.stdout + again.stderr).count("complete, not submitted") == 2
     assert "2 complete from before" in again.stderr
     assert "2 complete (2 kept from before, not redone), 0 failed" in again.stderr
 
@@ -151,9 +156,11 @@ def test_lost_job_is_a_failed_run_and_resume_redoes_only_it(tmp_path):
     assert f"failed: {error.parent}: perllm-opt: error: submitit job" in stderr
     kept = stamps(d)
 
+    submitted = len(list(d.glob(".submitit/*/*_submitted.pkl")))
     again = sweep(d, *args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(run_dirs(d)) == 2
+    assert len(list(d.glob(".submitit/*/*_submitted.pkl"))) == submitted + 1
     assert {r: s for r, s in stamps(d).items() if r in kept} == kept
     assert "2 complete (1 kept from before, not redone), 0 failed" in again.stderr
     assert not error.exists()

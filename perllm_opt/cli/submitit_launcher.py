@@ -1,4 +1,9 @@
-"""Hydra's submitit launcher, waiting for every job of a sweep and recording a lost one.
+"""Hydra's submitit launcher, submitting only the runs still to do, waiting for every job of
+a sweep and recording a lost one.
+
+A resumed sweep submits no job for a run already complete (the check a run makes itself,
+``perllm_opt.cli.main.is_complete``, made here before submitting), so nothing queues on the
+cluster for it.
 
 The plugin's launchers (hydra-submitit-launcher 1.2) collect the jobs' results in order and
 stop at the first job that ended without one: a SLURM time limit, an out-of-memory kill, a
@@ -18,6 +23,7 @@ Hydra instantiates launchers only from its ``hydra_plugins`` package: the classe
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -29,7 +35,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf, open_dict, read_write
 
 from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE
 
@@ -47,32 +53,55 @@ class WaitingSubmititLauncher(BaseSubmititLauncher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        """Submit one job per run (an array job on SLURM), wait for them all and return
-        their results in order.
+        """Submit one job per run still to do (an array job on SLURM), wait for them all and
+        return every run's result in order.
 
-        A lost job's result is a completed job returning NaN (a failed trial to Optuna's
-        sweeper), and its run directory holds ``error.txt``.
+        A run whose directory already holds its results (resuming a sweep; the check of
+        ``perllm_opt.cli.main.is_complete``) is not submitted: no job queues for it. A lost
+        job's result is a completed job returning NaN (a failed trial to Optuna's sweeper),
+        and its run directory holds ``error.txt``.
         """
         assert self.config is not None
         numbers = [initial_job_idx + i for i in range(len(job_overrides))]
+        runs = [list(o) for o in job_overrides]
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if "mode" in self.config.hydra.sweep:
             os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
-        for num, overrides in zip(numbers, job_overrides, strict=True):
-            log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
-        jobs = self._submit(
-            [list(o) for o in job_overrides],
-            ["hydra.sweep.dir"] * len(numbers),
-            numbers,
-            [f"job_id_for_{n}" for n in numbers],
-            [Singleton.get_state()] * len(numbers),
-        )
-        return [
-            self._result(job, list(overrides), num)
-            for job, overrides, num in zip(jobs, job_overrides, numbers, strict=True)
-        ]
+        results: list[JobReturn | None] = [None] * len(runs)
+        resuming = any(sweep_dir.rglob(DONE_FILE))  # a new sweep composes nothing here
+        for i, (num, overrides) in enumerate(zip(numbers, runs, strict=True)):
+            if resuming and self.complete(overrides, num):
+                results[i] = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
+                log.info(f"\t#{num} : complete, not submitted")
+            else:
+                log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            jobs = self._submit(
+                [runs[i] for i in todo],
+                ["hydra.sweep.dir"] * len(todo),
+                [numbers[i] for i in todo],
+                [f"job_id_for_{numbers[i]}" for i in todo],
+                [Singleton.get_state()] * len(todo),
+            )
+            for i, job in zip(todo, jobs, strict=True):
+                results[i] = self._result(job, runs[i], numbers[i])
+        return [r for r in results if r is not None]
+
+    def complete(self, overrides: list[str], num: int) -> bool:
+        """Whether the run with ``overrides`` is complete, as its job would find it (a
+        tuning trial never is: trials are always scored)."""
+        from perllm_opt.cli.main import is_complete
+
+        config = self.sweep_config(overrides, num)
+        if OmegaConf.select(config, "tuning.seeds"):
+            return False
+        task = copy.deepcopy(config)
+        with read_write(task), open_dict(task):
+            del task["hydra"]  # as Hydra's run_job gives the task its config
+        return is_complete(self.output_dir(config), OmegaConf.to_yaml(task))
 
     def _executor(self) -> Any:
         """submitit's executor with the launcher's parameters, mapped as the plugin maps
@@ -138,7 +167,7 @@ class WaitingSubmititLauncher(BaseSubmititLauncher):
         try:
             return job.results()[0]
         except UncompletedJobError as exc:  # and FailedJobError, its subclass
-            run_dir = self.run_dir(overrides, num, str(job.job_id))
+            run_dir = self.output_dir(self.sweep_config(overrides, num, str(job.job_id)))
             line = (
                 f"perllm-opt: error: submitit job {job.job_id} ended without a result "
                 f"(state: {job.state}); its log: {job.paths.stderr}"
@@ -152,11 +181,16 @@ class WaitingSubmititLauncher(BaseSubmititLauncher):
                 overrides=overrides, status=JobStatus.COMPLETED, _return_value=float("nan")
             )
 
-    def run_dir(self, overrides: list[str], num: int, job_id: str) -> Path:
-        """The run directory of the run with ``overrides`` (``hydra.sweep.dir`` /
-        ``hydra.sweep.subdir``), composed as the job composes it."""
+    def sweep_config(self, overrides: list[str], num: int, job_id: str | None = None) -> Any:
+        """The config of the run with ``overrides``, composed as its job composes it."""
         assert self.config is not None and self.hydra_context is not None
         config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         with open_dict(config.hydra.job) as job:
-            job.id, job.num = job_id, num
+            job.num = num
+            job.id = job_id or f"job_id_for_{num}"
+        return config
+
+    @staticmethod
+    def output_dir(config: Any) -> Path:
+        """A run's directory: ``hydra.sweep.dir`` / ``hydra.sweep.subdir``."""
         return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
