@@ -261,6 +261,54 @@ def test_slurm_settings_reach_sbatch_and_a_refusal_is_one_line(tmp_path):
     assert not run_dirs(d)
 
 
+def stand_in_slurm(tmp_path: Path) -> dict[str, str]:
+    """The environment of a machine whose sbatch, srun and sacct are tests/fake_slurm.py."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "slurm-state"
+    bin_dir.mkdir()
+    state.mkdir()
+    fake = Path(__file__).with_name("fake_slurm.py")
+    for tool in ("sbatch", "srun", "sacct"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\nexec {sys.executable} {fake} {tool} "$@"\n')
+        (bin_dir / tool).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SLURM_DIR": str(state)}
+
+
+def test_slurm_sweep_with_a_job_lost_at_its_time_limit_then_resumed(tmp_path):
+    """hydra/launcher=slurm end to end against a stand-in SLURM: an array job, one task per
+    run, results read back; a task SLURM ends at its time limit is a failed run; the same
+    command again submits that run only."""
+    env = stand_in_slurm(tmp_path)
+    d = tmp_path / "sweep"
+    args = ["seed=0,1", "hydra/launcher=slurm", "hydra.launcher.partition=cpu"]
+    lost = sweep(d, *args, env={**env, "FAKE_SLURM_LOSE": "1"})
+    assert lost.returncode == 1, lost.stderr[-3000:]
+    assert [r.name.rsplit(",", 1)[-1] for r in run_dirs(d)] == ["seed=0"]
+    (error,) = d.glob("*/error.txt")
+    assert error.parent.name.endswith("seed=1")
+    assert "(state: TIMEOUT)" in error.read_text().splitlines()[-1]
+    assert "1 complete, 1 failed" in lost.stderr
+
+    again = sweep(d, *args, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(run_dirs(d)) == 2
+    assert "2 complete (1 kept from before, not redone), 0 failed" in again.stderr
+    scripts = sorted(Path(env["FAKE_SLURM_DIR"]).glob("*.script"))
+    assert len(scripts) == 2
+    assert "#SBATCH --array" not in scripts[1].read_text()  # one run left: a single job
+    assert collect_main([str(d)]) == 0
+
+
+def test_size_guard_in_a_slurm_job_uses_the_jobs_memory(tmp_path):
+    env = stand_in_slurm(tmp_path)
+    d = tmp_path / "sweep"
+    # 2.6 GB by the guard's estimate: within half of this machine's memory, not within 1 GB.
+    big = ["horizon_s=9000", "schedulers=[random]", "hydra.launcher.mem_gb=1"]
+    proc = sweep(d, *big, "hydra/launcher=slurm", env=env)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (error,) = d.glob("*/error.txt")
+    assert "2.6 GB', expected a run that fits memory_budget_gb=1.1" in error.read_text()
+
+
 def test_no_slurm_client_is_one_line(tmp_path):
     env = {**os.environ, "PATH": os.path.dirname(sys.executable)}
     proc = sweep(tmp_path / "sweep", "seed=0,1", "hydra/launcher=slurm", env=env)
