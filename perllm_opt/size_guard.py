@@ -8,13 +8,14 @@ runs (2-core machine, issue 11): a run's resident memory grew by about 2.7 KB pe
 three schedulers (235 MB at 25,534 options, 724 MB at 203,858), and by about 4.9 KB per
 option with the MILP optimum as well (359 MB and 607 MB at 25,534 and about 76,000 options).
 The defaults below round those up. The budget (``memory_budget_gb``) defaults to half of the
-machine's physical memory.
+machine's physical memory, or, in a SLURM job, to the job's memory.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from perllm_opt.errors import InputError
@@ -57,10 +58,31 @@ def machine_memory_bytes() -> int | None:
         return None
 
 
-def budget_bytes(memory_budget_gb: float | None) -> float:
-    """``memory_budget_gb`` in bytes, or half the physical memory (16 GB if unknown)."""
+def slurm_memory_bytes(environ: Mapping[str, str] | None = None) -> int | None:
+    """Memory of the SLURM job this process runs in: ``SLURM_MEM_PER_NODE`` (``--mem``, MiB),
+    else ``SLURM_MEM_PER_CPU`` (``--mem-per-cpu``, MiB) times ``SLURM_CPUS_PER_TASK``
+    (default 1); None outside a job given either."""
+    env = os.environ if environ is None else environ
+    try:
+        if env.get("SLURM_MEM_PER_NODE"):
+            return int(env["SLURM_MEM_PER_NODE"]) * 2**20
+        if env.get("SLURM_MEM_PER_CPU"):
+            cpus = int(env.get("SLURM_CPUS_PER_TASK") or 1)
+            return int(env["SLURM_MEM_PER_CPU"]) * cpus * 2**20
+    except ValueError:
+        return None
+    return None
+
+
+def budget_bytes(memory_budget_gb: float | None, environ: Mapping[str, str] | None = None) -> float:
+    """``memory_budget_gb`` in bytes; by default, in a SLURM job, the job's memory (which
+    SLURM enforces: hydra.launcher.mem_gb), else half the physical memory (16 GB if
+    unknown)."""
     if memory_budget_gb is not None:
         return float(memory_budget_gb) * 1e9
+    allocated = slurm_memory_bytes(environ)
+    if allocated:
+        return float(allocated)
     total = machine_memory_bytes()
     return 0.5 * total if total else 16e9
 

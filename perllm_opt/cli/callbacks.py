@@ -54,9 +54,10 @@ def scan(sweep_dir: Path) -> tuple[list[Path], list[Path]]:
 
 class SweepMonitor(Callback):
     """Shows a progress line while a sweep runs (polling its directory, which works with any
-    launcher: local processes, joblib or Ray), lists failed runs at the end and then exits
-    with code 1 if any run failed (after every other run finished), so that a script or a
-    cluster job can tell."""
+    launcher: local processes, joblib, Ray or submitit), lists failed runs at the end and then
+    exits with code 1 if any run failed (after every other run finished), so that a script or
+    a cluster job can tell. A launcher setting it can check (submitit's) that is wrong ends
+    the sweep with exit code 2 before anything is submitted."""
 
     def __init__(self, interval_s: float = 2.0) -> None:
         self.interval_s = interval_s
@@ -74,7 +75,14 @@ class SweepMonitor(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from perllm_opt.cli.ray_local import keep_local_ray_on_loopback
+        from perllm_opt.cli.submitit_settings import check_launcher_settings
+        from perllm_opt.errors import InputError
 
+        try:  # before the launcher submits anything
+            check_launcher_settings(config)
+        except InputError as exc:
+            print(f"perllm-opt: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         keep_local_ray_on_loopback(config)  # before the Ray launcher imports Ray
         sweep_dir = Path(config.hydra.sweep.dir)
         total = sweep_size(config)

@@ -35,6 +35,7 @@ from perllm_opt.cli.config_store import (
     searchpath_dirs,
     to_app_config,
 )
+from perllm_opt.cli.submitit_settings import check_plugin_for
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
@@ -216,25 +217,59 @@ def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
 
 #: Environment variable: the pid of the process that started a sweep (set by ``main``).
 SWEEP_PID_ENV = "PERLLM_SWEEP_PID"
+#: Set by submitit in its jobs: ``local`` or ``slurm``.
+SUBMITIT_EXECUTOR_ENV = "SUBMITIT_EXECUTOR"
 _WATCHDOG = "perllm-opt: exit with the sweep"
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent of process ``pid`` (from ``/proc``); None if it is gone or there is no
+    ``/proc``."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def descends_from(ancestor: int, pid: int | None = None) -> bool | None:
+    """Whether process ``ancestor`` is a parent, grandparent, ... of ``pid`` (default: this
+    process); None where ``/proc`` cannot tell."""
+    current: int | None = os.getpid() if pid is None else pid
+    if parent_pid(current) is None:
+        return None
+    for _ in range(64):  # a process tree deeper than this does not start a sweep's run
+        current = parent_pid(current)
+        if current == ancestor:
+            return True
+        if current is None or current <= 1:
+            return False
+    return False
+
+
 def exit_with_parent(interval_s: float = 1.0) -> None:
-    """In a sweep's worker process (joblib), end this process soon after the process that
-    started it is gone (killed, say), instead of finishing the run alone. One watchdog
-    thread per process; does nothing in the sweep's own process."""
+    """In a sweep's worker process (joblib, submitit's local executor), end this process
+    soon after the process that started it is gone (killed, say), instead of finishing the
+    run alone. One watchdog thread per process; does nothing in the sweep's own process, nor
+    in a SLURM job (SLURM ends its jobs itself, on ``scancel`` or the time limit).
+
+    submitit's local executor starts each run under a controller process of its own that
+    outlives the sweep: there the run ends once the sweep's process (``PERLLM_SWEEP_PID``)
+    is no longer among its ancestors (read from ``/proc``, so on Linux).
+    """
     started_by = os.environ.get(SWEEP_PID_ENV)
-    if started_by is None or started_by == str(os.getpid()):
+    executor = os.environ.get(SUBMITIT_EXECUTOR_ENV)
+    if started_by is None or started_by == str(os.getpid()) or executor == "slurm":
         return
     if any(t.name == _WATCHDOG for t in threading.enumerate()):
         return
     parent = os.getppid()
+    sweep = int(started_by) if executor == "local" and started_by.isdigit() else None
 
     def watch() -> None:
         while True:
-            time.sleep(interval_s)
-            if os.getppid() != parent:
+            if os.getppid() != parent or (sweep is not None and descends_from(sweep) is False):
                 os._exit(1)
+            time.sleep(interval_s)
 
     threading.Thread(target=watch, name=_WATCHDOG, daemon=True).start()
 
@@ -396,6 +431,7 @@ def main() -> None:
         # The schedulers of a user's directory on hydra.searchpath get schemas too.
         register_configs(searchpath_dirs(sys.argv[1:]))
         check_jobs_env(os.environ.get(JOBS_ENV))
+        check_plugin_for(sys.argv[1:])
         check_group_overrides(sys.argv[1:], Path(config_dir()))
     except InputError as exc:
         print(f"perllm-opt: error: {exc}", file=sys.stderr)
