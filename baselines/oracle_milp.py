@@ -28,10 +28,10 @@ from typing import ClassVar
 import numpy as np
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.errors import require_positive
+from perllm_opt.errors import require, require_positive
 from perllm_opt.expected_options import expected_block
 from perllm_opt.schedulers.base import DECLINE, Scheduler
-from perllm_opt.schedulers.epoch_plan import plan_epoch
+from perllm_opt.schedulers.epoch_plan import PLAN_GUARD_S, PLAN_WORK, plan_epoch
 from perllm_opt.view import RoundView
 
 
@@ -41,16 +41,27 @@ class OracleMILP(Scheduler):
 
     Parameters
     ----------
+    work : int
+        Search per stage and epoch in HiGHS interrupt checks x columns**2: the budget, the
+        same on every machine (:data:`perllm_opt.schedulers.epoch_plan.PLAN_WORK`).
     time_limit_s : float
-        HiGHS time limit per stage and epoch.
+        HiGHS time limit per stage and epoch: a guard against a hang only; a plan that meets
+        it is logged, as its result then depends on the machine.
     """
 
     name: str = "oracle_milp"
-    time_limit_s: float = 10.0
+    work: int = PLAN_WORK
+    time_limit_s: float = PLAN_GUARD_S
     uses_oracle: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         require_positive(self.time_limit_s, "scheduler.oracle_milp.time_limit_s")
+        require(
+            isinstance(self.work, int) and not isinstance(self.work, bool) and self.work >= 1,
+            "scheduler.oracle_milp.work",
+            self.work,
+            "an integer >= 1",
+        )
 
     def setup(self) -> None:
         assert self.oracle is not None
@@ -97,6 +108,7 @@ class OracleMILP(Scheduler):
             self._candidates(view),
             np.asarray(self.oracle.expected_bandwidth_mbps),
             self.solver,
+            work=self.work,
         )
 
     def select(self, view: RoundView, k: int) -> int:

@@ -33,8 +33,8 @@ from perllm_opt.simulator import simulate
 
 
 def through_pyomo(data, solver, max_nodes=None, presolve=True, initial_x=None):
-    """The epoch plan's model through Pyomo (HiGHS's defaults: no node limit is set, as the
-    shipped plans set none; presolve on; no warm start)."""
+    """The epoch plan's model through Pyomo (HiGHS's defaults: presolve on, no warm start,
+    and no node limit: the shipped plans' node budget is not applied here)."""
     return solve_assignment(data, solver)
 
 

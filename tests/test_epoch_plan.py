@@ -89,3 +89,48 @@ def test_reduction_keeps_both_stages_optimal(seed, monkeypatch):
     assert len(optima) == 6  # six 10-s rounds, two stages each
     np.testing.assert_allclose(optima[:, 0], optima_all[:, 0], atol=1e-6)
     np.testing.assert_allclose(optima[:, 1], optima_all[:, 1], rtol=1e-7, atol=1e-6)
+
+
+def test_check_budget_by_hand():
+    """``work`` units give ``work // columns**2`` checks (options, drops and gates)."""
+    from perllm_opt.milp.data import AssignmentData
+
+    data = AssignmentData(
+        n_items=3,
+        option_item=np.array([0, 0, 1, 1, 2, 2, 2]),
+        option_cost=np.zeros(7),
+        capacity=np.ones(1),
+        usage_option=np.arange(7),
+        usage_resource=np.zeros(7, dtype=np.int64),
+        usage_amount=np.ones(7),
+        drop_cost=np.ones(3),
+        gate_cost=np.ones(2),
+        option_gate_option=np.array([0, 1]),
+        option_gate_gate=np.array([0, 1]),
+    )
+    assert epoch_plan.check_limit(data, 1000) == 6  # 7 + 3 + 2 = 12 columns: 1000 // 144
+    assert epoch_plan.check_limit(data, 5) == 1
+    assert epoch_plan.check_limit(data, None) is None
+
+
+def test_plans_stop_on_their_budget_not_the_clock(monkeypatch):
+    """Every stage of both schedulers' rounds-mode plans is given its budget
+    (``PLAN_WORK / columns**2`` interrupt checks, the same point on any machine), and the time
+    limit is only the guard, far above any plan's seconds."""
+    inst = build_instance(
+        small_config(seed=2, horizon_s=90.0, workload=WorkloadConfig(rate_rps=3.0))
+    )
+    solve = epoch_plan.solve_assignment_direct
+    seen = []
+
+    def recorded(data, cfg, **kwargs):
+        result = solve(data, cfg, **kwargs)
+        seen.append((epoch_plan.check_limit(data, epoch_plan.PLAN_WORK), kwargs["max_checks"]))
+        assert cfg.time_limit_s == epoch_plan.PLAN_GUARD_S
+        return result
+
+    monkeypatch.setattr(epoch_plan, "solve_assignment_direct", recorded)
+    for name in ("oracle_milp", "cs_ucb"):
+        simulate(inst, scheduler_from_conf(name), RngStreams(2).stream("o"))
+    assert seen and all(want == got for want, got in seen)
+    assert epoch_plan.PLAN_GUARD_S >= 60.0

@@ -145,3 +145,27 @@ def test_warm_start_keeps_the_optimum(seed):
             warm = solve_assignment_direct(data, CFG, presolve=presolve, initial_x=start)
             assert warm.status == OPTIMAL
             assert warm.objective == pytest.approx(best, abs=1e-6)
+
+
+def test_interrupt_checks_are_a_repeatable_budget():
+    """``max_checks`` ends the search at the same point every time (same incumbent, same
+    bound), earlier than the unlimited search, with a valid bound; a larger budget is no
+    worse. OR-Library gapc-1 (published optimum 1,931) needs more than 30 checks."""
+    from pathlib import Path
+
+    from perllm_opt.milp.gap import gap_data, read_orlib_gap
+
+    root = Path(__file__).resolve().parents[1]
+    data = gap_data(read_orlib_gap(root / "benchmarks/data/orlib-gap/gapc.txt")[0], "min")
+    cfg = SolverConfig(time_limit_s=60.0, mip_rel_gap=0.0)
+    a = solve_assignment_direct(data, cfg, max_checks=3)
+    b = solve_assignment_direct(data, cfg, max_checks=3)
+    more = solve_assignment_direct(data, cfg, max_checks=30)
+    full = solve_assignment_direct(data, cfg)
+    assert full.status == OPTIMAL and full.objective == pytest.approx(1931)
+    assert a.status == "feasible" and (a.objective, a.bound) == (b.objective, b.bound)
+    assert np.array_equal(a.x, b.x)
+    assert a.bound <= 1931 <= a.objective and a.objective > 1931
+    assert more.objective <= a.objective and a.bound <= more.bound <= 1931
+    with pytest.raises(ValueError, match="checks"):
+        solve_assignment_direct(data, cfg, max_checks=0)

@@ -140,6 +140,29 @@ def _highs(
     return h
 
 
+def stop_after_checks(h: highspy.Highs, checks: int) -> None:
+    """Interrupt ``h``'s MIP search at its ``checks``-th interrupt check.
+
+    HiGHS offers its MIP interrupt callback at fixed points of the search: after each
+    separation round of the root node and at each node. The points are the same on every
+    machine (the search is deterministic), so their count is a measure of work, unlike
+    seconds, that also covers the root node (whose separation rounds can take most of a
+    search's time, where a node limit does not reach). The best solution found so far is
+    kept, as at a time limit.
+    """
+    if checks < 1:
+        raise ValueError(f"stop_after_checks: checks must be >= 1, got {checks}")
+    seen = [0]
+
+    def interrupt(kind, message, data_out, data_in, user_data) -> None:
+        seen[0] += 1
+        if seen[0] >= checks:
+            data_in.user_interrupt = True
+
+    h.setCallback(interrupt, None)
+    h.startCallback(highspy.cb.HighsCallbackType.kCallbackMipInterrupt)
+
+
 def solve_assignment_direct(
     data: AssignmentData,
     cfg: SolverConfig,
@@ -148,6 +171,7 @@ def solve_assignment_direct(
     presolve: bool = True,
     initial_x: np.ndarray | None = None,
     relaxed_items: np.ndarray | None = None,
+    max_checks: int | None = None,
 ) -> SolveResult:
     """Solve ``data`` with its weighted objective through ``highspy``.
 
@@ -174,6 +198,10 @@ def solve_assignment_direct(
     relaxed_items : ndarray of bool, shape (n_items,), optional
         Items whose options and drop are continuous (relax-and-fix: the rolling plan's
         look-ahead, perllm_opt/milp/rolling.py); their values in the result are fractional.
+    max_checks : int, optional
+        Stop at HiGHS's ``max_checks``-th MIP interrupt check (:func:`stop_after_checks`):
+        a budget that, unlike the time limit, ends the search at the same point on every
+        machine, and unlike ``max_nodes`` also bounds the root node's work.
 
     Returns
     -------
@@ -184,6 +212,8 @@ def solve_assignment_direct(
     n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
     n_d = n_i if data.drop_cost is not None else 0
     h = _highs(data, cfg, relax, max_nodes, presolve, relaxed_items)
+    if max_checks is not None and not relax:
+        stop_after_checks(h, max_checks)
     if initial_x is not None:
         h.setSolution(_start_solution(data, np.asarray(initial_x, dtype=float)))
     build_s = time.perf_counter() - t0

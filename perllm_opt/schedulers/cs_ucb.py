@@ -81,7 +81,7 @@ import numpy as np
 from perllm_opt.config import SolverConfig
 from perllm_opt.errors import require, require_non_negative, require_positive
 from perllm_opt.schedulers.base import DECLINE, Scheduler
-from perllm_opt.schedulers.epoch_plan import plan_epoch
+from perllm_opt.schedulers.epoch_plan import PLAN_GUARD_S, plan_epoch
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
 from perllm_opt.view import Feedback, RoundView, fits, free_mask
 
@@ -230,7 +230,7 @@ class CSUCB(Scheduler):
         self.plan: list[int] = []
         self.replan = False
         self.slice_server = np.asarray(self.info.slices.server, dtype=np.int64)
-        self._solver = SolverConfig(time_limit_s=10.0, mip_rel_gap=1e-6)
+        self._solver = SolverConfig(time_limit_s=PLAN_GUARD_S, mip_rel_gap=1e-6)
         self.last_now: float | None = None
 
     def prior_mean(self) -> np.ndarray:

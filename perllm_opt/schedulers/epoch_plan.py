@@ -23,10 +23,25 @@ off here: on some epoch plans HiGHS 1.16.0 loops in it past any time limit
 (docs/benchmarks.md, "Known solver issue"). Without this reduction, presolve off picks among
 ties arbitrarily, often the larger share or rate, and the known-means oracle serves 3.9%
 fewer requests on the default setting (1,084.8 against 1,128.4, seeds 0-4).
+
+*A budget that does not depend on the machine.* Each stage gets :data:`PLAN_WORK` units of
+search, one of HiGHS's MIP interrupt checks (after each root separation round and at each
+node: :func:`perllm_opt.milp.highs_direct.stop_after_checks`) on a model of ``c`` columns
+costing ``c**2``: it stops at its ``PLAN_WORK / c**2``-th check (:func:`check_limit`), a
+point that is the same on every machine and under any load, so a scheduler's decisions (and
+every table built on them) reproduce. A wall-clock limit did not: in rounds mode the largest
+whole-round plans take 5-6 s and 300-410 nodes on an idle machine, so under CI's load one of
+them met the former 10-s limit and CS-UCB's pinned rounds row moved by one request. A node
+limit does not bound the root node, whose separation rounds took 30-90 s on the ``large``
+preset's 7,000-9,600-column plans; the square keeps a stage near a fixed time as plans grow
+(a check costs more the more columns: about 20-30 ms at 1,300-1,500 columns, 0.5-1.5 s at
+8,700). The solver's time limit stays only as a guard against a hang (:data:`PLAN_GUARD_S`);
+a stage that meets it is logged as a warning, since its result then depends on the machine.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,10 +50,21 @@ from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.milp.perllm import GB
+from perllm_opt.milp.solve import OPTIMAL, SolveResult
 from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.view import RoundView, SystemInfo
 
 Candidates = Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+#: Search per stage of an epoch plan, in interrupt checks x columns**2: the deterministic
+#: budget (module docstring). The most any rounds-mode plan of the paper's settings was seen
+#: to need is about 9e8 (403 nodes at 1,476 columns; 606 at 1,172); an 8,700-column plan of
+#: the ``large`` preset gets 26 checks, about the 10 s it had before.
+PLAN_WORK = 2_000_000_000
+#: Wall-clock guard per stage, seconds: only against a hang; a plan should never meet it.
+PLAN_GUARD_S = 300.0
+
+log = logging.getLogger(__name__)
 
 
 def undominated(
@@ -86,7 +112,7 @@ def plan_epoch(
     bandwidth_mbps: np.ndarray,
     solver: SolverConfig,
     slack: float = 0.0,
-    max_nodes: int | None = None,
+    work: int | None = PLAN_WORK,
 ) -> list[int]:
     """The epoch's plan: a candidate (or ``DECLINE``) per request of ``view``.
 
@@ -103,9 +129,10 @@ def plan_epoch(
     slack : float
         Expected on-time requests stage 2 may give up for energy (0: strictly
         lexicographic, up to a relative 1e-7).
-    max_nodes : int, optional
-        Branch-and-bound node limit per stage (deterministic, unlike the time limit); the
-        best solution found is played (stage 1's if stage 2 finds none).
+    work : int, optional
+        Search budget per stage in interrupt checks x columns**2 (:func:`check_limit`;
+        deterministic, unlike the time limit; ``None``: none); the best solution found is
+        played (stage 1's if stage 2 finds none).
     """
     n = len(view)
     plan = [DECLINE] * n
@@ -201,17 +228,42 @@ def plan_epoch(
         )
 
     no_gate_cost = np.zeros(len(gate_srv))
+    data1 = data(1.0 - p_a, no_gate_cost, None)
     stage1 = solve_assignment_direct(
-        data(1.0 - p_a, no_gate_cost, None), solver, max_nodes=max_nodes, presolve=False
+        data1, solver, max_checks=check_limit(data1, work), presolve=False
     )
+    _warn_at_guard(stage1, solver)
     if not stage1.has_solution:
         return plan
     misses = float(stage1.objective)
     tol = 1e-7 * max(1.0, abs(misses)) + slack
+    data2 = data(cost_of, gate_cost, misses + tol)
     stage2 = solve_assignment_direct(
-        data(cost_of, gate_cost, misses + tol), solver, max_nodes=max_nodes, presolve=False
+        data2, solver, max_checks=check_limit(data2, work), presolve=False
     )
+    _warn_at_guard(stage2, solver)
     chosen = stage2.x if stage2.has_solution else stage1.x
     for o in np.flatnonzero(chosen > 0.5).tolist():
         plan[int(item_a[o])] = int(cand_of[o])
     return plan
+
+
+def check_limit(data: AssignmentData, work: int | None) -> int | None:
+    """HiGHS's MIP interrupt checks for ``work`` units on ``data``'s model, a check costing
+    its columns squared (at least 1; ``None`` for no limit). Columns are options, drops and
+    gates, as HiGHS sees them."""
+    if work is None:
+        return None
+    n_drops = data.n_items if data.drop_cost is not None else 0
+    columns = max(1, data.n_options + n_drops + data.n_gates)
+    return max(1, int(work) // columns**2)
+
+
+def _warn_at_guard(result: SolveResult, solver: SolverConfig) -> None:
+    """Log a stage that stopped at the wall-clock limit: its plan depends on the machine."""
+    if result.status != OPTIMAL and result.solver_s >= 0.99 * solver.time_limit_s:
+        log.warning(
+            "an epoch plan stopped at its %.0f-s time limit before its node budget: this "
+            "plan, and the run's results, may differ on another machine",
+            solver.time_limit_s,
+        )
