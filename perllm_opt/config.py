@@ -493,7 +493,11 @@ class SolverConfig:
     that into blocks of ``window_s`` seconds of dispatch times: a rolling plan solves the
     blocks in turn with the earlier blocks' choices fixed, and a Lagrangian bound (the
     window's LP prices on the rows that cross blocks) certifies its gap
-    (milp/rolling.py); ``null`` solves each window as one MILP.
+    (milp/rolling.py); ``null`` solves each window as one MILP. ``checks`` (HiGHS only) ends
+    each MIP search at its ``checks``-th interrupt check (after each root separation round
+    and at each node): a budget at the same point on every machine, so a time-limited
+    optimum reproduces as long as ``time_limit_s``, then only a guard, is not met first
+    (milp/highs_direct.py, ``stop_after_checks``); ``null``: the time limit alone.
     """
 
     name: str = "highs"
@@ -511,6 +515,7 @@ class SolverConfig:
     lookahead_blocks: int = 3
     lookahead_relaxed: bool = True
     improve_passes: int = 1
+    checks: int | None = None
 
     def __post_init__(self) -> None:
         require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")
@@ -546,6 +551,15 @@ class SolverConfig:
         )
         if self.window_s is not None:
             require_positive(self.window_s, "solver.window_s")
+        if self.checks is not None:
+            require(
+                isinstance(self.checks, int)
+                and not isinstance(self.checks, bool)
+                and self.checks >= 1,
+                "solver.checks",
+                self.checks,
+                "an integer >= 1 (HiGHS interrupt checks per MIP search) or null",
+            )
         require(
             isinstance(self.lookahead_blocks, int)
             and not isinstance(self.lookahead_blocks, bool)

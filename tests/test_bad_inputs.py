@@ -95,6 +95,16 @@ PERLLM_OPT = {
         {},
         "solver.workers: got 0",
     ),
+    "solver_checks_zero": (
+        ["optimal=true", "solver.checks=0"],
+        {},
+        "solver.checks: got 0",
+    ),
+    "oracle_milp_work_zero": (
+        ["optimal=false", "schedulers=[oracle_milp]", "scheduler.oracle_milp.work=0"],
+        {},
+        "scheduler.oracle_milp.work: got 0",
+    ),
     "solver_backend_unknown": (
         ["optimal=true", "solver.backend=mpi"],
         {},

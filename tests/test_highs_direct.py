@@ -169,3 +169,32 @@ def test_interrupt_checks_are_a_repeatable_budget():
     assert more.objective <= a.objective and a.bound <= more.bound <= 1931
     with pytest.raises(ValueError, match="checks"):
         solve_assignment_direct(data, cfg, max_checks=0)
+
+
+def test_check_budget_through_pyomo_repeats_and_covers_both_stages():
+    """``solver.checks`` through Pyomo's persistent HiGHS model: the same result twice, a
+    budget too small for OR-Library gapc-1 stops short of its optimum (1,931) with a valid
+    bound; the budget is removed after each search, so the lexicographic second stage, which
+    solves the same HiGHS model again, starts a count of its own."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from perllm_opt.milp.gap import gap_data, read_orlib_gap
+
+    root = Path(__file__).resolve().parents[1]
+    data = gap_data(read_orlib_gap(root / "benchmarks/data/orlib-gap/gapc.txt")[0], "min")
+    cfg = SolverConfig(time_limit_s=60.0, mip_rel_gap=0.0, checks=3)
+    a, b = solve_assignment(data, cfg), solve_assignment(data, cfg)
+    assert a.status == "feasible" and (a.objective, a.bound) == (b.objective, b.bound)
+    assert a.bound <= 1931 < a.objective
+    full = solve_assignment(data, replace(cfg, checks=None))
+    assert full.status == OPTIMAL and full.objective == pytest.approx(1931)
+    import highspy
+
+    from perllm_opt.milp.highs_direct import stop_after_checks
+
+    h = highspy.Highs()
+    remove = stop_after_checks(h, 5)
+    assert len(h.cbMipInterrupt.callbacks) == 1
+    remove()
+    assert len(h.cbMipInterrupt.callbacks) == 0

@@ -474,14 +474,15 @@ def test_local_ray_refused_once_ray_is_imported(monkeypatch):
 
 
 def test_a_key_added_since_a_run_keeps_it_complete_at_its_earlier_value(tmp_path):
-    """A run saved before ``solver.window_s`` existed is complete for a config whose
-    ``window_s`` is null (the earlier behaviour), and stale for one that sets it."""
+    """A run saved before ``solver.window_s`` and ``solver.checks`` existed is complete for a
+    config where they are null (the earlier behaviour), and stale for one that sets one."""
     from perllm_opt.cli.main import DONE_FILE, is_complete
 
     old = "seed: 0\nsolver:\n  name: highs\n  time_limit_s: 25.0\n"
     (tmp_path / "resolved_config.yaml").write_text(old, "utf-8")
     (tmp_path / DONE_FILE).write_text("", "utf-8")
     now = old + "  window_s: null\n  lookahead_blocks: 3\n  lookahead_relaxed: true\n"
-    assert is_complete(tmp_path, now + "  improve_passes: 1\n")
+    assert is_complete(tmp_path, now + "  improve_passes: 1\n  checks: null\n")
+    assert not is_complete(tmp_path, now + "  improve_passes: 1\n  checks: 100\n")
     assert not is_complete(tmp_path, now.replace("window_s: null", "window_s: 10.0"))
     assert not is_complete(tmp_path, now.replace("time_limit_s: 25.0", "time_limit_s: 5.0"))

@@ -120,17 +120,19 @@ def optimum_warning(opt: dict[str, Any], app: AppConfig) -> str:
     status = opt.get("status")
     if status == "optimal":
         return ""
+    budget = f"solver.time_limit_s={app.solver.time_limit_s}"
+    if app.solver.checks is not None:
+        budget = f"solver.checks={app.solver.checks} (or {budget})"
     if status == "feasible":
         return (
-            f"\nwarning: the optimum stopped at solver.time_limit_s={app.solver.time_limit_s} "
-            f"with a relative gap of {opt.get('mip_gap'):.2e}; regrets are measured against "
-            "the best solution found.\n"
+            f"\nwarning: the optimum stopped at {budget} with a relative gap of "
+            f"{opt.get('mip_gap'):.2e}; regrets are measured against the best solution "
+            "found.\n"
         )
     if status == "no_solution":
         return (
-            f"\nwarning: the MILP found no solution within solver.time_limit_s="
-            f"{app.solver.time_limit_s}: raise it, or set solver.lp_relaxation=true for a "
-            "bound; scheduler results are kept.\n"
+            f"\nwarning: the MILP found no solution within {budget}: raise it, or set "
+            "solver.lp_relaxation=true for a bound; scheduler results are kept.\n"
         )
     if status == "infeasible":
         return (
@@ -181,6 +183,7 @@ ADDED_KEYS: dict[tuple[str, ...], Any] = {
     ("solver", "lookahead_blocks"): 3,
     ("solver", "lookahead_relaxed"): True,
     ("solver", "improve_passes"): 1,
+    ("solver", "checks"): None,
     ("calibration", "extra_devices_file"): None,
 }
 

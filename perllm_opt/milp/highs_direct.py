@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import highspy
 import numpy as np
@@ -140,27 +141,28 @@ def _highs(
     return h
 
 
-def stop_after_checks(h: highspy.Highs, checks: int) -> None:
-    """Interrupt ``h``'s MIP search at its ``checks``-th interrupt check.
+def stop_after_checks(h: highspy.Highs, checks: int) -> Callable[[], None]:
+    """Interrupt ``h``'s next MIP search at its ``checks``-th interrupt check.
 
     HiGHS offers its MIP interrupt callback at fixed points of the search: after each
     separation round of the root node and at each node. The points are the same on every
     machine (the search is deterministic), so their count is a measure of work, unlike
     seconds, that also covers the root node (whose separation rounds can take most of a
     search's time, where a node limit does not reach). The best solution found so far is
-    kept, as at a time limit.
+    kept, as at a time limit. Returns a function that removes the budget (for a model that
+    is solved again, as the lexicographic stages are).
     """
     if checks < 1:
         raise ValueError(f"stop_after_checks: checks must be >= 1, got {checks}")
     seen = [0]
 
-    def interrupt(kind, message, data_out, data_in, user_data) -> None:
+    def interrupt(event) -> None:
         seen[0] += 1
         if seen[0] >= checks:
-            data_in.user_interrupt = True
+            event.interrupt()
 
-    h.setCallback(interrupt, None)
-    h.startCallback(highspy.cb.HighsCallbackType.kCallbackMipInterrupt)
+    h.cbMipInterrupt.subscribe(interrupt)
+    return lambda: h.cbMipInterrupt.unsubscribe(interrupt)
 
 
 def solve_assignment_direct(
@@ -201,7 +203,8 @@ def solve_assignment_direct(
     max_checks : int, optional
         Stop at HiGHS's ``max_checks``-th MIP interrupt check (:func:`stop_after_checks`):
         a budget that, unlike the time limit, ends the search at the same point on every
-        machine, and unlike ``max_nodes`` also bounds the root node's work.
+        machine, and unlike ``max_nodes`` also bounds the root node's work. Default:
+        ``cfg.checks``.
 
     Returns
     -------
@@ -212,6 +215,8 @@ def solve_assignment_direct(
     n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
     n_d = n_i if data.drop_cost is not None else 0
     h = _highs(data, cfg, relax, max_nodes, presolve, relaxed_items)
+    if max_checks is None:
+        max_checks = cfg.checks
     if max_checks is not None and not relax:
         stop_after_checks(h, max_checks)
     if initial_x is not None:

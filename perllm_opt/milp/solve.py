@@ -158,6 +158,23 @@ class _Runner:
         sol.value_valid = True
         return h.setSolution(sol) == highspy.HighsStatus.kOk
 
+    def _check_budget(self, m: pe.ConcreteModel):
+        """With ``cfg.checks``, the HiGHS model of ``m`` (pending changes pushed, as
+        :meth:`set_start` does) stops its next search at that many interrupt checks; returns
+        the function that removes the budget, or None (no budget, or not HiGHS)."""
+        opt = self.contrib
+        if self.cfg.checks is None or opt is None or not hasattr(opt, "_solver_model"):
+            return None
+        if not hasattr(opt, "set_instance"):
+            return None
+        from perllm_opt.milp.highs_direct import stop_after_checks
+
+        if getattr(opt, "_model", None) is not m:
+            opt.set_instance(m)
+        else:
+            opt.update()
+        return stop_after_checks(opt._solver_model, self.cfg.checks)
+
     def run(
         self, m: pe.ConcreteModel, time_limit_s: float | None = None, presolve: bool = True
     ) -> tuple[str, float, float, float, bool]:
@@ -168,6 +185,7 @@ class _Runner:
         if self.contrib is not None:
             from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
+            remove_budget = self._check_budget(m)
             res = self.contrib.solve(
                 m,
                 time_limit=limit,
@@ -178,6 +196,8 @@ class _Runner:
                 tee=False,
                 solver_options={} if presolve else {"presolve": "off"},
             )
+            if remove_budget is not None:
+                remove_budget()
             tc, ss = res.termination_condition, res.solution_status
             has = ss in (SolutionStatus.optimal, SolutionStatus.feasible)
             if tc in (
