@@ -322,7 +322,8 @@ def test_missing_plugin_names_the_extra(monkeypatch, capsys):
     from perllm_opt.cli import main as cli
 
     monkeypatch.setattr(submitit_settings, "plugin_installed", lambda: False)
-    monkeypatch.setenv(cli.SWEEP_PID_ENV, "0")  # main() sets it; restored after the test
+    monkeypatch.setenv(cli.SWEEP_PID_ENV, "0")  # main() sets these; restored after the test
+    monkeypatch.setenv(cli.SWEEP_ID_ENV, "")
     for option in submitit_settings.OPTIONS:
         with pytest.raises(InputError, match=r"pip install -e '\.\[slurm\]'"):
             submitit_settings.check_plugin_for(["-m", "seed=0,1", f"hydra/launcher={option}"])

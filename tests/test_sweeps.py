@@ -210,11 +210,52 @@ def test_killed_sweep_leaves_no_worker_behind(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert _wait(lambda: not any(_alive(w) for w in workers), timeout_s=20), [
-            w for w in workers if _alive(w)
+            (w, _cmdline(w).split(b"\0")[-3:]) for w in workers if _alive(w)
         ]
     finally:
         if _alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_sweeps_identity_tells_when_it_has_ended():
+    from perllm_opt.cli.main import process_identity, sweep_is_gone
+
+    me = process_identity(os.getpid())
+    assert me is not None and not sweep_is_gone(me)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    theirs = process_identity(child.pid)
+    assert theirs is not None and not sweep_is_gone(theirs)
+    child.kill()
+    child.wait()
+    assert sweep_is_gone(theirs)  # ended
+    boot, pid, start = me.split()
+    assert sweep_is_gone(f"{boot} {pid} {int(start) + 1}")  # its pid, reused by another
+    assert not sweep_is_gone(f"another-boot {pid} {start}")  # another machine: cannot tell
+    assert not sweep_is_gone("") and not sweep_is_gone("garbled")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_run_that_starts_after_its_sweep_was_killed_exits(tmp_path):
+    # The race CI met: the sweep was killed between a worker's start and its run's
+    # watchdog, so the worker's parent was init already and the parent check saw no change.
+    from perllm_opt.cli.main import SWEEP_ID_ENV, SWEEP_PID_ENV, process_identity
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    identity = process_identity(gone.pid)
+    gone.wait()
+    code = (
+        "import time\n"
+        "from perllm_opt.cli.main import exit_with_parent\n"
+        "exit_with_parent(interval_s=0.1)\n"
+        "time.sleep(60)\n"
+    )
+    if identity is None:  # it ended before /proc was read: its identity is that of no process
+        identity = f"{process_identity(os.getpid()).split()[0]} {gone.pid} 0"
+    env = {**os.environ, SWEEP_PID_ENV: str(gone.pid), SWEEP_ID_ENV: identity}
+    start = time.time()
+    run = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
+    assert run.returncode == 1 and time.time() - start < 30
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")

@@ -220,6 +220,9 @@ def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
 
 #: Environment variable: the pid of the process that started a sweep (set by ``main``).
 SWEEP_PID_ENV = "PERLLM_SWEEP_PID"
+# The sweep process's identity (boot id, pid, start time): a run whose sweep has ended exits,
+# even if it began after the sweep was killed (its parent then is already init).
+SWEEP_ID_ENV = "PERLLM_SWEEP_ID"
 #: Set by submitit in its jobs: ``local`` or ``slurm``.
 SUBMITIT_EXECUTOR_ENV = "SUBMITIT_EXECUTOR"
 _WATCHDOG = "perllm-opt: exit with the sweep"
@@ -232,6 +235,34 @@ def parent_pid(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def process_identity(pid: int) -> str | None:
+    """``"<boot id> <pid> <start time>"`` of process ``pid``, which no later process on this
+    machine shares (a pid is reused, a start time on one boot is not); None if it is gone, a
+    zombie, or there is no ``/proc``."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if not fields or fields[0] == "Z" or len(fields) < 20:
+        return None
+    return f"{boot} {pid} {fields[19]}"
+
+
+def sweep_is_gone(identity: str | None) -> bool:
+    """Whether the sweep process named by ``identity`` (:func:`process_identity`, taken in
+    the sweep) has ended: only on the machine it ran on, where ``/proc`` can tell; a run on
+    another machine (a Ray cluster's node) never concludes it has."""
+    if not identity or len(identity.split()) != 3:
+        return False
+    boot, pid, _ = identity.split()
+    try:
+        here = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return False
+    return here == boot and pid.isdigit() and process_identity(int(pid)) != identity
 
 
 def descends_from(ancestor: int, pid: int | None = None) -> bool | None:
@@ -267,10 +298,15 @@ def exit_with_parent(interval_s: float = 1.0) -> None:
         return
     parent = os.getppid()
     sweep = int(started_by) if executor == "local" and started_by.isdigit() else None
+    identity = os.environ.get(SWEEP_ID_ENV)
 
     def watch() -> None:
         while True:
-            if os.getppid() != parent or (sweep is not None and descends_from(sweep) is False):
+            if (
+                os.getppid() != parent
+                or sweep_is_gone(identity)  # also when it ended before this run began
+                or (sweep is not None and descends_from(sweep) is False)
+            ):
                 os._exit(1)
             time.sleep(interval_s)
 
@@ -430,6 +466,7 @@ def main() -> None:
     and the exit code becomes 2, like every other user mistake.
     """
     os.environ[SWEEP_PID_ENV] = str(os.getpid())  # inherited by a sweep's workers
+    os.environ[SWEEP_ID_ENV] = process_identity(os.getpid()) or ""
     try:
         # The schedulers of a user's directory on hydra.searchpath get schemas too.
         register_configs(searchpath_dirs(sys.argv[1:]))
