@@ -21,15 +21,15 @@ class Experiment:
 
 
 #: The experiments behind the figures. Quick forms keep the code path and shrink the sizes:
-#: shorter horizons, fewer seeds and sweep points (about 2 minutes for all on 2 cores).
+#: shorter horizons, fewer seeds and sweep points (about 70 s for all on 2 cores).
 _Q = "solver.time_limit_s=3"
 EXPERIMENTS = (
-    Experiment("deployments", quick=("horizon_s=60", "seed=0", _Q)),
+    Experiment("deployments", quick=("horizon_s=30", "seed=0", _Q)),
     Experiment(
-        "bandwidth", quick=("horizon_s=60", "seed=0", "topology.wan_bandwidth_mbps=25,100", _Q)
+        "bandwidth", quick=("horizon_s=30", "seed=0", "topology.wan_bandwidth_mbps=25,100", _Q)
     ),
     Experiment("loads", quick=("horizon_s=60", "seed=0", "workload.rate_rps=2,8", _Q)),
-    Experiment("regret", quick=("horizon_s=180", "seed=0,1")),
+    Experiment("regret", quick=("horizon_s=120", "seed=0")),
     Experiment("learning", quick=("horizon_s=120", "seed=0", "workload.rate_rps=5")),
     Experiment("trace", quick=("horizon_s=60", "workload.trace_start_s=0,1200", _Q)),
     Experiment(

@@ -26,7 +26,7 @@ from perllm_opt.view import Feedback, free_mask
 # -- (a) never an infeasible arm ------------------------------------------------------------
 
 
-@settings(max_examples=15)
+@settings(max_examples=8)
 @given(
     seed=st.integers(0, 10_000),
     preset=st.sampled_from(["paper", "large"]),
@@ -49,7 +49,7 @@ def test_cs_ucb_only_chooses_free_candidates(
     inst = build_instance(
         small_config(
             seed=seed,
-            horizon_s=60.0 if preset == "large" else 90.0,
+            horizon_s=30.0 if preset == "large" else 60.0,
             workload=WorkloadConfig(rate_rps=rate),
             topology=TopologyConfig(preset=preset, wan_bandwidth_mbps=wan),
             dynamics=DynamicsConfig(bandwidth_links="all"),
@@ -80,14 +80,14 @@ def test_cs_ucb_only_chooses_free_candidates(
 
 
 @given(seed=st.integers(0, 10_000), plan_mode=st.sampled_from(["milp", "greedy"]))
-@settings(max_examples=15)
+@settings(max_examples=8)
 def test_uncapped_cs_ucb_fits_its_own_forecast(seed, plan_mode):
     """Without the cap: compute and KV free per the view, and every link of the path within
     CS-UCB's planning bandwidth minus what the view says is in use."""
     inst = build_instance(
         small_config(
             seed=seed,
-            horizon_s=150.0,
+            horizon_s=90.0,
             workload=WorkloadConfig(rate_rps=2.0),
             dynamics=DynamicsConfig(bandwidth_links="all", process="iid"),
         )
@@ -465,7 +465,7 @@ def test_static_ablation_decides_the_same_without_feedback(mode):
     inst = build_instance(
         small_config(
             seed=3,
-            horizon_s=120.0,
+            horizon_s=90.0,
             workload=WorkloadConfig(rate_rps=2.0),
             system=SystemConfig(mode=mode),
             dynamics=DynamicsConfig(speed_sigma=0.6, speed_min=0.25, speed_max=4.0),

@@ -23,7 +23,7 @@ SPECS = {
 SOLVER = SolverConfig(mip_rel_gap=1e-9, time_limit_s=60)
 
 
-@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("seed", range(12))
 def test_regret_is_never_negative(seed):
     rate = (0.5, 1.0, 2.0, 3.0)[seed % 4]
     inst = build_instance(

@@ -37,14 +37,14 @@ INSTANCE_CONFIGS = {
     # A narrow, strongly fluctuating WAN: bandwidth is what refuses requests.
     "paper-narrow-wan": small_config(
         seed=1,
-        horizon_s=150.0,
+        horizon_s=90.0,
         workload=WorkloadConfig(rate_rps=2.0),
         topology=TopologyConfig(preset="paper", wan_bandwidth_mbps=30.0),
         dynamics=DynamicsConfig(bandwidth_links="all", bandwidth_min_fraction=0.1),
     ),
     "large-bursty": small_config(
         seed=2,
-        horizon_s=90.0,
+        horizon_s=60.0,
         workload=WorkloadConfig(kind="bursty", rate_rps=3.0),
         topology=TopologyConfig(preset="large"),
     ),
@@ -56,15 +56,25 @@ def instances():
     return {k: build_instance(c) for k, c in INSTANCE_CONFIGS.items()}
 
 
+class Runs(dict):
+    """(instance key, scheduler name) -> (instance, assignment), simulated when first asked
+    for: each pytest-xdist worker simulates only the combinations its tests use."""
+
+    def __init__(self, instances):
+        super().__init__()
+        self.instances = instances
+
+    def __missing__(self, pair):
+        key, name = pair
+        inst = self.instances[key]
+        res = simulate(inst, scheduler_from_conf(name), RngStreams(7).stream(name))
+        self[pair] = (inst, res.assignment)
+        return self[pair]
+
+
 @pytest.fixture(scope="module")
 def runs(instances):
-    """(instance key, scheduler name) -> (instance, assignment) for every combination."""
-    out = {}
-    for key, inst in instances.items():
-        for name in DISTINCT_SCHEDULERS:
-            res = simulate(inst, scheduler_from_conf(name), RngStreams(7).stream(name))
-            out[key, name] = (inst, res.assignment)
-    return out
+    return Runs(instances)
 
 
 def own_usage(inst, option):
@@ -125,9 +135,12 @@ def test_every_request_counted_once(runs, key, name):
 
 
 def test_instances_do_stress_capacity(runs):
-    """The instances above do stress the simulator: someone is refused somewhere."""
-    refused = sum(int((a.status == REFUSED).sum()) for _, a in runs.values())
-    assert refused > 0
+    """The instances above do stress the simulator: on each of them someone is refused (the
+    fast schedulers are enough to show it)."""
+    fast = [n for n in DISTINCT_SCHEDULERS if n not in ("cs_ucb", "cs_ucb_greedy", "oracle_milp")]
+    for key in runs.instances:
+        refused = sum(int((runs[key, n][1].status == REFUSED).sum()) for n in fast)
+        assert refused > 0, key
 
 
 @pytest.mark.parametrize("name", DISTINCT_SCHEDULERS)

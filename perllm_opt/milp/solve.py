@@ -7,6 +7,7 @@ build and solve seconds, and the solution only when one exists.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -186,18 +187,26 @@ class _Runner:
             from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
             remove_budget = self._check_budget(m)
-            res = self.contrib.solve(
-                m,
-                time_limit=limit,
-                rel_gap=cfg.mip_rel_gap,
-                threads=cfg.threads,
-                load_solutions=False,
-                raise_exception_on_nonoptimal_result=False,
-                tee=False,
-                solver_options={} if presolve else {"presolve": "off"},
-            )
-            if remove_budget is not None:
-                remove_budget()
+            # Pyomo warns of HiGHS's "interrupted" status, which is the budget doing its job
+            # (the run's own warning reports the stop and its gap); other warnings pass.
+            pyomo_highs = logging.getLogger("pyomo.contrib.solver.solvers.highs")
+            quiet = _DropInterruptWarning()
+            pyomo_highs.addFilter(quiet)
+            try:
+                res = self.contrib.solve(
+                    m,
+                    time_limit=limit,
+                    rel_gap=cfg.mip_rel_gap,
+                    threads=cfg.threads,
+                    load_solutions=False,
+                    raise_exception_on_nonoptimal_result=False,
+                    tee=False,
+                    solver_options={} if presolve else {"presolve": "off"},
+                )
+            finally:
+                pyomo_highs.removeFilter(quiet)
+                if remove_budget is not None:
+                    remove_budget()
             tc, ss = res.termination_condition, res.solution_status
             has = ss in (SolutionStatus.optimal, SolutionStatus.feasible)
             if tc in (
@@ -244,6 +253,13 @@ class _Runner:
         ok = res.solver.status == SolverStatus.ok and tc == TerminationCondition.optimal
         status = OPTIMAL if (has and ok) else (FEASIBLE if has else NO_SOLUTION)
         return status, obj, bound, math.nan, has
+
+
+class _DropInterruptWarning(logging.Filter):
+    """Drops Pyomo's warning that HiGHS returned the (unmapped) status ``kInterrupt``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kInterrupt" not in record.getMessage()
 
 
 def check_solver(cfg: SolverConfig) -> None:

@@ -28,10 +28,11 @@ fewer requests on the default setting (1,084.8 against 1,128.4, seeds 0-4).
 search, one of HiGHS's MIP interrupt checks (after each root separation round and at each
 node: :func:`perllm_opt.milp.highs_direct.stop_after_checks`) on a model of ``c`` columns
 costing ``c**2``: it stops at its ``PLAN_WORK / c**2``-th check (:func:`check_limit`), a
-point that is the same on every machine and under any load, so a scheduler's decisions (and
-every table built on them) reproduce. A wall-clock limit did not: in rounds mode the largest
-whole-round plans take 5-6 s and 300-410 nodes on an idle machine, so under CI's load one of
-them met the former 10-s limit and CS-UCB's pinned rounds row moved by one request. A node
+point that is the same on every machine (of one floating-point path:
+:mod:`perllm_opt.float_path`) and under any load, so a scheduler's decisions (and every table
+built on them) reproduce. A wall-clock limit did not: in rounds mode the largest whole-round
+plans take 5-6 s and 300-410 nodes on an idle machine, so under CI's load one of them could
+meet the former 10-s limit. A node
 limit does not bound the root node, whose separation rounds took 30-90 s on the ``large``
 preset's 7,000-9,600-column plans; the square keeps a stage near a fixed time as plans grow
 (a check costs more the more columns: about 20-30 ms at 1,300-1,500 columns, 0.5-1.5 s at
