@@ -14,7 +14,8 @@ workers they exceed the wall time).
 "on time <= bound" is the plan's on-time requests against the proven upper bound on them
 (``served_bound``); the gap is relative, on the weighted objective (``M drops + energy``).
 
-Settings (the configs' own time limits: 25 s per subproblem, 60 s on ``large``):
+Settings (the configs' own budget: ``solver.checks=100`` HiGHS interrupt checks per search,
+a 600-s guard per subproblem; ``large`` keeps its 60-s limit per round):
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="small settings, same code path (under 3 minutes on 2 cores)",
+        help="small settings, same code path (about 70 s on 2 cores)",
     )
     ap.add_argument(
         "--out", default=None, help="output folder (default: paper/, or paper/quick/ with --quick)"
