@@ -32,12 +32,12 @@ point that is the same on every machine (of one floating-point path:
 :mod:`perllm_opt.float_path`) and under any load, so a scheduler's decisions (and every table
 built on them) reproduce. A wall-clock limit did not: in rounds mode the largest whole-round
 plans take 5-6 s and 300-410 nodes on an idle machine, so under CI's load one of them could
-meet the former 10-s limit. A node
-limit does not bound the root node, whose separation rounds took 30-90 s on the ``large``
-preset's 7,000-9,600-column plans; the square keeps a stage near a fixed time as plans grow
-(a check costs more the more columns: about 20-30 ms at 1,300-1,500 columns, 0.5-1.5 s at
-8,700). The solver's time limit stays only as a guard against a hang (:data:`PLAN_GUARD_S`);
-a stage that meets it is logged as a warning, since its result then depends on the machine.
+meet the former 10-s limit. A node limit does not bound the root node, whose separation
+rounds took 30-90 s on the ``large`` preset's 7,000-9,600-column plans; the square keeps a
+stage near a fixed time as plans grow (a check costs more the more columns: about 20-30 ms
+at 1,300-1,500 columns, 0.5-1.5 s at 8,700). The solver's time limit stays only as a guard
+against a hang (:data:`PLAN_GUARD_S`); a stage that meets it is logged as a warning, since
+its result then depends on the machine.
 """
 
 from __future__ import annotations
