@@ -498,6 +498,11 @@ class SolverConfig:
     and at each node): a budget at the same point on every machine, so a time-limited
     optimum reproduces as long as ``time_limit_s``, then only a guard, is not met first
     (milp/highs_direct.py, ``stop_after_checks``); ``null``: the time limit alone.
+    ``search`` (continuous mode) improves each window's start plan (the best scheduler's
+    on-time choices) by fix-and-optimize over stretches of ``search_window_s`` seconds,
+    ``search_passes`` passes, each sub-MILP within ``search_checks`` interrupt checks
+    (milp/window_search.py); the whole window's MILP then starts from that plan if it has at
+    most ``whole_max_options`` options, else the window's LP relaxation certifies the plan.
     """
 
     name: str = "highs"
@@ -516,6 +521,13 @@ class SolverConfig:
     lookahead_relaxed: bool = True
     improve_passes: int = 1
     checks: int | None = None
+    search: bool = True
+    search_window_s: float = 30.0
+    search_passes: int = 2
+    search_checks: int = 100
+    search_warm: bool = True
+    search_gap: float = 0.01
+    whole_max_options: int = 20000
 
     def __post_init__(self) -> None:
         require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")
@@ -576,6 +588,18 @@ class SolverConfig:
             self.improve_passes,
             "an integer >= 0 (fix-and-optimize passes over the rolling plan)",
         )
+        require_positive(self.search_window_s, "solver.search_window_s")
+        require(
+            0 <= self.search_gap < 1, "solver.search_gap", self.search_gap, "a number in [0, 1)"
+        )
+        for key, least in (("search_passes", 0), ("search_checks", 1), ("whole_max_options", 0)):
+            value = getattr(self, key)
+            require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= least,
+                f"solver.{key}",
+                value,
+                f"an integer >= {least}",
+            )
 
 
 PLACEMENTS = ("fixed", "optimize")

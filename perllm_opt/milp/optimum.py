@@ -7,7 +7,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -21,6 +21,7 @@ from perllm_opt.milp.continuous import (
     window_problem,
     window_requests,
 )
+from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import (
     RoundProblem,
@@ -30,7 +31,8 @@ from perllm_opt.milp.perllm import (
     round_problem,
 )
 from perllm_opt.milp.rolling import DecomposedResult, by_blocks, solve_by_blocks
-from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult
+from perllm_opt.milp.solve import FEASIBLE, OPTIMAL, SolveResult, start_outcome
+from perllm_opt.milp.window_search import improve_by_windows
 
 _STATUS_RANK = {OPTIMAL: 0, FEASIBLE: 1, "no_solution": 2, "infeasible": 3}
 
@@ -170,7 +172,9 @@ class _Totals:
         self.n_options_full += max(prob.n_options_full, prob.data.n_options)
         self.n_fixed += len(prob.fixed_request)
         # bound <= M D* + E* with E* < M (the penalty dominates every window's energy).
-        self.served_bound += prob.n_requests - max(math.floor(dec.bound / self.penalty), 0)
+        self.served_bound += prob.n_requests - _drops_floor(
+            dec.bound, self.penalty, float(prob.data.constant)
+        )
         self.build_s += dec.build_s
         self.solve_s += dec.solve_s
         self.solver_s += dec.solver_s
@@ -333,6 +337,94 @@ def solve_optimum(
     return totals.result(per_round, hosts)
 
 
+def _plan_of(prob: RoundProblem, res: SolveResult, n_requests: int) -> np.ndarray:
+    """Global option per request (-1: none) of a window's solution."""
+    option = np.full(n_requests, -1, dtype=np.int64)
+    if res.has_solution:
+        on = res.x > 0.5
+        option[prob.request[prob.data.option_item[on]]] = prob.option[on]
+    option[prob.fixed_request] = prob.fixed_option
+    return option
+
+
+def _certified(
+    prob: RoundProblem, plan: np.ndarray, bound: float, lp_bound: float, clock: list[float]
+) -> DecomposedResult:
+    """The window's ``plan`` with a proven lower ``bound`` on ``M drops + energy``."""
+    out = start_outcome(prob.data, prob.start_x(plan), lexicographic=False)
+    if out is None:
+        raise AssertionError("the searched plan breaks a row of its window (a bug)")
+    drops, obj, x, _, _ = out
+    option = np.full(len(plan), -1, dtype=np.int64)
+    on = x > 0.5
+    option[prob.request[prob.data.option_item[on]]] = prob.option[on]
+    option[prob.fixed_request] = prob.fixed_option
+    penalty = float(prob.data.drop_cost[0]) if prob.data.n_items else 0.0
+    build_s, solve_s, solver_s = clock
+    return DecomposedResult(
+        option=option, x=x, drops=drops, energy=obj - penalty * drops, bound=bound,
+        lagrangian_bound=math.nan, lp_bound=lp_bound, n_blocks=1, n_crossing_rows=0,
+        build_s=build_s, solve_s=solve_s, solver_s=solver_s, plan_proven=0,
+    )  # fmt: skip
+
+
+def _drops_floor(bound: float, penalty: float, constant: float) -> int:
+    """Least drops a proven bound on ``M drops + energy`` allows (energy >= ``constant``
+    and below ``M``)."""
+    if not math.isfinite(bound):
+        return 0
+    return max(math.floor((bound - constant) / penalty + 1e-9), 0)
+
+
+def _searched(
+    instance: Instance,
+    prob: RoundProblem,
+    res: SolveResult | None,
+    plan: np.ndarray,
+    cfg: SolverConfig,
+    progress: bool,
+) -> DecomposedResult | None:
+    """A window after its whole MILP (``res``; None when it was too large): if the plan is
+    more than ``cfg.search_gap`` of its on-time requests from the proven bound, the window's
+    LP bound is added and the plan improved by :func:`improve_by_windows` from the best of
+    ``plan`` and ``res``'s, pass by pass until the gap closes to ``search_gap``. None when
+    ``res`` already meets the gap (it is then counted as it is)."""
+    penalty = instance.drop_penalty_j
+    constant = float(prob.data.constant)
+    bound = -math.inf
+    if res is not None and res.has_solution:
+        # Solved from ``plan`` as its floor, so never worse than it.
+        _, bound = _objective_of(res, penalty, True, constant)
+        plan = _plan_of(prob, res, instance.n_requests)
+    elif res is not None and res.drops_bound == res.drops_bound:
+        bound = penalty * math.ceil(res.drops_bound - 1e-6) + constant
+    ids = np.concatenate([prob.request, prob.fixed_request])
+
+    def gap_ok(p: np.ndarray, b: float) -> bool:
+        drops = int((p[ids] < 0).sum())
+        least = _drops_floor(b, penalty, constant)
+        return drops - least <= cfg.search_gap * max(len(ids) - drops, 1)
+
+    if res is not None and res.has_solution and gap_ok(plan, bound):
+        return None
+    t0 = time.perf_counter()
+    lp = solve_assignment_direct(prob.data, cfg, relax=True)
+    lp_bound = lp.bound if lp.status == OPTIMAL else math.nan
+    if lp_bound == lp_bound:
+        bound = max(bound, lp_bound)
+    solver_s = lp.solver_s
+    build_s = 0.0
+    for _ in range(cfg.search_passes):
+        if gap_ok(plan, bound):
+            break
+        found = improve_by_windows(instance, ids, replace(cfg, search_passes=1), plan, progress)
+        build_s += found.build_s
+        plan = found.option
+    if bound == -math.inf:
+        bound = constant
+    return _certified(prob, plan, bound, lp_bound, [build_s, time.perf_counter() - t0, solver_s])
+
+
 def _solve_continuous(
     instance: Instance,
     cfg: SolverConfig,
@@ -342,7 +434,12 @@ def _solve_continuous(
 ) -> OptimumResult:
     """Continuous mode: one MILP per independent window (exact, see
     :func:`perllm_opt.instance.continuous_windows`), plus the requests that no option serves
-    on time and the idle draw of the servers that never sleep."""
+    on time and the idle draw of the servers that never sleep.
+
+    With ``cfg.search`` (lexicographic objective), a window whose whole MILP (from
+    ``start`` as its floor; skipped above ``cfg.whole_max_options`` options) ends more than
+    ``cfg.search_gap`` from its bound also gets its LP bound and a fix-and-optimize search
+    (:func:`_searched`)."""
     totals = _Totals(
         np.full(instance.n_requests, -1, dtype=np.int64), instance.drop_penalty_j, lexicographic
     )
@@ -357,12 +454,28 @@ def _solve_continuous(
     def build(ids):
         return window_problem(instance, ids, reduce=False)
 
-    probs = _problems(cfg, build, whole, totals)
-    for prob, res in tqdm(
-        _solved(probs, cfg, lexicographic, start), total=len(whole), desc="optimum",
-        unit="window", disable=not progress, leave=False,
-    ):  # fmt: skip
-        totals.add(prob, res)
+    search = cfg.search and lexicographic and not cfg.lp_relaxation
+    probs = list(_problems(cfg, build, whole, totals))
+    empty = np.full(instance.n_requests, -1, dtype=np.int64)
+    floor = empty if start is None else start
+    small = [p for p in probs if not search or p.data.n_options <= cfg.whole_max_options]
+    solved = dict(
+        (id(p), r) for p, r in tqdm(
+            _solved(iter(small), cfg, lexicographic, start), total=len(small),
+            desc="optimum", unit="window", disable=not progress, leave=False,
+        )
+    )  # fmt: skip
+    for prob in probs:
+        res = solved.get(id(prob))
+        if not search:
+            totals.add(prob, res)
+            continue
+        plan = floor if start_outcome(prob.data, prob.start_x(floor), True) else empty
+        dec = _searched(instance, prob, res, plan, cfg, progress)
+        if dec is None:
+            totals.add(prob, res)
+        else:
+            totals.add_blocks(prob, dec)
     split = [w for w, lg in zip(windows, long, strict=True) if lg]
     for prob in _problems(cfg, build, split, totals):
         totals.add_blocks(prob, solve_by_blocks(instance, prob, cfg, start, progress))

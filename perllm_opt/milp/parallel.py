@@ -29,14 +29,27 @@ from perllm_opt.milp.solve import SolveResult, solve_assignment
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """One subproblem: its data, and an optional start (0/1 per option)."""
+    """One subproblem: its data, and an optional start (0/1 per option). With
+    ``direct_checks``, its weighted objective is solved through ``highspy`` directly
+    (:func:`~perllm_opt.milp.highs_direct.solve_assignment_direct`) within that many HiGHS
+    interrupt checks, from the start if one is given (with HiGHS's presolve off:
+    docs/model.md, "Warm starts")."""
 
     data: AssignmentData
     initial_x: np.ndarray | None = None
+    direct_checks: int | None = None
 
 
 def solve_task(task: Task, cfg: SolverConfig, lexicographic: bool) -> SolveResult:
     """Solve one subproblem (what every backend runs)."""
+    if task.direct_checks is not None:
+        from perllm_opt.milp.highs_direct import solve_assignment_direct
+
+        started = task.initial_x is not None
+        return solve_assignment_direct(
+            task.data, cfg, max_checks=task.direct_checks, initial_x=task.initial_x,
+            presolve=not started,
+        )  # fmt: skip
     return solve_assignment(task.data, cfg, lexicographic=lexicographic, initial_x=task.initial_x)
 
 

@@ -1,0 +1,193 @@
+"""Fix-and-optimize over time windows: good continuous-mode plans at any horizon.
+
+A continuous-mode window (:func:`perllm_opt.instance.continuous_windows`) can hold an hour of
+requests in one MILP that HiGHS cannot search within any sensible budget. This search
+improves a feasible plan one stretch of time at a time (fix-and-optimize, Helber and Sahling
+2010; Pochet and Wolsey 2006, sec. 4.2): the requests dispatched in ``solver.search_window_s``
+seconds are re-chosen by an exact sub-MILP (most on time, then least weighted energy) with
+every other request's choice fixed, and the sub-MILP's answer is kept only if it is better,
+so the plan never gets worse than the one it started from. Successive passes shift the
+stretches by half their length, so that moves across a boundary are tried too.
+
+Within a pass, stretches are taken in two colours (even, then odd): stretches of one colour
+whose options' time spans (sleep blocks included) are disjoint share no row and no fixed
+request, so they are solved at once (``solver.workers``) and the plan is the serial one.
+Every sub-MILP stops at ``solver.search_checks`` HiGHS interrupt checks: a budget at the
+same point on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from perllm_opt.config import SolverConfig
+from perllm_opt.instance import Instance
+from perllm_opt.milp.parallel import Task, solve_each
+from perllm_opt.milp.perllm import RoundProblem, on_time_options, reduce_problem
+from perllm_opt.milp.rolling import _free_problem, _span_end
+from perllm_opt.milp.solve import start_outcome
+
+
+@dataclass(frozen=True, eq=False)
+class SearchResult:
+    """A plan improved by :func:`improve_by_windows`.
+
+    Attributes
+    ----------
+    option : ndarray of int
+        Global option per request of the instance (-1: none), the window's requests only.
+    pass_drops : tuple of int
+        The window's unserved requests at the start and after each pass.
+    n_subproblems, n_improved, n_proven : int
+        Sub-MILPs solved, those whose answer replaced the plan, those proven optimal.
+    build_s, solve_s : float
+    """
+
+    option: np.ndarray
+    pass_drops: tuple[int, ...]
+    n_subproblems: int
+    n_improved: int
+    n_proven: int
+    build_s: float
+    solve_s: float
+
+
+def stretches(instance: Instance, requests: np.ndarray, length_s: float, offset_s: float):
+    """``requests`` split by dispatch time into stretches of ``length_s`` seconds, the first
+    cut ``offset_s`` after the first dispatch; in time order, empty ones left out."""
+    requests = np.asarray(requests, dtype=np.int64)
+    if len(requests) == 0:
+        return []
+    d = instance.request_dispatch_s[requests]
+    k = np.floor((d - d.min() + (length_s - offset_s) % length_s) / length_s).astype(np.int64)
+    order = np.argsort(k, kind="stable")
+    cuts = np.flatnonzero(np.diff(k[order])) + 1
+    return np.split(requests[order], cuts)
+
+
+def independent_batches(instance: Instance, groups: list[np.ndarray]) -> list[list[int]]:
+    """``groups`` (in time order) cut into runs whose on-time options' time spans are
+    pairwise disjoint: a run's sub-MILPs share no row and no fixed request."""
+    batches: list[list[int]] = []
+    end = -math.inf  # the latest end of the current run's spans
+    for g, requests in enumerate(groups):
+        opts = on_time_options(instance, requests)
+        if len(opts) == 0:
+            continue
+        lo, hi = _span_end(instance, opts)
+        if batches and lo.min() >= end:
+            batches[-1].append(g)
+            end = max(end, float(hi.max()))
+        else:
+            batches.append([g])
+            end = float(hi.max())
+    return batches
+
+
+def _plan_key(data, x: np.ndarray) -> tuple[float, float] | None:
+    out = start_outcome(data, x, lexicographic=False)
+    return None if out is None else (round(out[0]), out[1])
+
+
+def improve_by_windows(
+    instance: Instance,
+    requests: np.ndarray,
+    cfg: SolverConfig,
+    start: np.ndarray,
+    progress: bool = False,
+) -> SearchResult:
+    """Improve the plan ``start`` of the window ``requests`` by fix-and-optimize.
+
+    Parameters
+    ----------
+    instance : Instance
+    requests : ndarray of int
+        The requests of one independent window (continuous mode).
+    cfg : SolverConfig
+        ``search_window_s``, ``search_passes`` and ``search_checks`` set the search;
+        ``workers`` and ``backend`` where the sub-MILPs run.
+    start : ndarray of int
+        Global option per request (-1: none), feasible on the window's rows; only the
+        window's requests are read.
+    progress : bool
+        A progress bar over the stretches.
+
+    Returns
+    -------
+    SearchResult
+        A plan at least as good as ``start`` (fewer unserved requests, or as many and no more
+        weighted energy), feasible on the same rows.
+    """
+    requests = np.asarray(requests, dtype=np.int64)
+    n = instance.n_requests
+    chosen = np.full(n, -1, dtype=np.int64)
+    chosen[requests] = start[requests]
+    lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
+    has = requests[chosen[requests] >= 0]
+    lo[has], hi[has] = _span_end(instance, chosen[has])
+    length = float(cfg.search_window_s)
+    drops = [int((chosen[requests] < 0).sum())]
+    n_sub = n_improved = n_proven = 0
+    build_s = solve_s = 0.0
+    plans = [
+        stretches(instance, requests, length, (p % 2) * length / 2)
+        for p in range(cfg.search_passes)
+    ]
+    bar = tqdm(
+        total=sum(len(g) for g in plans), desc="optimum: window search", unit="stretch",
+        disable=not progress, leave=False,
+    )  # fmt: skip
+    for groups in plans:
+        for colour in (0, 1):
+            mine = [g for k, g in enumerate(groups) if k % 2 == colour]
+            for batch in independent_batches(instance, mine):
+                t0 = time.perf_counter()
+                subs: list[RoundProblem] = []
+                starts: list[np.ndarray] = []
+                for g in batch:
+                    sub = _free_problem(instance, mine[g], chosen, (lo, hi))
+                    if sub is None:
+                        continue
+                    if cfg.reduce:
+                        sub = reduce_problem(sub)
+                    subs.append(sub)
+                    starts.append(sub.start_x(chosen))
+                build_s += time.perf_counter() - t0
+                t1 = time.perf_counter()
+                tasks = (
+                    Task(s.data, x0 if cfg.search_warm else None, cfg.search_checks)
+                    for s, x0 in zip(subs, starts, strict=True)
+                )
+                results = list(solve_each(tasks, cfg, lexicographic=False))
+                solve_s += time.perf_counter() - t1
+                for sub, x0, res in zip(subs, starts, results, strict=True):
+                    n_sub += 1
+                    n_proven += res.status == "optimal"
+                    bar.update()
+                    if not res.has_solution:
+                        continue
+                    new, old = _plan_key(sub.data, res.x), _plan_key(sub.data, x0)
+                    if new is None or (old is not None and new >= old):
+                        continue
+                    n_improved += 1
+                    pick = np.full(n, -1, dtype=np.int64)
+                    on = res.x > 0.5
+                    pick[sub.request[sub.data.option_item[on]]] = sub.option[on]
+                    pick[sub.fixed_request] = sub.fixed_option
+                    free = np.concatenate([sub.request, sub.fixed_request])
+                    chosen[free] = pick[free]
+                    lo[free], hi[free] = np.inf, -np.inf
+                    got = free[chosen[free] >= 0]
+                    lo[got], hi[got] = _span_end(instance, chosen[got])
+        drops.append(int((chosen[requests] < 0).sum()))
+        bar.set_postfix(unserved=drops[-1])
+    bar.close()
+    return SearchResult(
+        option=chosen, pass_drops=tuple(drops), n_subproblems=n_sub, n_improved=n_improved,
+        n_proven=n_proven, build_s=build_s, solve_s=solve_s,
+    )  # fmt: skip
