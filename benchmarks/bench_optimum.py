@@ -28,6 +28,7 @@ import numpy as np
 
 from perllm_opt.cli.config_store import compose_config
 from perllm_opt.cli.main import to_app_config
+from perllm_opt.evaluate import evaluate
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.schedulers.factory import make_scheduler
@@ -39,6 +40,12 @@ SETTINGS = {
     "rounds, default": ["system.mode=rounds"],
     "placement, default rounds": ["system.mode=rounds", "placement=optimize"],
     "continuous, 3600 s at 2 req/s": ["horizon_s=3600", "workload.rate_rps=2"],
+    "deployments, paper_jetson edge_all seed 2": [
+        "topology=paper_jetson",
+        "deployment=edge_all",
+        "seed=2",
+    ],
+    "bandwidth, WAN 50 Mbps seed 0": ["topology.wan_bandwidth_mbps=50", "seed=0"],
     "continuous, default, by 10-s blocks": ["solver.window_s=10"],
     "continuous, 3600 s at 2 req/s, by 10-s blocks": [
         "horizon_s=3600",
@@ -57,12 +64,24 @@ SETTINGS = {
 __doc__ += "".join(f"\n- {name}: ``{' '.join(o) or '(none)'}``" for name, o in SETTINGS.items())
 
 
+#: The schedulers ``--start best`` runs (the informed and learning rivals; CS-UCB's exact
+#: epoch plan would dominate the time of the larger settings).
+BEST_OF = ["bwk", "linucb", "greedy_energy", "cloud_only", "oracle_greedy"]
+
+
 def scheduler_start(inst, cfg, name: str) -> np.ndarray:
     """A scheduler's on-time choices (option per request, -1 elsewhere), as ``perllm-opt``
-    hands its best scheduler's to the optimum."""
-    spec = dict(cfg.scheduler[name])
-    res = simulate(inst, make_scheduler(name, spec), np.random.default_rng(cfg.seed))
-    return on_time_start(inst, res.assignment)
+    hands its best scheduler's to the optimum; ``best``: the best of :data:`BEST_OF` (most
+    on time, then the least objective)."""
+    best = None
+    for one in BEST_OF if name == "best" else [name]:
+        spec = dict(cfg.scheduler[one])
+        res = simulate(inst, make_scheduler(one, spec), np.random.default_rng(cfg.seed))
+        m = evaluate(inst, res.assignment).metrics
+        key = (-m.served, m.objective)
+        if best is None or key < best[0]:
+            best = (key, on_time_start(inst, res.assignment))
+    return best[1]
 
 
 def run(overrides: list[str], workers: int, warm_start: bool | None, start: str | None) -> dict:
@@ -114,7 +133,8 @@ def main() -> None:
     ap.add_argument(
         "--start", default=None,
         help="a scheduler whose on-time choices are the optimum's floor (and, with the warm "
-        "start, its start), as perllm-opt does with its best scheduler",
+        "start, its start), as perllm-opt does with its best scheduler; 'best': the best of "
+        "bwk, linucb, greedy_energy, cloud_only and oracle_greedy",
     )  # fmt: skip
     args = ap.parse_args()
     cols = ["requests", "options", "fixed", "instance_s", "build_s", "transfer_s", "highs_s"]

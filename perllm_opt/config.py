@@ -498,11 +498,12 @@ class SolverConfig:
     and at each node): a budget at the same point on every machine, so a time-limited
     optimum reproduces as long as ``time_limit_s``, then only a guard, is not met first
     (milp/highs_direct.py, ``stop_after_checks``); ``null``: the time limit alone.
-    ``search`` (continuous mode) improves each window's start plan (the best scheduler's
-    on-time choices) by fix-and-optimize over stretches of ``search_window_s`` seconds,
-    ``search_passes`` passes, each sub-MILP within ``search_checks`` interrupt checks
-    (milp/window_search.py); the whole window's MILP then starts from that plan if it has at
-    most ``whole_max_options`` options, else the window's LP relaxation certifies the plan.
+    ``search`` (continuous mode): a window whose whole MILP (skipped above
+    ``whole_max_options`` options) ends more than ``search_gap`` of its on-time requests
+    from its bound gets its LP bound and fix-and-optimize over stretches of
+    ``search_window_s`` seconds (milp/window_search.py): up to ``search_passes`` passes on
+    the unserved count, then ``search_polish_passes`` on the energy, each sub-MILP within
+    ``search_checks`` interrupt checks and started from the current plan if ``search_warm``.
     """
 
     name: str = "highs"
@@ -522,9 +523,10 @@ class SolverConfig:
     improve_passes: int = 1
     checks: int | None = None
     search: bool = True
-    search_window_s: float = 30.0
-    search_passes: int = 2
-    search_checks: int = 100
+    search_window_s: float = 60.0
+    search_passes: int = 4
+    search_polish_passes: int = 1
+    search_checks: int = 50
     search_warm: bool = True
     search_gap: float = 0.01
     whole_max_options: int = 20000
@@ -592,7 +594,12 @@ class SolverConfig:
         require(
             0 <= self.search_gap < 1, "solver.search_gap", self.search_gap, "a number in [0, 1)"
         )
-        for key, least in (("search_passes", 0), ("search_checks", 1), ("whole_max_options", 0)):
+        for key, least in (
+            ("search_passes", 0),
+            ("search_polish_passes", 0),
+            ("search_checks", 1),
+            ("whole_max_options", 0),
+        ):
             value = getattr(self, key)
             require(
                 isinstance(value, int) and not isinstance(value, bool) and value >= least,

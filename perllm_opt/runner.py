@@ -167,6 +167,14 @@ def optimum_row(
     )
     if opt.assignment is None:
         row["objective"] = float("nan")
+    # The certified gap: on-time requests the plan may be short of the optimum, as a share
+    # of the plan's (0 when proven; docs/metrics.md).
+    served = row.get("served")
+    row["certified_gap"] = (
+        (opt.served_bound - served) / max(served, 1)
+        if served is not None and opt.served_bound == opt.served_bound
+        else float("nan")
+    )
     return row, series, opt
 
 

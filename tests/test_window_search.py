@@ -191,3 +191,39 @@ def _window_alone(inst, requests, cfg) -> tuple[float, float]:
     dec = _searched(inst, prob, None, empty, cfg, False)
     assert dec is not None
     return inst.drop_penalty_j * dec.drops + dec.energy, dec.bound
+
+
+@pytest.mark.parametrize("with_gates", [False, True])
+def test_a_drops_cap_gives_the_least_cost_among_plans_that_serve_as_many(with_gates):
+    """The polishing sub-MILP's row ``sum drop <= d``: brute force over 30 random problems,
+    the least weighted cost among the choices with at most ``d`` drops, where ``d`` is one
+    more than the fewest possible."""
+    from test_optimum_scale import random_data
+
+    from perllm_opt.milp.highs_direct import solve_assignment_direct
+
+    rng = np.random.default_rng(7 + with_gates)
+    checked = 0
+    for _ in range(30):
+        data = random_data(rng, with_gates)
+        # Drops cost almost nothing: the row, not the penalty, keeps them down.
+        data = replace(data, drop_cost=np.full(data.n_items, 1e-3))
+        plans = []
+        by_item = [
+            [-1, *np.flatnonzero(data.option_item == i).tolist()] for i in range(data.n_items)
+        ]
+        for combo in itertools.product(*by_item):
+            x = np.zeros(data.n_options)
+            x[[o for o in combo if o >= 0]] = 1.0
+            out = start_outcome(data, x, lexicographic=True)
+            if out is not None:
+                plans.append((out[0], out[1] + 1e-3 * out[0]))
+        least = min(d for d, _ in plans)
+        cap = least + 1
+        want = min(c for d, c in plans if d <= cap)
+        res = solve_assignment_direct(data, EXACT, max_drops=cap)
+        assert res.status == "optimal"
+        assert res.drops <= cap + 1e-9
+        assert res.objective == pytest.approx(want, rel=1e-9, abs=1e-9)
+        checked += 1
+    assert checked == 30

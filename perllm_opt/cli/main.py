@@ -150,11 +150,14 @@ def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
     gap = opt.get("mip_gap")
     gap_txt = f"{gap:.2e}" if isinstance(gap, float) and gap == gap else "-"
     served_txt = "-" if served is None else str(served)
+    certified = ""
+    if isinstance(bound, float) and bound == bound and isinstance(served, int) and served > 0:
+        certified = f", certified gap {100 * (bound - served) / served:.2f}% of on-time"
     full, kept = opt.get("milp_options_full"), opt.get("milp_options")
     reduced = f", {kept:,} of {full:,} options kept" if full and kept is not None else ""
     return (
         f"\noptimum: {opt.get('status')}, gap {gap_txt}, on time {served_txt}"
-        f" (proven at most {bound_txt}), {summary.get('optimal_subproblems', '-')} "
+        f" (proven at most {bound_txt}{certified}), {summary.get('optimal_subproblems', '-')} "
         f"subproblem(s){reduced}, {opt.get('solve_s', float('nan')):.1f} s solving"
     )
 
@@ -184,6 +187,15 @@ ADDED_KEYS: dict[tuple[str, ...], Any] = {
     ("solver", "lookahead_relaxed"): True,
     ("solver", "improve_passes"): 1,
     ("solver", "checks"): None,
+    # The windowed search (issue 23): off before; its settings then did not matter.
+    ("solver", "search"): False,
+    ("solver", "search_window_s"): 60.0,
+    ("solver", "search_passes"): 4,
+    ("solver", "search_polish_passes"): 1,
+    ("solver", "search_checks"): 50,
+    ("solver", "search_warm"): True,
+    ("solver", "search_gap"): 0.01,
+    ("solver", "whole_max_options"): 20000,
     ("calibration", "extra_devices_file"): None,
 }
 

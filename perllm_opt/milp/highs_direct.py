@@ -174,6 +174,7 @@ def solve_assignment_direct(
     initial_x: np.ndarray | None = None,
     relaxed_items: np.ndarray | None = None,
     max_checks: int | None = None,
+    max_drops: float | None = None,
 ) -> SolveResult:
     """Solve ``data`` with its weighted objective through ``highspy``.
 
@@ -205,6 +206,9 @@ def solve_assignment_direct(
         a budget that, unlike the time limit, ends the search at the same point on every
         machine, and unlike ``max_nodes`` also bounds the root node's work. Default:
         ``cfg.checks``.
+    max_drops : float, optional
+        A row ``sum_i drop_i <= max_drops`` (a lexicographic second stage: the least cost
+        among the plans that serve as many items).
 
     Returns
     -------
@@ -215,6 +219,9 @@ def solve_assignment_direct(
     n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
     n_d = n_i if data.drop_cost is not None else 0
     h = _highs(data, cfg, relax, max_nodes, presolve, relaxed_items)
+    if max_drops is not None and n_d:
+        cols = np.arange(n_o, n_o + n_d, dtype=np.int32)
+        h.addRow(-highspy.kHighsInf, float(max_drops), n_d, cols, np.ones(n_d))
     if max_checks is None:
         max_checks = cfg.checks
     if max_checks is not None and not relax:

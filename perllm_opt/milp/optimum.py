@@ -7,7 +7,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -401,7 +401,7 @@ def _searched(
     ids = np.concatenate([prob.request, prob.fixed_request])
 
     def gap_ok(p: np.ndarray, b: float) -> bool:
-        drops = int((p[ids] < 0).sum())
+        drops = int((p[prob.request] < 0).sum())  # the fixed requests are always served
         least = _drops_floor(b, penalty, constant)
         return drops - least <= cfg.search_gap * max(len(ids) - drops, 1)
 
@@ -413,13 +413,11 @@ def _searched(
     if lp_bound == lp_bound:
         bound = max(bound, lp_bound)
     solver_s = lp.solver_s
-    build_s = 0.0
-    for _ in range(cfg.search_passes):
-        if gap_ok(plan, bound):
-            break
-        found = improve_by_windows(instance, ids, replace(cfg, search_passes=1), plan, progress)
-        build_s += found.build_s
-        plan = found.option
+    found = improve_by_windows(
+        instance, ids, cfg, plan, progress, enough=lambda p: gap_ok(p, bound)
+    )
+    build_s = found.build_s
+    plan = found.option
     if bound == -math.inf:
         bound = constant
     return _certified(prob, plan, bound, lp_bound, [build_s, time.perf_counter() - t0, solver_s])

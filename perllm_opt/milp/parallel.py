@@ -33,11 +33,12 @@ class Task:
     ``direct_checks``, its weighted objective is solved through ``highspy`` directly
     (:func:`~perllm_opt.milp.highs_direct.solve_assignment_direct`) within that many HiGHS
     interrupt checks, from the start if one is given (with HiGHS's presolve off:
-    docs/model.md, "Warm starts")."""
+    docs/model.md, "Warm starts"), with at most ``max_drops`` items dropped if given."""
 
     data: AssignmentData
     initial_x: np.ndarray | None = None
     direct_checks: int | None = None
+    max_drops: float | None = None
 
 
 def solve_task(task: Task, cfg: SolverConfig, lexicographic: bool) -> SolveResult:
@@ -48,7 +49,7 @@ def solve_task(task: Task, cfg: SolverConfig, lexicographic: bool) -> SolveResul
         started = task.initial_x is not None
         return solve_assignment_direct(
             task.data, cfg, max_checks=task.direct_checks, initial_x=task.initial_x,
-            presolve=not started,
+            presolve=not started, max_drops=task.max_drops,
         )  # fmt: skip
     return solve_assignment(task.data, cfg, lexicographic=lexicographic, initial_x=task.initial_x)
 

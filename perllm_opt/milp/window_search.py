@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -89,6 +90,22 @@ def independent_batches(instance: Instance, groups: list[np.ndarray]) -> list[li
     return batches
 
 
+def _task(sub: RoundProblem, x0: np.ndarray, cfg: SolverConfig, polish: bool) -> Task:
+    """A stretch's sub-MILP: the fewest unserved requests (every cost but the drops' set to
+    0: HiGHS closes that count far faster than the weighted objective), or, to ``polish``,
+    the least weighted energy with no more requests unserved than in ``x0``."""
+    warm = x0 if cfg.search_warm else None
+    data = sub.data
+    if polish:
+        most = float(data.n_items - x0.sum())
+        return Task(data, warm, cfg.search_checks, max_drops=most)
+    count = replace(
+        data, option_cost=np.zeros(data.n_options), gate_cost=np.zeros(data.n_gates),
+        drop_cost=np.ones(data.n_items), constant=0.0,
+    )  # fmt: skip
+    return Task(count, warm, cfg.search_checks)
+
+
 def _plan_key(data, x: np.ndarray) -> tuple[float, float] | None:
     out = start_outcome(data, x, lexicographic=False)
     return None if out is None else (round(out[0]), out[1])
@@ -100,6 +117,7 @@ def improve_by_windows(
     cfg: SolverConfig,
     start: np.ndarray,
     progress: bool = False,
+    enough: Callable[[np.ndarray], bool] | None = None,
 ) -> SearchResult:
     """Improve the plan ``start`` of the window ``requests`` by fix-and-optimize.
 
@@ -116,6 +134,9 @@ def improve_by_windows(
         window's requests are read.
     progress : bool
         A progress bar over the stretches.
+    enough : callable, optional
+        Called with the plan (global option per request) before each pass that lowers the
+        unserved count: True ends those passes (the polishing passes still run).
 
     Returns
     -------
@@ -135,14 +156,16 @@ def improve_by_windows(
     n_sub = n_improved = n_proven = 0
     build_s = solve_s = 0.0
     plans = [
-        stretches(instance, requests, length, (p % 2) * length / 2)
-        for p in range(cfg.search_passes)
+        (stretches(instance, requests, length, (p % 2) * length / 2), p >= cfg.search_passes)
+        for p in range(cfg.search_passes + cfg.search_polish_passes)
     ]
     bar = tqdm(
-        total=sum(len(g) for g in plans), desc="optimum: window search", unit="stretch",
+        total=sum(len(g) for g, _ in plans), desc="optimum: window search", unit="stretch",
         disable=not progress, leave=False,
     )  # fmt: skip
-    for groups in plans:
+    for groups, polish in plans:
+        if not polish and enough is not None and enough(chosen):
+            continue
         for colour in (0, 1):
             mine = [g for k, g in enumerate(groups) if k % 2 == colour]
             for batch in independent_batches(instance, mine):
@@ -159,10 +182,7 @@ def improve_by_windows(
                     starts.append(sub.start_x(chosen))
                 build_s += time.perf_counter() - t0
                 t1 = time.perf_counter()
-                tasks = (
-                    Task(s.data, x0 if cfg.search_warm else None, cfg.search_checks)
-                    for s, x0 in zip(subs, starts, strict=True)
-                )
+                tasks = (_task(s, x0, cfg, polish) for s, x0 in zip(subs, starts, strict=True))
                 results = list(solve_each(tasks, cfg, lexicographic=False))
                 solve_s += time.perf_counter() - t1
                 for sub, x0, res in zip(subs, starts, results, strict=True):
