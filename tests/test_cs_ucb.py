@@ -36,7 +36,7 @@ from perllm_opt.view import Feedback, free_mask
     confidence=st.sampled_from([0.1, 0.6, 0.95]),
     price_weight=st.sampled_from([0.0, 1.0]),
     margin=st.sampled_from([0.0, 1.0]),
-    plan_mode=st.sampled_from(["milp", "greedy"]),
+    plan_mode=st.sampled_from(["fast", "milp", "greedy"]),
 )
 def test_cs_ucb_only_chooses_free_candidates(
     seed, preset, rate, wan, exploration, confidence, price_weight, margin, plan_mode
@@ -79,7 +79,7 @@ def test_cs_ucb_only_chooses_free_candidates(
         assert any(inst.round_bandwidth_mbps[e, t_round] < est[e] for e in links)
 
 
-@given(seed=st.integers(0, 10_000), plan_mode=st.sampled_from(["milp", "greedy"]))
+@given(seed=st.integers(0, 10_000), plan_mode=st.sampled_from(["fast", "milp", "greedy"]))
 @settings(max_examples=8)
 def test_uncapped_cs_ucb_fits_its_own_forecast(seed, plan_mode):
     """Without the cap: compute and KV free per the view, and every link of the path within
@@ -442,6 +442,7 @@ def test_ablations_are_cs_ucb_but_for_their_keys():
     ablated = {
         "cs_ucb_static": {"exploration": 0.0, "learn": False},
         "cs_ucb_greedy": {"plan_mode": "greedy"},
+        "cs_ucb_milp": {"plan_mode": "milp"},
         "cs_ucb_no_price": {"plan_mode": "greedy", "price_weight": 0.0},
     }
     for name, diff in ablated.items():
