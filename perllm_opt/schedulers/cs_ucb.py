@@ -446,7 +446,9 @@ class CSUCB(Scheduler):
             self.replan = False
             return
         if self.plan_mode == "fast":
-            self.plan = plan_epoch_fast(info, view, self._milp_candidates(n), bw, self.plan_slack)
+            self.plan = plan_epoch_fast(
+                info, view, self._milp_candidates(n, reduce=True), bw, self.plan_slack, reduced=True
+            )
             self.replan = False
             return
 
@@ -485,17 +487,25 @@ class CSUCB(Scheduler):
         residual = np.min(left[self.info.path_link_matrix], axis=1)
         return free_mask(self.info, view, k, t, residual)
 
-    def _milp_candidates(self, n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _milp_candidates(
+        self, n: int, reduce: bool = False
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per request: its feasible arms, their optimistic P(on time) x (1 - refusal rate)
-        and optimistic weighted energy (J), for the exact epoch MILP."""
+        and optimistic weighted energy (J), for the epoch plan; with ``reduce``, only the
+        arms no other feasible arm dominates (:func:`undominated`, for all the requests of
+        a template at once)."""
+        empty = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+        keep = [None if g is None else g["ok"] for g in self._groups]
+        if reduce:
+            keep = [None if g is None else _undominated_rows(g) for g in self._groups]
         out = []
         for k in range(n):
             gi, r = self._where[k]
             g = self._groups[gi]
             if g is None:
-                out.append((np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)))
+                out.append(empty)
                 continue
-            cand = np.flatnonzero(g["ok"][r])
+            cand = np.flatnonzero(keep[gi][r])
             out.append((cand, g["p"][r, cand], g["energy_j"][r, cand]))
         return out
 
@@ -545,3 +555,20 @@ class CSUCB(Scheduler):
             np.add.at(self.time_n, idx, 1.0)
             np.add.at(self.log_sum, idx, first)
             np.add.at(self.log_sq_sum, idx, second)
+
+
+def _undominated_rows(g: dict) -> np.ndarray:
+    """Per request of a template group, (members, K), the feasible arms no other feasible arm
+    dominates: :func:`perllm_opt.schedulers.epoch_plan.undominated` on each request's
+    feasible arms, for all of them at once (same server and path, no more share or rate,
+    at least as likely, no dearer, better in one of these or earlier)."""
+    t, ok, p, cost = g["t"], g["ok"], g["p"], g["energy_j"]
+    k = len(t)
+    same = (t.server[:, None] == t.server[None, :]) & (t.path_id[:, None] == t.path_id[None, :])
+    le = same & (t.phi[:, None] <= t.phi[None, :]) & (t.rate_mbps[:, None] <= t.rate_mbps[None, :])
+    lt = (t.phi[:, None] < t.phi[None, :]) | (t.rate_mbps[:, None] < t.rate_mbps[None, :])
+    lt = lt | (np.arange(k)[:, None] < np.arange(k)[None, :])
+    pa, pb = p[:, :, None], p[:, None, :]
+    ca, cb = cost[:, :, None], cost[:, None, :]
+    dom = le[None] & (pa >= pb) & (ca <= cb) & (lt[None] | (pa > pb) | (ca < cb)) & ok[:, :, None]
+    return ok & ~dom.any(axis=1)

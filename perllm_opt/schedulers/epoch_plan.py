@@ -187,10 +187,15 @@ class EpochProblem:
 
 
 def epoch_problem(
-    info: SystemInfo, view: RoundView, cands: Candidates, bandwidth_mbps: np.ndarray
+    info: SystemInfo,
+    view: RoundView,
+    cands: Candidates,
+    bandwidth_mbps: np.ndarray,
+    reduce: bool = True,
 ) -> EpochProblem:
     """The epoch's problem (:class:`EpochProblem`) with each request's dominated candidates
-    dropped (:func:`undominated`); arguments as :func:`plan_epoch`."""
+    dropped (:func:`undominated`; ``reduce=False``: the caller has dropped them); other
+    arguments as :func:`plan_epoch`."""
     n_s = info.n_servers
     bw = np.asarray(bandwidth_mbps, dtype=float)
     rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
@@ -213,8 +218,8 @@ def epoch_problem(
         p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
         srv, path = t.server[cand], t.path_id[cand]
         phi, rate = t.phi[cand], t.rate_mbps[cand]
-        keep = undominated(srv, path, phi, rate, p, cost)
-        if not keep.all():
+        keep = undominated(srv, path, phi, rate, p, cost) if reduce else None
+        if keep is not None and not keep.all():
             cand, p, cost = cand[keep], p[keep], cost[keep]
             srv, path, phi, rate = srv[keep], path[keep], phi[keep], rate[keep]
         m = len(cand)

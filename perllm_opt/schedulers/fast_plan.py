@@ -205,13 +205,15 @@ def plan_epoch_fast(
     cands: Candidates,
     bandwidth_mbps: np.ndarray,
     slack: float = 0.0,
+    reduced: bool = False,
 ) -> list[int]:
     """:func:`perllm_opt.schedulers.epoch_plan.plan_epoch` with :func:`plan_fast` in place of
-    the two MILPs: a candidate (or ``DECLINE``) per request of ``view``."""
+    the two MILPs: a candidate (or ``DECLINE``) per request of ``view`` (``reduced``: the
+    candidates are already undominated)."""
     plan = [DECLINE] * len(view)
     if len(view) == 0 or not any(len(c[0]) for c in cands):
         return plan
-    prob = epoch_problem(info, view, cands, bandwidth_mbps)
+    prob = epoch_problem(info, view, cands, bandwidth_mbps, reduce=not reduced)
     chosen = plan_fast(prob, slack)
     for k in np.flatnonzero(chosen >= 0).tolist():
         plan[k] = int(prob.cand[chosen[k]])
