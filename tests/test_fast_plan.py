@@ -174,3 +174,47 @@ def test_fast_plan_against_the_exact_plan_in_a_run(mode, monkeypatch):
     fast, ex = np.sum(totals, axis=0)
     assert len(totals) >= 3 and ex > 5
     assert fast >= 0.98 * ex
+
+
+class _Template:
+    """A template stand-in: the arrays dominance reads, and ``len``."""
+
+    def __init__(self, rng: np.random.Generator, k: int) -> None:
+        self.server = rng.integers(0, 2, k)
+        self.path_id = rng.integers(0, 2, k)
+        self.phi = rng.choice([0.25, 0.5], k)
+        self.rate_mbps = rng.choice([1.0, 2.0], k)
+
+    def __len__(self) -> int:
+        return len(self.server)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), members=st.integers(1, 6), k=st.integers(1, 9))
+def test_group_reduction_is_the_per_request_one(seed, members, k):
+    """CS-UCB drops dominated arms for a template's requests at once; per request it keeps
+    exactly what :func:`epoch_plan.undominated` keeps among that request's feasible arms
+    (values drawn from few levels, so that ties and twins occur)."""
+    from perllm_opt.schedulers.cs_ucb import _undominated_rows
+
+    rng = np.random.default_rng(seed)
+    t = _Template(rng, k)
+    g = {
+        "t": t,
+        "ok": rng.random((members, k)) < 0.8,
+        "p": rng.choice([0.5, 0.9, 1.0], (members, k)),
+        "energy_j": rng.choice([1.0, 2.0], (members, k)),
+    }
+    keep = _undominated_rows(g)
+    for r in range(members):
+        cand = np.flatnonzero(g["ok"][r])
+        want = np.zeros(k, dtype=bool)
+        want[cand] = epoch_plan.undominated(
+            t.server[cand],
+            t.path_id[cand],
+            t.phi[cand],
+            t.rate_mbps[cand],
+            g["p"][r, cand],
+            g["energy_j"][r, cand],
+        )
+        assert keep[r].tolist() == want.tolist()
