@@ -104,8 +104,8 @@ def plan_fast(
     tie = TIE * (cost_w - cost_w.min()) / max(float(np.ptp(cost_w)), 1e-12)
     # 1. Each request's likeliest (then cheapest) candidate: stage 1's optimum if they fit.
     s = np.where(has, (p - tie)[np.maximum(table, 0)], -np.inf)
-    plan = table[np.arange(n), s.argmax(axis=1)]
-    if not np.all(frac[plan].sum(axis=0) <= 1.0 + FIT_TOL):
+    plan = table[np.arange(n), s.argmax(axis=1)]  # -1 where a request has no option
+    if not np.all(frac[plan[plan >= 0]].sum(axis=0) <= 1.0 + FIT_TOL):
         # 2. The LP relaxation, rounded: requests by how whole their LP option is, each its
         # LP option if it still fits, else its likeliest that does; then repaired.
         plan = _round_lp(prob, real, p, tie, frac, table, has, lp_solver)
