@@ -4,7 +4,8 @@ Paper preset, default workload (Poisson, 2 requests/s), horizon long enough for
 >= 100,000 requests. Instance building is timed separately: only the online simulation
 (scheduler decisions, environment checks, feedback) counts. Run:
 
-    python benchmarks/bench_simulator.py [--requests 100000] [--repeat 3]
+    python benchmarks/bench_simulator.py [--requests 100000] [--repeat 3] \
+        [--mode rounds|continuous] [--plan-mode fast|greedy|milp]
 
 Prints requests/s per scheduler (best of ``--repeat`` runs, interleaved) and the ratio
 random / CS-UCB. Targets (issue 2): CS-UCB >= 20,000 req/s on 2 cores, and no more than
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=2.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mode", choices=["rounds", "continuous"], default="rounds")
+    ap.add_argument("--plan-mode", choices=["fast", "greedy", "milp"], default="fast")
     args = ap.parse_args()
     horizon = args.requests / args.rate * 1.02
     t0 = time.perf_counter()
@@ -49,7 +51,7 @@ def main() -> None:
     best: dict[str, float] = {}
     served: dict[str, int] = {}
     for _ in range(args.repeat):
-        for sched in (CSUCB(), RandomScheduler()):
+        for sched in (CSUCB(plan_mode=args.plan_mode), RandomScheduler()):
             res = simulate(inst, sched, np.random.default_rng(0))
             rate = inst.n_requests / res.wall_s
             best[sched.name] = max(best.get(sched.name, 0.0), rate)

@@ -31,8 +31,9 @@ CONF = REPO / "conf"
 DATA = Path(__file__).resolve().parent / "data"
 SCHEDULER_NAMES = tuple(sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml")))
 #: Every scheduler but the ablations that only change CS-UCB's parameters on code paths
-#: cs_ucb (exact plan) and cs_ucb_greedy (greedy plan) already cover: the generic invariant
-#: tests run these (tests/test_cs_ucb.py covers the ablations themselves).
+#: cs_ucb (fast plan), cs_ucb_milp (exact plan) and cs_ucb_greedy (greedy plan) already
+#: cover: the generic invariant tests run these (tests/test_cs_ucb.py covers the ablations
+#: themselves).
 DISTINCT_SCHEDULERS = tuple(
     n for n in SCHEDULER_NAMES if n not in ("cs_ucb_static", "cs_ucb_no_price")
 )

@@ -206,7 +206,7 @@ def test_default_config_composes():
     app = cli_main.to_app_config(cfg)
     # Every configured scheduler runs by default, the known-means oracle included (the
     # reference of pseudo-regret), but CS-UCB's ablations (run when named).
-    ablations = {"cs_ucb_static", "cs_ucb_greedy", "cs_ucb_no_price"}
+    ablations = {"cs_ucb_static", "cs_ucb_greedy", "cs_ucb_milp", "cs_ucb_no_price"}
     assert sorted(app.schedulers) == sorted(set(SCHEDULER_NAMES) - ablations)
     assert sorted(app.scheduler) == sorted(SCHEDULER_NAMES)
     assert (app.seed, app.horizon_s, app.workload.rate_rps) == (0, 300.0, 5.0)

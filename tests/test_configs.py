@@ -119,6 +119,7 @@ def test_values_checked_for_sense(override, key):
 ABLATIONS = {
     "cs_ucb_static": {"exploration", "learn"},
     "cs_ucb_greedy": {"plan_mode"},
+    "cs_ucb_milp": {"plan_mode"},
     "cs_ucb_no_price": {"plan_mode", "price_weight"},
 }
 

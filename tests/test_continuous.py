@@ -300,7 +300,10 @@ def test_rounds_mode_reproduces_the_previous_default_table():
     and the ucb1, epsilon_greedy and thompson rows when the bandits got the informed
     heuristics' admission rule (issue 10: 62, 96, 63 -> 158, 174, 174 on time); all four
     again with the tuned defaults (issue 10: cs_ucb 582 -> 578, ucb1 158 -> 202,
-    epsilon_greedy 174 -> 233, thompson 174 -> 216); every other row is the original.
+    epsilon_greedy 174 -> 233, thompson 174 -> 216); cs_ucb again when its default plan
+    became the fast combinatorial oracle (issue 24: 578 -> 571 on time, 81 -> 86 late;
+    re-pinned from this test's own run, every other row unchanged); every other row is the
+    original.
 
     The run is a child process on numpy's non-AVX-512 path (:mod:`perllm_opt.float_path`):
     on an AVX-512 machine numpy's ``exp`` and ``log`` differ in the last bit, CS-UCB's

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from support import lone_view, profile_time_s, scheduler_spec, small_config, spy_for
 
 from perllm_opt.assignment import REFUSED
-from perllm_opt.config import DynamicsConfig, TopologyConfig, WorkloadConfig
+from perllm_opt.config import DynamicsConfig, SystemConfig, TopologyConfig, WorkloadConfig
 from perllm_opt.errors import InputError
 from perllm_opt.instance import build_instance
 from perllm_opt.knowledge import public_info
@@ -36,7 +36,7 @@ from perllm_opt.view import Feedback, free_mask
     confidence=st.sampled_from([0.1, 0.6, 0.95]),
     price_weight=st.sampled_from([0.0, 1.0]),
     margin=st.sampled_from([0.0, 1.0]),
-    plan_mode=st.sampled_from(["milp", "greedy"]),
+    plan_mode=st.sampled_from(["fast", "milp", "greedy"]),
 )
 def test_cs_ucb_only_chooses_free_candidates(
     seed, preset, rate, wan, exploration, confidence, price_weight, margin, plan_mode
@@ -79,17 +79,23 @@ def test_cs_ucb_only_chooses_free_candidates(
         assert any(inst.round_bandwidth_mbps[e, t_round] < est[e] for e in links)
 
 
-@given(seed=st.integers(0, 10_000), plan_mode=st.sampled_from(["milp", "greedy"]))
-@settings(max_examples=8)
-def test_uncapped_cs_ucb_fits_its_own_forecast(seed, plan_mode):
-    """Without the cap: compute and KV free per the view, and every link of the path within
-    CS-UCB's planning bandwidth minus what the view says is in use."""
+@given(
+    seed=st.integers(0, 10_000),
+    plan_mode=st.sampled_from(["fast", "milp", "greedy"]),
+    mode=st.sampled_from(["rounds", "continuous"]),
+)
+@settings(max_examples=10)
+def test_uncapped_cs_ucb_fits_its_own_forecast(seed, plan_mode, mode):
+    """Without the cap, in both service models: compute and KV free per the view, every link
+    of the path within CS-UCB's planning bandwidth minus what the view says is in use, and
+    the arm one the admission rule lets in (confident and free when the epoch was planned)."""
     inst = build_instance(
         small_config(
             seed=seed,
             horizon_s=90.0,
-            workload=WorkloadConfig(rate_rps=2.0),
+            workload=WorkloadConfig(rate_rps=2.0 if mode == "rounds" else 4.0),
             dynamics=DynamicsConfig(bandwidth_links="all", process="iid"),
+            system=SystemConfig(mode=mode),
         )
     )
     sched = CSUCB(bandwidth_cap=False, plan_mode=plan_mode)
@@ -110,6 +116,8 @@ def test_uncapped_cs_ucb_fits_its_own_forecast(seed, plan_mode):
                 ok &= bool(
                     np.all(view.rate_used_mbps[links] + t.rate_mbps[c] <= plan[links] + 1e-6)
                 )
+                gi, r = self.inner._where[k]
+                ok &= bool(self.inner._groups[gi]["ok"][r, c])
                 if not ok:
                     bad.append(int(view.request_id[k]))
             return c
@@ -442,6 +450,7 @@ def test_ablations_are_cs_ucb_but_for_their_keys():
     ablated = {
         "cs_ucb_static": {"exploration": 0.0, "learn": False},
         "cs_ucb_greedy": {"plan_mode": "greedy"},
+        "cs_ucb_milp": {"plan_mode": "milp"},
         "cs_ucb_no_price": {"plan_mode": "greedy", "price_weight": 0.0},
     }
     for name, diff in ablated.items():

@@ -3,6 +3,12 @@ static dynamics), and it sees laws, not realisations."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from support import SCHEDULER_NAMES, scheduler_from_conf, small_config, with_realisation
@@ -10,11 +16,13 @@ from support import SCHEDULER_NAMES, scheduler_from_conf, small_config, with_rea
 from perllm_opt.config import DynamicsConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
 from perllm_opt.expected_options import expected_options
+from perllm_opt.float_path import portable_env
 from perllm_opt.instance import build_instance
 from perllm_opt.regret import outcome, regret_series
 from perllm_opt.rng import RngStreams
 from perllm_opt.simulator import simulate
 
+DATA = Path(__file__).parent / "data"
 STATIC = DynamicsConfig(bandwidth_links="none", slowdown_max=1.0, slowdown_step=0.0)
 
 
@@ -81,3 +89,28 @@ def test_decisions_do_not_depend_on_realisations():
     b = simulate(other, scheduler_from_conf("oracle_milp"), np.random.default_rng(0)).assignment
     np.testing.assert_array_equal(a.option, b.option)
     np.testing.assert_array_equal(a.status, b.status)
+
+
+@pytest.mark.slow
+def test_decisions_are_pinned():
+    """``oracle_milp`` is the reference of pseudo-regret: making its epoch plan faster
+    (issue 24) must not change one decision. The options and statuses of a continuous and a
+    rounds-mode run are those recorded before (tests/oracle_milp_pin.py says how), compared
+    in a child process on numpy's portable floating-point path (:mod:`perllm_opt.float_path`;
+    the two paths gave the same decisions when pinned)."""
+    pinned = json.loads((DATA / "oracle_milp_decisions.json").read_text("utf-8"))
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("oracle_milp_pin.py"))],
+        capture_output=True,
+        text=True,
+        env=portable_env(dict(os.environ)),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(got) == set(pinned)
+    for name, want in pinned.items():
+        assert got[name]["requests"] == want["requests"], name
+        assert got[name]["admitted"] == want["admitted"], name
+        assert got[name]["option"] == want["option"], name
+        assert got[name]["status"] == want["status"], name

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,6 +67,10 @@ PLAN_WORK = 2_000_000_000
 PLAN_GUARD_S = 300.0
 
 log = logging.getLogger(__name__)
+
+_DECLINE_1 = np.array([DECLINE], dtype=np.int64)
+_NONE_1 = np.array([-1], dtype=np.int64)
+_ZERO_1 = np.zeros(1)
 
 
 def undominated(
@@ -106,6 +111,173 @@ def undominated(
     return ~dom.any(axis=0)
 
 
+@dataclass(frozen=True)
+class EpochProblem:
+    """One epoch's assignment problem, options flat (each request's candidates, then its
+    null option).
+
+    Attributes
+    ----------
+    n_items : int
+        Requests of the epoch.
+    item, cand : ndarray of int, shape (n_options,)
+        Each option's request and candidate index (``DECLINE`` for the null option).
+    p, cost : ndarray of float, shape (n_options,)
+        P(on time), rounded to 0 or 1 within 1e-6 (0 for the null option), and weighted
+        energy cost in J.
+    server : ndarray of int, shape (n_options,)
+        The option's server (-1 for the null option).
+    capacity : ndarray of float, shape (n_resources,)
+        What is left: compute of server j (j), KV of j in GB (n_servers + j), link e's rate
+        in Mbps (2 n_servers + e).
+    usage_option, usage_resource, usage_amount : ndarray
+        COO triplets of what options take.
+    gate_server : ndarray of int
+        The sleeping servers (a gate each); ``gate_cost`` the weighted idle energy of waking
+        each.
+    option_gate_option, option_gate_gate : ndarray of int
+        Which option needs which gate open.
+    """
+
+    n_items: int
+    item: np.ndarray
+    cand: np.ndarray
+    p: np.ndarray
+    cost: np.ndarray
+    server: np.ndarray
+    capacity: np.ndarray
+    usage_option: np.ndarray
+    usage_resource: np.ndarray
+    usage_amount: np.ndarray
+    gate_server: np.ndarray
+    gate_cost: np.ndarray
+    option_gate_option: np.ndarray
+    option_gate_gate: np.ndarray
+
+    def data(
+        self, option_cost: np.ndarray, gate_cost: np.ndarray, miss_cap: float | None
+    ) -> AssignmentData:
+        """The model of a stage: ``option_cost`` per option, ``gate_cost`` per gate, and
+        (stage 2) the row of expected misses at most ``miss_cap``."""
+        caps, uo, ur, ua = (
+            self.capacity,
+            self.usage_option,
+            self.usage_resource,
+            self.usage_amount,
+        )
+        if miss_cap is not None:
+            n_o = len(self.item)
+            caps = np.append(caps, miss_cap)
+            uo = np.concatenate([uo, np.arange(n_o)])
+            ur = np.concatenate([ur, np.full(n_o, len(self.capacity), dtype=np.int64)])
+            ua = np.concatenate([ua, 1.0 - self.p])
+        return AssignmentData(
+            n_items=self.n_items,
+            option_item=self.item,
+            option_cost=np.asarray(option_cost, dtype=float),
+            capacity=caps,
+            usage_option=uo,
+            usage_resource=ur,
+            usage_amount=ua,
+            drop_cost=None,
+            gate_cost=np.asarray(gate_cost, dtype=float),
+            option_gate_option=self.option_gate_option,
+            option_gate_gate=self.option_gate_gate,
+        )
+
+
+def epoch_problem(
+    info: SystemInfo,
+    view: RoundView,
+    cands: Candidates,
+    bandwidth_mbps: np.ndarray,
+    reduce: bool = True,
+) -> EpochProblem:
+    """The epoch's problem (:class:`EpochProblem`) with each request's dominated candidates
+    dropped (:func:`undominated`; ``reduce=False``: the caller has dropped them); other
+    arguments as :func:`plan_epoch`."""
+    n_s = info.n_servers
+    bw = np.asarray(bandwidth_mbps, dtype=float)
+    rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
+    cap = np.concatenate(
+        [
+            np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
+            np.maximum(
+                np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
+            )
+            / GB,
+            rate_left[:-1],
+        ]
+    )
+    plm = np.asarray(info.path_link_matrix)
+    kv_gb = np.asarray(view.kv_bytes, dtype=float) / GB
+    items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l = ([] for _ in range(8))
+    for k, (cand, p, cost) in enumerate(cands):
+        t = info.templates[int(view.template[k])]
+        cand = np.asarray(cand, dtype=np.int64)
+        p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
+        srv, path = t.server[cand], t.path_id[cand]
+        phi, rate = t.phi[cand], t.rate_mbps[cand]
+        keep = undominated(srv, path, phi, rate, p, cost) if reduce else None
+        if keep is not None and not keep.all():
+            cand, p, cost = cand[keep], p[keep], cost[keep]
+            srv, path, phi, rate = srv[keep], path[keep], phi[keep], rate[keep]
+        m = len(cand)
+        items.append(np.full(m + 1, k, dtype=np.int64))
+        cand_l += [cand, _DECLINE_1]
+        p_l += [p, _ZERO_1]
+        cost_l += [cost, _ZERO_1]
+        srv_l += [np.asarray(srv, dtype=np.int64), _NONE_1]
+        phi_l += [np.asarray(phi, dtype=float), _ZERO_1]
+        rate_l += [np.asarray(rate, dtype=float), _ZERO_1]
+        path_l += [np.asarray(path, dtype=np.int64), _NONE_1]
+    item = np.concatenate(items)
+    cand_of = np.concatenate(cand_l)
+    srv_of = np.concatenate(srv_l)
+    real = np.flatnonzero(srv_of >= 0)
+    # Compute and KV of each real option, then the rate on each link of its path.
+    links = plm[np.concatenate(path_l)[real]]
+    on = links < info.n_links
+    link_opt = np.broadcast_to(real[:, None], links.shape)[on]
+    u_opt = np.concatenate([real, real, link_opt])
+    u_res = np.concatenate([srv_of[real], n_s + srv_of[real], 2 * n_s + links[on]])
+    u_amt = np.concatenate(
+        [
+            np.concatenate(phi_l)[real],
+            kv_gb[item[real]],
+            np.broadcast_to(np.concatenate(rate_l)[real][:, None], links.shape)[on],
+        ]
+    )
+    # Probabilities to 1e-6: coefficients of 1e-12 (1 - p for p within rounding of 1) made
+    # HiGHS 1.16 loop past its time limit on the stage-2 row.
+    p_a = np.concatenate(p_l)
+    p_a = np.where(p_a >= 1.0 - 1e-6, 1.0, np.where(p_a <= 1e-6, 0.0, p_a))
+    # Waking a sleeping server (rounds: one round; continuous: one sleep block).
+    _, _, w_idle = info.weights
+    asleep = np.asarray(info.server_can_sleep) & (np.asarray(view.compute_used) <= 0.0)
+    gate_srv = np.flatnonzero(asleep)
+    gate_of = np.full(n_s + 1, -1, dtype=np.int64)  # index n_s: the null option's -1
+    gate_of[gate_srv] = np.arange(len(gate_srv))
+    og = gate_of[srv_of]
+    og_opt = np.flatnonzero(og >= 0)
+    return EpochProblem(
+        n_items=len(view),
+        item=item,
+        cand=cand_of,
+        p=p_a,
+        cost=np.concatenate(cost_l),
+        server=srv_of,
+        capacity=cap,
+        usage_option=u_opt,
+        usage_resource=u_res,
+        usage_amount=u_amt,
+        gate_server=gate_srv,
+        gate_cost=w_idle * np.asarray(info.server_idle_power_w)[gate_srv] * info.wake_s,
+        option_gate_option=og_opt,
+        option_gate_gate=og[og_opt],
+    )
+
+
 def plan_epoch(
     info: SystemInfo,
     view: RoundView,
@@ -139,97 +311,8 @@ def plan_epoch(
     plan = [DECLINE] * n
     if n == 0 or not any(len(c[0]) for c in cands):
         return plan
-    n_s = info.n_servers
-    bw = np.asarray(bandwidth_mbps, dtype=float)
-    rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
-    # Resources: compute of j (j), KV of j (n_s + j), link e (2 n_s + e), then the
-    # stage-2 row of expected misses (last).
-    cap = np.concatenate(
-        [
-            np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
-            np.maximum(
-                np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
-            )
-            / GB,
-            rate_left[:-1],
-        ]
-    )
-    item, cand_of, p_of, cost_of, u_opt, u_res, u_amt, srv_of = [], [], [], [], [], [], [], []
-    for k, (cand, p, cost) in enumerate(cands):
-        t = info.templates[int(view.template[k])]
-        cand = np.asarray(cand, dtype=np.int64)
-        p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
-        keep = undominated(
-            np.asarray(t.server)[cand],
-            np.asarray(t.path_id)[cand],
-            np.asarray(t.phi)[cand],
-            np.asarray(t.rate_mbps)[cand],
-            p,
-            cost,
-        )
-        cand, p, cost = cand[keep], p[keep], cost[keep]
-        for c, pc, ec in zip(cand.tolist(), p.tolist(), cost.tolist(), strict=True):
-            o = len(item)
-            item.append(k)
-            cand_of.append(c)
-            p_of.append(pc)
-            cost_of.append(ec)
-            j = int(t.server[c])
-            srv_of.append(j)
-            u_opt += [o, o]
-            u_res += [j, n_s + j]
-            u_amt += [float(t.phi[c]), float(view.kv_bytes[k]) / GB]
-            for e in np.asarray(info.path_link_matrix)[t.path_id[c]].tolist():
-                if e < info.n_links:
-                    u_opt.append(o)
-                    u_res.append(2 * n_s + e)
-                    u_amt.append(float(t.rate_mbps[c]))
-        item.append(k)  # the null option: decline
-        cand_of.append(DECLINE)
-        p_of.append(0.0)
-        cost_of.append(0.0)
-        srv_of.append(-1)
-    item_a = np.asarray(item, dtype=np.int64)
-    # Probabilities to 1e-6: coefficients of 1e-12 (1 - p for p within rounding of 1) made
-    # HiGHS 1.16 loop past its time limit on the stage-2 row.
-    p_a = np.asarray(p_of)
-    p_a = np.where(p_a >= 1.0 - 1e-6, 1.0, np.where(p_a <= 1e-6, 0.0, p_a))
-    # Waking a sleeping server (rounds: one round; continuous: one sleep block).
-    _, _, w_idle = info.weights
-    asleep = np.asarray(info.server_can_sleep) & (np.asarray(view.compute_used) <= 0.0)
-    gate_srv = np.flatnonzero(asleep)
-    gate_of = {int(j): g for g, j in enumerate(gate_srv.tolist())}
-    og_opt = [o for o, j in enumerate(srv_of) if j in gate_of]
-    og_gate = [gate_of[srv_of[o]] for o in og_opt]
-    gate_cost = w_idle * np.asarray(info.server_idle_power_w)[gate_srv] * info.wake_s
-
-    base_opt = np.asarray(u_opt, dtype=np.int64)
-    base_res = np.asarray(u_res, dtype=np.int64)
-    base_amt = np.asarray(u_amt, dtype=float)
-
-    def data(option_cost, gate_c, miss_cap):
-        caps, uo, ur, ua = cap, base_opt, base_res, base_amt
-        if miss_cap is not None:
-            caps = np.append(cap, miss_cap)
-            uo = np.concatenate([uo, np.arange(len(item))])
-            ur = np.concatenate([ur, np.full(len(item), len(cap), dtype=np.int64)])
-            ua = np.concatenate([ua, 1.0 - p_a])
-        return AssignmentData(
-            n_items=n,
-            option_item=item_a,
-            option_cost=np.asarray(option_cost, dtype=float),
-            capacity=caps,
-            usage_option=uo,
-            usage_resource=ur,
-            usage_amount=ua,
-            drop_cost=None,
-            gate_cost=np.asarray(gate_c, dtype=float),
-            option_gate_option=np.asarray(og_opt, dtype=np.int64),
-            option_gate_gate=np.asarray(og_gate, dtype=np.int64),
-        )
-
-    no_gate_cost = np.zeros(len(gate_srv))
-    data1 = data(1.0 - p_a, no_gate_cost, None)
+    prob = epoch_problem(info, view, cands, bandwidth_mbps)
+    data1 = prob.data(1.0 - prob.p, np.zeros(len(prob.gate_server)), None)
     stage1 = solve_assignment_direct(
         data1, solver, max_checks=check_limit(data1, work), presolve=False
     )
@@ -238,14 +321,14 @@ def plan_epoch(
         return plan
     misses = float(stage1.objective)
     tol = 1e-7 * max(1.0, abs(misses)) + slack
-    data2 = data(cost_of, gate_cost, misses + tol)
+    data2 = prob.data(prob.cost, prob.gate_cost, misses + tol)
     stage2 = solve_assignment_direct(
         data2, solver, max_checks=check_limit(data2, work), presolve=False
     )
     _warn_at_guard(stage2, solver)
     chosen = stage2.x if stage2.has_solution else stage1.x
     for o in np.flatnonzero(chosen > 0.5).tolist():
-        plan[int(item_a[o])] = int(cand_of[o])
+        plan[int(prob.item[o])] = int(prob.cand[o])
     return plan
 
 
