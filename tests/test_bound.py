@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.milp.bound import lagrangian_bound, merged_blocks
+from perllm_opt.milp.bound import _Blocks, _round_up, at_least, lagrangian_bound, merged_blocks
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.milp.solve import start_outcome
@@ -64,6 +64,11 @@ def random_data(rng: np.random.Generator, drops_only: bool) -> tuple[AssignmentD
         u_res.append(np.full(len(act), len(cap)))
         u_amt.append(rng.uniform(0.2, 1.0, len(act)).round(2))
         cap.append(float(rng.uniform(1.0, 2.0)))
+    if not cap:
+        u_opt.append(np.arange(n_opt))
+        u_res.append(np.zeros(n_opt, dtype=np.int64))
+        u_amt.append(np.full(n_opt, 0.6))
+        cap.append(1.0)
     kw = {}
     if drops_only:
         cost, drop = np.zeros(n_opt), np.ones(n_items)
@@ -85,7 +90,7 @@ def random_data(rng: np.random.Generator, drops_only: bool) -> tuple[AssignmentD
         usage_resource=np.concatenate(u_res).astype(np.int64),
         usage_amount=np.concatenate(u_amt),
         drop_cost=drop,
-        constant=float(rng.uniform(0, 3)),
+        constant=0.0 if drops_only else float(rng.uniform(0, 3)),
         **kw,
     )
     return data, server
@@ -153,3 +158,54 @@ def test_shared_row_merges_blocks():
     assert block[0] == block[2] != block[1]
     with pytest.raises(ValueError, match="option_block"):
         merged_blocks(data, np.array([0, 1]))
+
+
+def test_at_least_against_brute_force():
+    # The cutoff proof: true just below each tiny instance's optimum, false just above.
+    rng = np.random.default_rng(5)
+    for _ in range(15):
+        data, _ = random_data(rng, drops_only=False)
+        opt = brute_force(data)
+        assert at_least(data, opt - 1e-3, CFG)
+        assert not at_least(data, opt + 1e-3, CFG)
+
+
+def test_integral_bound_never_above_brute_force():
+    # Drops-only instances: the rounded, cutoff-lifted bound is an integer no larger than
+    # the optimum and no smaller than the LP rounded up.
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        data, server = random_data(rng, drops_only=True)
+        opt = brute_force(data)
+        res = lagrangian_bound(data, server, CFG, iterations=5, integral=True, cutoff_s=5.0)
+        assert res.bound == int(res.bound)
+        assert math.ceil(res.lp_bound - 1e-6) <= res.bound <= opt + 1e-9, (res, opt)
+
+
+def test_cutoff_lifts_a_weak_block_bound():
+    # Five items of 0.6 on either of two servers of capacity 1: LP 5 - 2/0.6 = 5/3 drops,
+    # optimum 3. Given only the blocks' LP bounds at the LP's duals (y = 1: L = LP), the
+    # rounding gives 2 and one cutoff proof (a server's minimum exceeds -4/3: it is -1)
+    # gives 3; a proof of 4 would need more than a server's own plan and is not tried.
+    data = AssignmentData(
+        n_items=5,
+        option_item=np.repeat(np.arange(5), 2),
+        option_cost=np.zeros(10),
+        capacity=np.array([1.0, 1.0]),
+        usage_option=np.arange(10),
+        usage_resource=np.tile([0, 1], 5),
+        usage_amount=np.full(10, 0.6),
+        drop_cost=np.ones(5),
+    )
+    server = np.tile([0, 1], 5)
+    assert brute_force(data) == pytest.approx(3.0)
+    blocks = _Blocks(data, merged_blocks(data, server))
+    y = np.ones(5)
+    lows = [solve_assignment_direct(blocks.sub(b, y), CFG, relax=True).objective for b in (0, 1)]
+    plans = [solve_assignment_direct(blocks.sub(b, y), CFG).objective for b in (0, 1)]
+    assert lows == pytest.approx([-5 / 3, -5 / 3])
+    assert plans == pytest.approx([-1.0, -1.0])
+    lp = blocks.outside(y) + sum(lows)
+    assert lp == pytest.approx(5 / 3)
+    bound, rounds = _round_up(blocks, y, lows, plans, lp, CFG, cutoff_s=10.0)
+    assert (bound, rounds) == (3.0, 1)

@@ -42,7 +42,10 @@ class LagrangianBound:
     ----------
     bound : float
         A proven lower bound on the MILP's optimum (weighted objective, constant included):
-        the best ``L(y)`` met, never below ``lp_bound`` (the LP itself is a bound too).
+        the best ``L(y)`` met, never below ``lp_bound`` (the LP itself is a bound too);
+        with ``integral``, rounded up and lifted by cutoff proofs.
+    cutoff_rounds : int
+        Integers gained by cutoff proofs above the rounded Lagrangian bound.
     lp_bound : float
         The LP relaxation's optimum.
     first_bound : float
@@ -58,6 +61,7 @@ class LagrangianBound:
     """
 
     bound: float
+    cutoff_rounds: int
     lp_bound: float
     first_bound: float
     iterations: int
@@ -168,27 +172,63 @@ class _Blocks:
                 )
             )
 
-    def value(self, y: np.ndarray, cfg: SolverConfig) -> tuple[float, np.ndarray]:
-        """``L(y)`` (with each block's proven bound) and a subgradient (shared items)."""
+    def outside(self, y: np.ndarray) -> float:
+        """The terms of ``L(y)`` outside the blocks (constant, prices, shared drops)."""
         y = np.where(self.shared, y, 0.0)
-        total = float(self.data.constant + y.sum() + np.minimum(0.0, self.drop - y).sum())
+        return float(self.data.constant + y.sum() + np.minimum(0.0, self.drop - y).sum())
+
+    def sub(self, b: int, y: np.ndarray) -> AssignmentData:
+        """Block ``b``'s sub-MILP at prices ``y``."""
+        opts, _, kw = self.parts[b]
+        y = np.where(self.shared, y, 0.0)
+        return AssignmentData(
+            option_cost=self.data.option_cost[opts] - y[self.data.option_item[opts]], **kw
+        )
+
+    def value(self, y: np.ndarray, cfg: SolverConfig) -> tuple[float, np.ndarray, list, list]:
+        """``L(y)`` (with each block's proven bound), a subgradient (shared items), and
+        each block's proven bound and best plan value (inf without one)."""
+        total = self.outside(y)
         taken = np.zeros(self.data.n_items)
-        for opts, _items, kw in self.parts:
-            cost = self.data.option_cost[opts] - y[self.data.option_item[opts]]
-            sub = AssignmentData(option_cost=cost, **kw)
+        lows, plans = [], []
+        for b, (opts, _, _) in enumerate(self.parts):
+            sub = self.sub(b, y)
             res = solve_assignment_direct(sub, cfg, max_checks=cfg.checks)
-            if not math.isfinite(res.bound):
+            low = res.bound
+            if not math.isfinite(low):
                 # No proven bound (stopped before the root LP): the LP of the block bounds it.
-                res_lp = solve_assignment_direct(sub, cfg, relax=True)
-                total += res_lp.objective
-            else:
-                total += res.bound
+                low = solve_assignment_direct(sub, cfg, relax=True).objective
+            total += low
+            lows.append(low)
+            plans.append(res.objective if res.x is not None else math.inf)
             if res.x is not None:
                 np.add.at(taken, self.data.option_item[opts], res.x)
         # Drop that the outer minimum chooses for shared items: 1 where d_i < y_i.
-        drop_out = (self.drop < y).astype(float)
+        drop_out = (self.drop < np.where(self.shared, y, 0.0)).astype(float)
         grad = np.where(self.shared, 1.0 - taken - drop_out, 0.0)
-        return total, grad
+        return total, grad, lows, plans
+
+
+def at_least(data: AssignmentData, value: float, cfg: SolverConfig) -> bool:
+    """Whether HiGHS proves, within ``cfg``'s time limit, that every solution of ``data``
+    (a minimisation) costs at least ``value``.
+
+    HiGHS's ``objective_bound`` acts as an incumbent of that value: every node whose bound
+    reaches it is pruned, so the search is smaller than one for the optimum. A search that
+    ends without time out and without a solution below ``value`` has shown there is none.
+    The caller keeps a margin above what it needs (HiGHS's tolerances are about 1e-6).
+    """
+    h = _highs(data, cfg, relax=False)
+    h.setOptionValue("objective_bound", float(value))
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return True
+    if status != highspy.HighsModelStatus.kOptimal:
+        return False
+    info = h.getInfo()
+    found = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    return not found or float(info.objective_function_value) >= value
 
 
 def lagrangian_bound(
@@ -198,6 +238,8 @@ def lagrangian_bound(
     iterations: int = 30,
     target: float | None = None,
     time_limit_s: float = 120.0,
+    integral: bool = False,
+    cutoff_s: float = 60.0,
 ) -> LagrangianBound:
     """A lower bound on ``data``'s MILP (weighted objective, a minimisation) from the
     Lagrangian dual of its assignment rows over blocks of options.
@@ -220,6 +262,14 @@ def lagrangian_bound(
         LP bound plus 5% of its absolute value plus 1.
     time_limit_s : float
         Stop starting new iterations after this many seconds.
+    integral : bool
+        Every solution's objective is an integer (the drops-only first stage): the bound is
+        rounded up, and then lifted by cutoff proofs (:func:`at_least`) on the block with
+        the widest gap between its plan and its bound, at the best prices: to show the
+        optimum is at least ``k + 1`` it suffices that ``L(y) > k``, that is that this
+        block's minimum exceeds ``k`` less the other terms of ``L(y)``.
+    cutoff_s : float
+        Seconds for the cutoff proofs, in all.
 
     Returns
     -------
@@ -239,11 +289,14 @@ def lagrangian_bound(
     history = []
     step_scale = 2.0
     stall = 0
+    best_lows: list = []
+    best_plans: list = []
     for _ in range(iterations):
-        val, grad = blocks.value(y, cfg)
+        val, grad, lows, plans = blocks.value(y, cfg)
         history.append(val)
         if val > best + 1e-9:
             best, best_y, stall = val, y, 0
+            best_lows, best_plans = lows, plans
         else:
             stall += 1
             if stall >= 3:
@@ -254,8 +307,13 @@ def lagrangian_bound(
         if norm < 1e-12 or best >= goal - 1e-9 or time.perf_counter() - t0 > time_limit_s:
             break
         y = y + step_scale * (goal - val) / norm * grad
+    proven = max(best, lp_value)
+    rounds = 0
+    if integral and best_lows:
+        proven, rounds = _round_up(blocks, best_y, best_lows, best_plans, proven, cfg, cutoff_s)
     return LagrangianBound(
-        bound=max(best, lp_value),
+        bound=proven,
+        cutoff_rounds=rounds,
         lp_bound=lp_value,
         first_bound=history[0],
         iterations=len(history),
@@ -263,3 +321,42 @@ def lagrangian_bound(
         seconds=time.perf_counter() - t0,
         history=tuple(history),
     )
+
+
+#: Margin kept above what a cutoff proof needs (HiGHS's tolerances are about 1e-6).
+CUTOFF_MARGIN = 1e-4
+
+
+def _round_up(
+    blocks: _Blocks,
+    y: np.ndarray,
+    lows: list,
+    plans: list,
+    bound: float,
+    cfg: SolverConfig,
+    cutoff_s: float,
+) -> tuple[float, int]:
+    """An integer objective's bound ``ceil(bound)`` lifted one integer at a time: with
+    ``L(y) = outside + sum_b v_b``, the optimum is at least ``k + 1`` once the block ``h``
+    with the widest plan-bound gap is proven to cost more than ``k - outside - sum_{b != h}
+    v_b`` (a margin above it). Stops at the first proof that fails or would need more than
+    the block's own plan, or when ``cutoff_s`` seconds have passed."""
+    proven = math.ceil(bound - 1e-6)
+    lows = list(lows)
+    gaps = [p - v for p, v in zip(plans, lows, strict=True)]
+    h = int(np.argmax(gaps))
+    rounds = 0
+    start = time.perf_counter()
+    while True:
+        others = blocks.outside(y) + sum(v for b, v in enumerate(lows) if b != h)
+        need = proven - others
+        value = need + CUTOFF_MARGIN * max(1.0, abs(need))
+        left = cutoff_s - (time.perf_counter() - start)
+        if value > plans[h] or left <= 0:
+            return float(proven), rounds
+        sub_cfg = SolverConfig(time_limit_s=left, mip_rel_gap=cfg.mip_rel_gap, threads=cfg.threads)
+        if not at_least(blocks.sub(h, y), value, sub_cfg):
+            return float(proven), rounds
+        lows[h] = value
+        proven += 1
+        rounds += 1
