@@ -209,3 +209,19 @@ def test_cutoff_lifts_a_weak_block_bound():
     assert lp == pytest.approx(5 / 3)
     bound, rounds = _round_up(blocks, y, lows, plans, lp, CFG, cutoff_s=10.0)
     assert (bound, rounds) == (3.0, 1)
+
+
+def test_no_options_drops_everything():
+    data = AssignmentData(
+        n_items=2,
+        option_item=np.empty(0, dtype=np.int64),
+        option_cost=np.empty(0),
+        capacity=np.empty(0),
+        usage_option=np.empty(0, dtype=np.int64),
+        usage_resource=np.empty(0, dtype=np.int64),
+        usage_amount=np.empty(0),
+        drop_cost=np.array([1.0, 2.5]),
+        constant=0.5,
+    )
+    res = lagrangian_bound(data, np.empty(0, dtype=np.int64), CFG)
+    assert res.bound == pytest.approx(4.0)
