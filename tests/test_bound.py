@@ -225,3 +225,10 @@ def test_no_options_drops_everything():
     )
     res = lagrangian_bound(data, np.empty(0, dtype=np.int64), CFG)
     assert res.bound == pytest.approx(4.0)
+
+
+def test_integral_needs_integer_costs():
+    rng = np.random.default_rng(2)
+    data, server = random_data(rng, drops_only=False)
+    with pytest.raises(ValueError, match="integer costs"):
+        lagrangian_bound(data, server, CFG, integral=True)

@@ -293,6 +293,15 @@ def lagrangian_bound(
         raise ValueError("lagrangian_bound: a minimisation is expected")
     if iterations < 1:
         raise ValueError(f"lagrangian_bound: iterations must be >= 1, got {iterations}")
+    if integral:
+        parts = [data.option_cost, data.gate_cost, [data.constant]]
+        parts += [] if data.drop_cost is None else [data.drop_cost]
+        values = np.concatenate([np.asarray(p, dtype=float) for p in parts])
+        if np.any(values != np.round(values)):
+            raise ValueError(
+                "lagrangian_bound: integral=True needs integer costs (option, gate, drop "
+                "and constant), e.g. the drops-only first stage"
+            )
     cfg = cfg or SolverConfig(time_limit_s=30.0, mip_rel_gap=1e-9, threads=1)
     if data.n_options == 0:
         drops = 0.0 if data.drop_cost is None else float(np.sum(data.drop_cost))
