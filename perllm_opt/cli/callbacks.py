@@ -73,18 +73,44 @@ class SweepMonitor(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before Hydra writes into ``hydra.run.dir``: refuse one that names a file, or that
+        holds a complete run of another config unless ``overwrite=true`` (exit code 2)."""
+        from omegaconf import OmegaConf, open_dict
+
+        from perllm_opt.cli.main import check_run_dir, release_stderr
+        from perllm_opt.errors import InputError
+
+        release_stderr()
+        task = OmegaConf.create(OmegaConf.to_container(config, resolve=False))
+        with open_dict(task):
+            del task["hydra"]
+        try:
+            check_run_dir(
+                Path(str(config.hydra.run.dir)),
+                OmegaConf.to_yaml(task),
+                bool(config.get("overwrite", False)),
+            )
+        except InputError as exc:
+            print(f"perllm-opt: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from perllm_opt.cli.main import release_stderr
         from perllm_opt.cli.ray_local import keep_local_ray_on_loopback
         from perllm_opt.cli.submitit_settings import check_launcher_settings
         from perllm_opt.errors import InputError
 
+        release_stderr()
+        sweep_dir = Path(config.hydra.sweep.dir)
         try:  # before the launcher submits anything
+            if sweep_dir.exists() and not sweep_dir.is_dir():
+                raise InputError("hydra.sweep.dir", str(sweep_dir), "a directory (it names a file)")
             check_launcher_settings(config)
         except InputError as exc:
             print(f"perllm-opt: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         keep_local_ray_on_loopback(config)  # before the Ray launcher imports Ray
-        sweep_dir = Path(config.hydra.sweep.dir)
         total = sweep_size(config)
         before = len(scan(sweep_dir)[0]) if sweep_dir.exists() else 0
         self._start = time.perf_counter()
