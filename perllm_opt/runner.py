@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from perllm_opt.config import AppConfig
-from perllm_opt.errors import require
+from perllm_opt.errors import InputError, require
 from perllm_opt.evaluate import Evaluation, evaluate
 from perllm_opt.expected_options import expected_options
 from perllm_opt.instance import Instance, build_instance
@@ -199,6 +199,38 @@ def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstima
     )
 
 
+def check_on_time_possible(instance: Instance, on_time_possible: int) -> None:
+    """Refuse an instance on which no request can be on time (every option of every request
+    misses its deadline): its tables would be all zeros. Names the key most likely at
+    fault: the round length in rounds mode, the decision epoch if it is at least every
+    deadline, else the services' deadlines (docs/experiments.md, "Impossible settings")."""
+    if instance.n_requests == 0 or on_time_possible > 0:
+        return
+    cfg = instance.config
+    s = cfg.system
+    longest = max(cfg.services, key=lambda sv: sv.deadline_max_s)
+    deadlines = f"deadlines up to {longest.deadline_max_s:g} s"
+    why = f"settings under which some request can be on time (none of {instance.n_requests}"
+    if s.mode == "rounds":
+        raise InputError(
+            "system.round_s",
+            s.round_s,
+            f"{why} can: a request waits for the end of its round and must finish within the "
+            f"next; {deadlines})",
+        )
+    if s.epoch_s >= longest.deadline_max_s:
+        raise InputError(
+            f"system.epoch_s, services[{longest.name}].deadline_max_s",
+            f"an epoch of {s.epoch_s:g} s, deadlines up to {longest.deadline_max_s:g} s",
+            f"{why} can: each waits up to one epoch for its dispatch)",
+        )
+    raise InputError(
+        f"services[{longest.name}].deadline_max_s",
+        longest.deadline_max_s,
+        f"{why} can: no server answers within the deadlines on this topology)",
+    )
+
+
 def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     """Build the instance of ``cfg``, run its schedulers and, if asked, the MILP optimum."""
     t0 = time.perf_counter()
@@ -228,6 +260,7 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers",
     )
     summary = instance_summary(instance)
+    check_on_time_possible(instance, summary["requests_with_on_time_option"])
     summary["build_s"] = time.perf_counter() - t0
     log.info(
         "instance: %(requests)d requests, %(rounds)d rounds, %(options)d options, "
