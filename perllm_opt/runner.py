@@ -17,7 +17,7 @@ from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError, require
 from perllm_opt.evaluate import Evaluation, evaluate
 from perllm_opt.expected_options import expected_options
-from perllm_opt.instance import Instance, build_instance
+from perllm_opt.instance import Instance, build_instance, instance_size, size_keys
 from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
 from perllm_opt.milp.solve import check_solver
 from perllm_opt.regret import Outcome, add_decomposed_regret, outcome, regret_series
@@ -188,14 +188,25 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
 def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstimate:
     """The expected memory of a whole run on the built ``instance``: its exact option count,
     ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (size_guard.py)."""
+    base = instance_size(
+        instance.config,
+        instance.templates,
+        instance.topology.n_links + instance.topology.n_servers,
+        instance.round_s,
+        n_sleep_servers=int(np.count_nonzero(instance.topology.server_can_sleep)),
+        n_schedulers=n_schedulers + int(optimal),
+    )
     return estimate_size(
         instance.n_requests,
         len(instance.options.request) / max(instance.n_requests, 1),
         rounds=instance.n_rounds,
         intervals=instance.dynamics.bandwidth_mbps.shape[1],
         n_links_servers=instance.topology.n_links + instance.topology.n_servers,
-        n_schedulers=n_schedulers,
+        n_schedulers=n_schedulers + int(optimal),
         optimal=optimal,
+        bins=base.bins,
+        sleep_blocks=base.sleep_blocks,
+        n_sleep_servers=int(np.count_nonzero(instance.topology.server_can_sleep)),
     )
 
 
@@ -254,10 +265,11 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         instance = build_instance(cfg)
     # The whole run (every scheduler, and the optimum if asked) against the memory budget,
     # now that the options are counted exactly.
+    keys, term_keys = size_keys(
+        cfg, "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers"
+    )
     check_size(
-        run_size(instance, len(schedulers), cfg.optimal),
-        cfg.memory_budget_gb,
-        "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers",
+        run_size(instance, len(schedulers), cfg.optimal), cfg.memory_budget_gb, keys, term_keys
     )
     summary = instance_summary(instance)
     check_on_time_possible(instance, summary["requests_with_on_time_option"])
