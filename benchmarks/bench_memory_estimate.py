@@ -48,7 +48,7 @@ SETTINGS.update(
             "system.bin_s=1e-4",
             "schedulers=[cs_ucb,random,round_robin,edge_only]",
         ],
-        "system.sleep_block_s=3e-5 (about 4,000,000 blocks)": [
+        "system.sleep_block_s=3e-5 (1,000,000 blocks)": [
             *SHORT,
             "system.sleep_block_s=3e-5",
         ],

@@ -326,7 +326,10 @@ TOPOLOGIES = {
         _graph(links_extra=[{"source": "e", "target": "e", "bandwidth_mbps": 1, "latency_ms": 1}]),
         "self_loop.json links: got \"a link from 'e' to itself\"",
     ),
-    "count_beyond_any_site": (_graph(node_extra={"count": 1e12}), "server 'e'.count: got 1000000000000.0"),
+    "count_beyond_any_site": (
+        _graph(node_extra={"count": 1e12}),
+        "server 'e'.count: got 1000000000000.0",
+    ),
     "count_infinite": (_graph(node_extra={"count": float("inf")}), "server 'e'.count: got inf"),
     "count_zero": (_graph(node_extra={"count": 0}), "server 'e'.count: got 0"),
     "count_fraction": (_graph(node_extra={"count": 2.5}), "server 'e'.count: got 2.5"),
@@ -428,6 +431,23 @@ GAP = {
     "no_instance": ("0\n", "instance count: got 0"),
     "bad_sizes": ("1\n0 2\n", "instance 1 sizes: got (0, 2)"),
     "missing_file": (None, "GAP file: got"),
+    # Beyond what the solver's doubles hold: HiGHS said 'optimal' with an infinite objective.
+    "cost_beyond_doubles": (
+        "1\n2 2\n1 2 3 " + "1" + "0" * 26 + "\n1 1 1 1\n5 5\n",
+        "instance 1 costs: got '1e+26'",
+    ),
+    "cost_just_beyond_doubles": (
+        f"1\n2 2\n1 2 3 {2**53 + 2}\n1 1 1 1\n5 5\n",
+        "instance 1 costs: got '9.01e+15'",
+    ),
+    "capacity_beyond_doubles": (
+        "1\n2 2\n1 2 3 4\n1 1 1 1\n5 " + "9" * 20 + "\n",
+        "instance 1 capacities: got '1e+20'",
+    ),
+    "resource_beyond_doubles": (
+        "1\n2 2\n1 2 3 4\n1 1 " + "-" + "9" * 17 + " 1\n5 5\n",
+        "instance 1 resources: got",
+    ),
 }
 
 
@@ -443,6 +463,18 @@ def test_perllm_opt_gap(name, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 2
     _assert_one_line_error(code, captured.out + captured.err, "perllm-opt-gap", culprit)
+
+
+def test_gap_costs_up_to_two_to_the_53_are_solved(tmp_path, capsys):
+    """The magnitude limit is inclusive: a cost of 2^53 is accepted and the instance solved
+    to its hand optimum (min: agent 1 takes job 1 at cost 1, agent 2 job 2 at cost 4)."""
+    from perllm_opt.cli.gap import main
+
+    path = tmp_path / "edge.txt"
+    path.write_text(f"1\n2 2\n1 {2**53} 3 4\n1 1 1 1\n5 5\n", "utf-8")
+    assert main([str(path), "--sense", "min"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[3] == "optimal" and float(row[4]) == 5.0  # 1 + 4
 
 
 def test_gap_infeasible_instance_prints_no_bound(tmp_path, capsys):
