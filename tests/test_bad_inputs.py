@@ -308,8 +308,8 @@ TOPOLOGIES = {
         _graph(link_extra={"bandwith_mbps": 5}),
         "link ('z', 'c'): got ['bandwith_mbps']",
     ),
-    # Two links between one pair of nodes: the graph kept only the last (cs_ucb fell from
-    # 116 on time to 3 with a 1-Mbps link written after a 100-Mbps one).
+    # Two links between one pair of nodes: the graph kept only the last (issue 28: a
+    # 1-Mbps link written after a 100-Mbps one replaced it unseen).
     "duplicate_link": (
         _graph(
             links_extra=[{"source": "z", "target": "c", "bandwidth_mbps": 1, "latency_ms": 500}]
