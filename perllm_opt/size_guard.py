@@ -80,7 +80,8 @@ class SizeEstimate:
             count = self.sleep_blocks if driver == "sleep_blocks" else count
             count = self.intervals if driver == "intervals" else count
             share = dict(self.terms)[driver] / 1e9
-            text += f", {share:.1f} GB of it for {count:,} {driver.replace('_', ' ')}"
+            label = "epochs/rounds" if driver == "rounds" else driver.replace("_", " ")
+            text += f", {share:.1f} GB of it for {count:,} {label}"
         return text
 
 
