@@ -6,7 +6,7 @@ resident memory (``ru_maxrss``) of ``perllm-opt`` run on that setting in a fresh
 The ratio measured/estimated says how close the guard is: above 1, a run can exceed the
 budget it was admitted under by that factor.
 
-    python benchmarks/bench_memory_estimate.py [--only NAME ...]
+    python benchmarks/bench_memory_estimate.py [--only NAME ...] [--from NAME]
 """
 
 from __future__ import annotations
@@ -35,6 +35,31 @@ SETTINGS = {
         "optimal=false",
     ],
 }
+#: The other keys that multiply memory (issue 28): a 30-s run of two schedulers, each key
+#: pushed until its term dominates.
+SHORT = ["optimal=false", "horizon_s=30", "schedulers=[cs_ucb,random]"]
+SETTINGS.update(
+    {
+        "30 s, 2 schedulers (reference)": SHORT,
+        "system.epoch_s=1e-5 (3,000,000 epochs)": [*SHORT, "system.epoch_s=1e-5"],
+        "system.bin_s=1e-4 (300,000 bins), 2 schedulers": [*SHORT, "system.bin_s=1e-4"],
+        "system.bin_s=1e-4, 4 schedulers": [
+            *SHORT,
+            "system.bin_s=1e-4",
+            "schedulers=[cs_ucb,random,round_robin,edge_only]",
+        ],
+        "system.sleep_block_s=3e-5 (1,000,000 blocks)": [
+            *SHORT,
+            "system.sleep_block_s=3e-5",
+        ],
+        "dynamics.interval_s=1e-5 (3,000,000 intervals)": [*SHORT, "dynamics.interval_s=1e-5"],
+        "system.rate_levels_mbps: 100 levels": [
+            *SHORT,
+            f"system.rate_levels_mbps=[{','.join(str(r) for r in range(1, 101))}]",
+        ],
+        "topology.preset=large": [*SHORT, "topology.preset=large"],
+    }
+)
 
 
 def peak_rss_bytes(overrides: list[str]) -> tuple[int, float, int]:
@@ -47,6 +72,7 @@ def peak_rss_bytes(overrides: list[str]) -> tuple[int, float, int]:
             "perllm_opt.cli.main",
             *overrides,
             "progress=false",
+            "memory_budget_gb=20",
             f"hydra.run.dir={tmp}/run",
         ]
         t0 = time.perf_counter()
@@ -59,10 +85,13 @@ def peak_rss_bytes(overrides: list[str]) -> tuple[int, float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=None, help="names of SETTINGS to run")
+    ap.add_argument("--from", dest="start", default=None, help="run SETTINGS from this one on")
     args = ap.parse_args()
+    names = list(SETTINGS)
+    first = names.index(args.start) if args.start else 0
     print("| setting | options | estimated MB | peak RSS MB | measured/estimated | wall s |")
     print("|---|---|---|---|---|---|")
-    for name, overrides in SETTINGS.items():
+    for name, overrides in list(SETTINGS.items())[first:]:
         if args.only and name not in args.only:
             continue
         cfg = to_app_config(compose_config(overrides))

@@ -71,6 +71,9 @@ class Collected:
     failed: list[str]
     runs: int
     unreadable: tuple[tuple[str, str], ...] = ()
+    #: Runs left out as copies of an earlier one (same resolved config and input files):
+    #: ``(run, the run kept)``.
+    duplicates: tuple[tuple[str, str], ...] = ()
     #: Wall-clock seconds per run and scheduler (``timings.json``; or the timing keys of a
     #: ``metrics.json`` written before they moved out), kept out of ``table``.
     timings: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -99,11 +102,87 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(rows, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("scheduler"), str) for r in rows
-    ):
-        raise ValueError("not a list of result rows with a 'scheduler' each")
+    check_rows(rows)
     return rows
+
+
+#: Result fields that hold whole numbers (counts of requests), and those that hold real
+#: numbers (null for NaN), in every row that has them (``perllm_opt.evaluate.Metrics``).
+INT_FIELDS = (
+    "requests",
+    "served",
+    "late",
+    "cut_off",
+    "refused",
+    "declined",
+    "refused_capacity",
+    "dropped",
+)
+FLOAT_FIELDS = (
+    "served_fraction",
+    "throughput_rps",
+    "energy_j",
+    "energy_tran_j",
+    "energy_infer_j",
+    "energy_idle_j",
+    "weighted_energy_j",
+    "energy_per_served_j",
+    "objective",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+)
+
+
+def check_rows(rows: Any) -> None:
+    """Raise ValueError (with the first reason) unless ``rows`` is a non-empty list of result
+    rows: each a mapping with a ``scheduler`` name, whole-number counts (:data:`INT_FIELDS`),
+    numbers or null for the real-valued metrics (:data:`FLOAT_FIELDS`) and every other value a
+    number, a string, a boolean or null (no lists or mappings)."""
+    if not isinstance(rows, list) or not rows:
+        raise ValueError("not a non-empty list of result rows")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("scheduler"), str):
+            raise ValueError("not a list of result rows with a 'scheduler' each")
+        for key, value in row.items():
+            if key in INT_FIELDS:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+                expected = "a whole number"
+            elif key in FLOAT_FIELDS:
+                ok = value is None or (
+                    isinstance(value, int | float) and not isinstance(value, bool)
+                )
+                expected = "a number or null"
+            else:
+                ok = value is None or isinstance(value, int | float | str | bool)
+                expected = "a number, a string, a boolean or null"
+            if not ok:
+                raise ValueError(
+                    f"row {i} ({row['scheduler']}) {key}: got {value!r}, expected {expected}"
+                )
+
+
+#: Config keys that change how a run looks, never its results: a resumed sweep does not redo
+#: a run for them, and two runs differing only in them are duplicates.
+NON_RESULT_KEYS = ("progress", "memory_budget_gb", "overwrite")
+
+
+def run_identity(run_dir: Path) -> str | None:
+    """What makes the results of the run in ``run_dir``: its resolved config without
+    :data:`NON_RESULT_KEYS` and the digests of its input files (``inputs.json``), as one
+    canonical JSON string; None when it has no readable resolved config."""
+    try:
+        cfg = yaml.safe_load((run_dir / "resolved_config.yaml").read_text("utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(cfg, dict):
+        return None
+    cfg = {k: v for k, v in cfg.items() if k not in NON_RESULT_KEYS}
+    try:
+        inputs = json.loads((run_dir / "inputs.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        inputs = None
+    return json.dumps([cfg, inputs], sort_keys=True, default=str)
 
 
 def _overrides(run_dir: Path) -> dict[str, Any]:
@@ -135,8 +214,11 @@ def collect(sweep_dir: str | Path) -> Collected:
     Columns: ``run`` (path relative to the sweep), one column per overridden key (its
     value), then every metric. Rows are sorted by run and keep each run's scheduler order, so
     collecting twice gives the same table. Runs with ``error.txt`` but no ``metrics.json``
-    are listed as failed; runs whose ``metrics.json`` cannot be read are skipped and listed
-    in ``unreadable`` with the reason (one corrupt file does not stop the rest).
+    are listed as failed; runs whose ``metrics.json`` cannot be read or holds a value of the
+    wrong type are skipped and listed in ``unreadable`` with the reason (one corrupt file does
+    not stop the rest). A run with the same resolved config and input files as an earlier one
+    (a sweep copied twice into one directory) is left out and listed in ``duplicates``, so
+    that no row counts twice in the means and intervals.
     """
     root = Path(sweep_dir)
     if not root.is_dir():
@@ -148,6 +230,8 @@ def collect(sweep_dir: str | Path) -> Collected:
     runs = 0
     unreadable: list[tuple[str, str]] = []
     timing: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    duplicates: list[tuple[str, str]] = []
     for metrics_path in sorted(root.rglob("metrics.json")):
         run_dir = metrics_path.parent
         rel = run_dir.relative_to(root).as_posix() or "."
@@ -157,6 +241,12 @@ def collect(sweep_dir: str | Path) -> Collected:
         except (ValueError, OSError, yaml.YAMLError) as exc:
             unreadable.append((rel, str(exc).splitlines()[0]))
             continue
+        identity = run_identity(run_dir)
+        if identity is not None and identity in seen:
+            duplicates.append((rel, seen[identity]))
+            continue
+        if identity is not None:
+            seen[identity] = rel
         for key in params:
             if key not in keys:
                 keys.append(key)
@@ -174,7 +264,9 @@ def collect(sweep_dir: str | Path) -> Collected:
     keys = sorted(keys)
     table = pd.DataFrame(rows)
     if table.empty:
-        return Collected(table, pd.DataFrame(), keys, failed, 0, tuple(unreadable))
+        return Collected(
+            table, pd.DataFrame(), keys, failed, 0, tuple(unreadable), tuple(duplicates)
+        )
     table = table.sort_values(["run", "row_order"], kind="stable").drop(columns="row_order")
     metric_cols = [c for c in table.columns if c not in ("run", *keys)]
     table = table[["run", *keys, *metric_cols]].reset_index(drop=True)
@@ -182,7 +274,16 @@ def collect(sweep_dir: str | Path) -> Collected:
     if not times.empty:
         times = times.sort_values(["run", "row_order"], kind="stable").drop(columns="row_order")
         times = times.reset_index(drop=True)
-    return Collected(table, summarise(table, keys), keys, failed, runs, tuple(unreadable), times)
+    return Collected(
+        table,
+        summarise(table, keys),
+        keys,
+        failed,
+        runs,
+        tuple(unreadable),
+        tuple(duplicates),
+        times,
+    )
 
 
 def summarise(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -629,6 +629,9 @@ class AppConfig(InstanceConfig):
     solver : SolverConfig
     progress : bool
         Progress bars on long runs.
+    overwrite : bool
+        Let a single run replace a complete run of another config in its ``hydra.run.dir``
+        (refused otherwise, so that no result is lost unasked).
     tuning : TuningConfig
         Off unless ``tuning.seeds`` is set (``experiment=tune``).
     """
@@ -639,6 +642,7 @@ class AppConfig(InstanceConfig):
     placement: str = "fixed"
     solver: SolverConfig = field(default_factory=SolverConfig)
     progress: bool = True
+    overwrite: bool = False
     tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def __post_init__(self) -> None:

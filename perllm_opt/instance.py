@@ -245,11 +245,14 @@ def instance_size(
     templates: Sequence[Template],
     n_links_servers: int,
     round_s: float,
+    n_sleep_servers: int = 0,
+    n_schedulers: int = 1,
 ) -> SizeEstimate:
     """The expected size of ``config``'s instance, from its templates: requests
     (rate x horizon; a trace gives at most its rows), options (each request is offered its
-    template's candidates, averaged over zones and weighted by the service mix), rounds and
-    dynamics intervals."""
+    template's candidates, averaged over zones and weighted by the service mix), epochs or
+    rounds, bins of the per-bin series (rounds mode: the rounds), sleep blocks and dynamics
+    intervals."""
     w = config.workload
     requests = float(w.rate_rps) * float(config.horizon_s)
     if w.kind == "trace" and w.trace_path:
@@ -265,13 +268,31 @@ def instance_size(
         per_service[t.service] += len(t.server)
     n_zones = max(len(templates) // max(n_services, 1), 1)
     options_per_request = float(per_service @ mix / mix.sum()) / n_zones
+    horizon = float(config.horizon_s)
+    rounds = math.ceil(horizon / round_s)
+    continuous = config.system.mode == "continuous"
     return estimate_size(
         requests,
         options_per_request,
-        rounds=math.ceil(float(config.horizon_s) / round_s),
-        intervals=math.ceil(float(config.horizon_s) / float(config.dynamics.interval_s)),
+        rounds=rounds,
+        intervals=math.ceil(horizon / float(config.dynamics.interval_s)),
         n_links_servers=n_links_servers,
+        n_schedulers=n_schedulers,
+        bins=math.ceil(horizon / float(config.system.bin_s)) if continuous else rounds,
+        sleep_blocks=math.ceil(horizon / float(config.system.sleep_block_s)) if continuous else 0,
+        n_sleep_servers=n_sleep_servers,
     )
+
+
+def size_keys(config: InstanceConfig, options_keys: str) -> tuple[str, dict[str, str]]:
+    """The keys a refusal of the size guard names: ``options_keys`` for the options (led by
+    ``system.rate_levels_mbps`` when its levels multiply them tenfold or more), and the
+    round length for the rounds of rounds mode."""
+    if len(config.system.rate_levels_mbps) >= 10:
+        options_keys = f"system.rate_levels_mbps, {options_keys}"
+    rounds = config.system.mode == "rounds"
+    key = "system.round_s" if rounds else "system.epoch_s"
+    return options_keys, {"rounds": key, "bins": "system.round_s" if rounds else "system.bin_s"}
 
 
 def build_instance(
@@ -342,10 +363,18 @@ def build_instance(
         hosts=deployment.can_host if placement else None,
     )
     # Refuse, before allocating, a run that cannot fit in memory (perllm_opt/size_guard.py).
+    keys, term_keys = size_keys(config, "horizon_s, workload.rate_rps, topology")
     check_size(
-        instance_size(config, templates, topology.n_links + topology.n_servers, tau),
+        instance_size(
+            config,
+            templates,
+            topology.n_links + topology.n_servers,
+            tau,
+            n_sleep_servers=int(np.count_nonzero(topology.server_can_sleep)),
+        ),
         config.memory_budget_gb,
-        "horizon_s, workload.rate_rps, topology",
+        keys,
+        term_keys,
     )
     n_rounds = int(np.ceil(config.horizon_s / tau))
     requests = generate_requests(

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from perllm_opt.config import AppConfig
-from perllm_opt.errors import require
+from perllm_opt.errors import InputError, require
 from perllm_opt.evaluate import Evaluation, evaluate
 from perllm_opt.expected_options import expected_options
-from perllm_opt.instance import Instance, build_instance
+from perllm_opt.instance import Instance, build_instance, instance_size, size_keys
 from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
 from perllm_opt.milp.solve import check_solver
 from perllm_opt.regret import Outcome, add_decomposed_regret, outcome, regret_series
@@ -196,14 +196,57 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
 def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstimate:
     """The expected memory of a whole run on the built ``instance``: its exact option count,
     ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (size_guard.py)."""
+    base = instance_size(
+        instance.config,
+        instance.templates,
+        instance.topology.n_links + instance.topology.n_servers,
+        instance.round_s,
+        n_sleep_servers=int(np.count_nonzero(instance.topology.server_can_sleep)),
+        n_schedulers=n_schedulers + int(optimal),
+    )
     return estimate_size(
         instance.n_requests,
         len(instance.options.request) / max(instance.n_requests, 1),
         rounds=instance.n_rounds,
         intervals=instance.dynamics.bandwidth_mbps.shape[1],
         n_links_servers=instance.topology.n_links + instance.topology.n_servers,
-        n_schedulers=n_schedulers,
+        n_schedulers=n_schedulers + int(optimal),
         optimal=optimal,
+        bins=base.bins,
+        sleep_blocks=base.sleep_blocks,
+        n_sleep_servers=int(np.count_nonzero(instance.topology.server_can_sleep)),
+    )
+
+
+def check_on_time_possible(instance: Instance, on_time_possible: int) -> None:
+    """Refuse an instance on which no request can be on time (every option of every request
+    misses its deadline): its tables would be all zeros. Names the key most likely at
+    fault: the round length in rounds mode, the decision epoch if it is at least every
+    deadline, else the services' deadlines (docs/experiments.md, "Impossible settings")."""
+    if instance.n_requests == 0 or on_time_possible > 0:
+        return
+    cfg = instance.config
+    s = cfg.system
+    longest = max(cfg.services, key=lambda sv: sv.deadline_max_s)
+    deadlines = f"deadlines up to {longest.deadline_max_s:g} s"
+    why = f"settings under which some request can be on time (none of {instance.n_requests}"
+    if s.mode == "rounds":
+        raise InputError(
+            "system.round_s",
+            s.round_s,
+            f"{why} can: a request waits for the end of its round and must finish within the "
+            f"next; {deadlines})",
+        )
+    if s.epoch_s >= longest.deadline_max_s:
+        raise InputError(
+            f"system.epoch_s, services[{longest.name}].deadline_max_s",
+            f"an epoch of {s.epoch_s:g} s, deadlines up to {longest.deadline_max_s:g} s",
+            f"{why} can: each waits up to one epoch for its dispatch)",
+        )
+    raise InputError(
+        f"services[{longest.name}].deadline_max_s",
+        longest.deadline_max_s,
+        f"{why} can: no server answers within the deadlines on this topology)",
     )
 
 
@@ -230,12 +273,14 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         instance = build_instance(cfg)
     # The whole run (every scheduler, and the optimum if asked) against the memory budget,
     # now that the options are counted exactly.
+    keys, term_keys = size_keys(
+        cfg, "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers"
+    )
     check_size(
-        run_size(instance, len(schedulers), cfg.optimal),
-        cfg.memory_budget_gb,
-        "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers",
+        run_size(instance, len(schedulers), cfg.optimal), cfg.memory_budget_gb, keys, term_keys
     )
     summary = instance_summary(instance)
+    check_on_time_possible(instance, summary["requests_with_on_time_option"])
     summary["build_s"] = time.perf_counter() - t0
     log.info(
         "instance: %(requests)d requests, %(rounds)d rounds, %(options)d options, "

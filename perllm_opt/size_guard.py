@@ -1,18 +1,22 @@
 """How big a run will be, estimated from its config before anything large is allocated, and
 the memory budget it must fit in.
 
-The estimate counts the requests (rate x horizon, or the trace's rows), the options (each
-request is offered its (zone, service) template's candidates), the decision epochs or rounds
-and the dynamics intervals, and prices them with per-item costs measured on this project's
-runs (2-core machine, issue 11): a run's resident memory grew by about 2.7 KB per option with
-three schedulers (235 MB at 25,534 options, 724 MB at 203,858), and by about 4.9 KB per
-option with the MILP optimum as well (359 MB and 607 MB at 25,534 and about 76,000 options).
-The defaults below round those up. The budget (``memory_budget_gb``) defaults to half of the
-machine's physical memory, or, in a SLURM job, to the job's memory.
+The estimate counts every size the config multiplies memory by: the requests (rate x
+horizon, or the trace's rows), the options (each request is offered its (zone, service)
+template's candidates: servers x rate levels), the decision epochs or rounds, the bins of the
+per-bin series (per scheduler), the sleep blocks (per server that may sleep) and the dynamics
+intervals (per link and server). It prices them with per-item costs measured on this
+project's runs (2-core machine; issue 11 for options, issue 28 for the others, table in
+docs/experiments.md): about 2.7-3.1 KB per option with the schedulers and 4.9 KB with the MILP
+optimum as well, about 190 B per epoch, 280 B per bin and scheduler, 90 B per sleep block and
+sleeping server, 32 B per interval and link or server. The constants below round those up. A
+refusal names the key behind the largest term. The budget (``memory_budget_gb``) defaults to
+half of the machine's physical memory, or, in a SLURM job, to the job's memory.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -26,28 +30,59 @@ BASE_BYTES = 200 * 2**20
 OPTION_BYTES = 3 * 2**10
 #: Per option, in addition, when the MILP optimum is solved (Pyomo model and HiGHS copy).
 OPTIMUM_OPTION_BYTES = 6 * 2**10
-#: Per decision epoch or round and scheduler: the per-round series and views.
-ROUND_BYTES = 64
+#: Per decision epoch or round: the epoch plans and dispatch bookkeeping (190 B measured).
+ROUND_BYTES = 192
+#: Per bin of the per-bin series and scheduler: its series, outcomes and regret rows (280 B).
+BIN_BYTES = 288
+#: Per sleep block and server that may sleep: the on/off windows (90 B measured).
+SLEEP_BLOCK_BYTES = 96
 #: Per dynamics interval and link or server: the realised bandwidth and speed factors.
 INTERVAL_BYTES = 32
+
+#: The config key behind each term of the estimate (the options' key is the caller's).
+TERM_KEYS = {
+    "rounds": "system.epoch_s",
+    "bins": "system.bin_s",
+    "sleep_blocks": "system.sleep_block_s",
+    "intervals": "dynamics.interval_s",
+}
 
 
 @dataclass(frozen=True)
 class SizeEstimate:
-    """Expected size of a run (means, not bounds: Poisson counts vary by a few sqrt(n))."""
+    """Expected size of a run (means, not bounds: Poisson counts vary by a few sqrt(n)).
+    ``terms`` holds the bytes of each term (``options``, ``rounds``, ``bins``,
+    ``sleep_blocks``, ``intervals``), the base excluded."""
 
     requests: int
     options: int
     rounds: int
     intervals: int
     bytes: int
+    bins: int = 0
+    sleep_blocks: int = 0
+    terms: tuple[tuple[str, int], ...] = ()
+
+    def driver(self) -> str:
+        """The term with the most bytes (``options`` when there are no terms)."""
+        return max(self.terms, key=lambda t: t[1])[0] if self.terms else "options"
 
     def describe(self) -> str:
-        """One phrase: ``about 7,500,000 requests, 128,000,000 options, 393.2 GB``."""
-        return (
+        """One phrase: ``about 7,500,000 requests, 128,000,000 options, 300 epochs/rounds,
+        393.2 GB``, and the driving term when it is not the options."""
+        text = (
             f"about {self.requests:,} requests, {self.options:,} options, "
             f"{self.rounds:,} epochs/rounds, {self.bytes / 1e9:.1f} GB"
         )
+        driver = self.driver()
+        if driver != "options":
+            count = {"rounds": self.rounds, "bins": self.bins}.get(driver)
+            count = self.sleep_blocks if driver == "sleep_blocks" else count
+            count = self.intervals if driver == "intervals" else count
+            share = dict(self.terms)[driver] / 1e9
+            label = "epochs/rounds" if driver == "rounds" else driver.replace("_", " ")
+            text += f", {share:.1f} GB of it for {count:,} {label}"
+        return text
 
 
 def machine_memory_bytes() -> int | None:
@@ -56,6 +91,19 @@ def machine_memory_bytes() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel says is available now (``MemAvailable`` of ``/proc/meminfo``);
+    None where it does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def slurm_memory_bytes(environ: Mapping[str, str] | None = None) -> int | None:
@@ -95,32 +143,66 @@ def estimate_size(
     n_links_servers: int,
     n_schedulers: int = 1,
     optimal: bool = False,
+    bins: float = 0,
+    sleep_blocks: float = 0,
+    n_sleep_servers: int = 0,
 ) -> SizeEstimate:
-    """Price a run of ``requests`` requests (see the module docstring for the costs)."""
-    options = requests * options_per_request
-    per_option = OPTION_BYTES + (OPTIMUM_OPTION_BYTES if optimal else 0)
-    total = (
-        BASE_BYTES
-        + options * per_option
-        + rounds * ROUND_BYTES * max(n_schedulers, 1)
-        + intervals * INTERVAL_BYTES * n_links_servers
-    )
+    """Price a run of ``requests`` requests (see the module docstring for the costs);
+    ``bins`` is the number of bins of the per-bin series (rounds mode: the rounds),
+    ``sleep_blocks`` the number of sleep blocks (continuous mode)."""
     clip = 2**62  # counts beyond any machine stay finite integers
+
+    def finite(x: float) -> float:
+        return float(min(x, clip)) if math.isfinite(x) else float(clip)
+
+    options = finite(requests * options_per_request)
+    per_option = OPTION_BYTES + (OPTIMUM_OPTION_BYTES if optimal else 0)
+    terms = {
+        "options": options * per_option,
+        "rounds": finite(rounds) * ROUND_BYTES,
+        "bins": finite(bins) * BIN_BYTES * max(n_schedulers, 1),
+        "sleep_blocks": finite(sleep_blocks) * SLEEP_BLOCK_BYTES * n_sleep_servers,
+        "intervals": finite(intervals) * INTERVAL_BYTES * n_links_servers,
+    }
+    total = BASE_BYTES + sum(terms.values())
     return SizeEstimate(
-        requests=int(min(requests, clip)),
-        options=int(min(options, clip)),
-        rounds=int(min(rounds, clip)),
-        intervals=int(min(intervals, clip)),
-        bytes=int(min(total, clip)) if math.isfinite(total) else clip,
+        requests=int(finite(requests)),
+        options=int(options),
+        rounds=int(finite(rounds)),
+        intervals=int(finite(intervals)),
+        bytes=int(finite(total)),
+        bins=int(finite(bins)),
+        sleep_blocks=int(finite(sleep_blocks)),
+        terms=tuple((k, int(finite(v))) for k, v in terms.items()),
     )
 
 
-def check_size(estimate: SizeEstimate, memory_budget_gb: float | None, keys: str) -> None:
-    """Raise :class:`InputError` naming ``keys`` when ``estimate`` exceeds the budget."""
+def check_size(
+    estimate: SizeEstimate,
+    memory_budget_gb: float | None,
+    keys: str,
+    term_keys: Mapping[str, str] | None = None,
+) -> None:
+    """Raise :class:`InputError` when ``estimate`` exceeds the budget, naming the key behind
+    its largest term: ``keys`` for the options, else :data:`TERM_KEYS` (updated by
+    ``term_keys``, e.g. ``system.round_s`` for the rounds of rounds mode)."""
     budget = budget_bytes(memory_budget_gb)
+    driver = estimate.driver()
+    names = {**TERM_KEYS, **(term_keys or {})}
+    culprit = keys if driver == "options" else names[driver]
+    free = available_memory_bytes()
+    if estimate.bytes <= budget and free is not None and estimate.bytes > free:
+        # Within the budget but not within what the machine has free now (other jobs).
+        logging.getLogger("perllm_opt").warning(
+            "%s: %s, more than the %.1f GB this machine has available now: the run may "
+            "fail for lack of memory",
+            culprit,
+            estimate.describe(),
+            free / 1e9,
+        )
     if estimate.bytes > budget:
         raise InputError(
-            keys,
+            culprit,
             estimate.describe(),
             f"a run that fits memory_budget_gb={budget / 1e9:.1f} (lower these, or raise "
             "memory_budget_gb if the machine has the memory)",

@@ -25,6 +25,10 @@ from perllm_opt.presets import PRESETS
 KINDS = ("user", "edge", "cloud", "switch")
 SERVER_KINDS = ("edge", "cloud")
 #: The attributes a node and a link may carry (anything else is refused, as a misspelling).
+#: Devices one server node may stand for (``count``): about the size of the largest GPU
+#: clusters announced (10^5 accelerators); beyond it the count is a typo, and its powers and
+#: capacities would leave the range the optimum's solver resolves.
+MAX_SERVER_COUNT = 100_000
 NODE_ATTRS = ("kind", "device", "count", "can_sleep", "models")
 LINK_ATTRS = ("bandwidth_mbps", "latency_ms", "energy_uj_per_bit", "fluctuates")
 
@@ -109,6 +113,27 @@ def _models_attr(value: Any, where: str) -> tuple[str, ...] | None:
     raise InputError(where, value, "a list of model names or a comma-separated string")
 
 
+def _check_pairs(pairs: Any, where: str) -> None:
+    """Refuse a link from a node to itself, and a second link between one pair of nodes (in
+    either direction): a graph keeps only the last, and the first would vanish unseen."""
+    seen: set[frozenset[Any]] = set()
+    for u, v in pairs:
+        if not (isinstance(u, Hashable) and isinstance(v, Hashable)):
+            continue  # node_link_graph reports these
+        if u == v:
+            raise InputError(
+                f"{where} links", f"a link from {u!r} to itself", "links between two nodes"
+            )
+        pair = frozenset((u, v))
+        if pair in seen:
+            raise InputError(
+                f"{where} links",
+                f"two links between {u!r} and {v!r}",
+                "at most one link per pair of nodes (give the pair one bandwidth and latency)",
+            )
+        seen.add(pair)
+
+
 def load_graph(path: str | Path) -> nx.Graph:
     """Read a user topology from GraphML (``.graphml``) or node-link JSON (``.json``).
 
@@ -125,6 +150,7 @@ def load_graph(path: str | Path) -> nx.Graph:
             g = nx.read_graphml(p)
         except Exception as exc:  # parser errors of several types
             raise InputError("topology.path", str(p), f"valid GraphML ({exc})") from None
+        _check_pairs(((u, v) for u, v, *_ in g.edges), p.name)
     elif suffix == ".json":
         try:
             data = json.loads(p.read_text("utf-8"))
@@ -143,6 +169,10 @@ def load_graph(path: str | Path) -> nx.Graph:
                 raise InputError(f"{p.name} nodes", f"id {node_id!r} twice", "distinct node ids")
             if isinstance(node_id, Hashable):
                 seen.add(node_id)
+        links = data[key] if isinstance(data[key], list) else []
+        _check_pairs(
+            ((e.get("source"), e.get("target")) for e in links if isinstance(e, dict)), p.name
+        )
         try:
             g = nx.node_link_graph(data, directed=False, multigraph=False, edges=key)
         except (KeyError, TypeError, nx.NetworkXError) as exc:
@@ -207,13 +237,20 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         count = attrs.get("count", 1)
         try:
             count_i = int(count)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"server {s!r}.count", count, "a positive integer") from None
         require(
             count_i >= 1 and float(count) == count_i,
             f"server {s!r}.count",
             count,
             "a positive integer",
+        )
+        require(
+            count_i <= MAX_SERVER_COUNT,
+            f"server {s!r}.count",
+            count,
+            f"at most {MAX_SERVER_COUNT:,} devices at one node (about the largest GPU "
+            "clusters announced; a larger site is several nodes)",
         )
         counts.append(count_i)
         is_cloud.append(attrs["kind"] == "cloud")

@@ -132,6 +132,150 @@ PERLLM_OPT = {
     ),
 }
 
+#: Deadlines of 1-2 ms for every service of conf/services/default.yaml.
+_MS_DEADLINES = [
+    f"services.{i}.deadline_{end}_s={value}"
+    for i in range(3)
+    for end, value in (("min", 0.001), ("max", 0.002))
+]
+
+#: Issue 28: results' integrity, impossible settings, Hydra's own reports, the size guard's
+#: other keys; and more mistakes of the same kinds.
+PERLLM_OPT.update(
+    {
+        # Hydra's several-line reports, now one line naming the key.
+        "seed_not_an_integer": (["seed=1.5"], {}, "seed: "),
+        "seed_text": (["seed=abc"], {}, "seed: "),
+        "horizon_text": (["horizon_s=abc"], {}, "horizon_s: "),
+        "optimal_not_a_bool": (["optimal=maybe"], {}, "optimal: "),
+        "deployment_unknown": (["deployment=nope"], {}, "Could not find 'deployment/nope'"),
+        "services_group_unknown": (["services=nope"], {}, "Could not find 'services/nope'"),
+        "key_misspelt": (["sedd=1"], {}, "sedd: "),
+        "override_unbalanced": (["schedulers=[cs_ucb"], {}, "'[cs_ucb'"),
+        "key_added_unread": (["+x=1"], {}, "x: got 1"),
+        "nested_key_added_unread": (["+system.epoch=2"], {}, "system.epoch: got 2"),
+        # Run directories that name a file.
+        "run_dir_names_a_file": (
+            ["hydra.run.dir={tmp}/afile"],
+            {},
+            "hydra.run.dir: got '{tmp}/afile', expected a directory",
+        ),
+        "sweep_dir_names_a_file": (
+            ["-m", "seed=0", "hydra.sweep.dir={tmp}/afile"],
+            {},
+            "hydra.sweep.dir: got '{tmp}/afile', expected a directory",
+        ),
+        # No request can ever be on time.
+        "rounds_longer_than_every_deadline": (
+            ["system.mode=rounds", "system.round_s=1000"],
+            {},
+            "system.round_s: got 1000.0, expected settings under which some request",
+        ),
+        "epoch_past_the_horizon": (
+            ["system.epoch_s=100"],
+            {},
+            "system.epoch_s, services[doc].deadline_max_s: got 'an epoch of 100 s",
+        ),
+        "deadlines_of_milliseconds": (
+            _MS_DEADLINES,
+            {},
+            "deadline_max_s: got 'an epoch of 1 s, deadlines up to 0.002 s'",
+        ),
+        "deadlines_of_milliseconds_short_epoch": (
+            [*_MS_DEADLINES, "system.epoch_s=0.001"],
+            {},
+            "deadline_max_s: got 0.002, expected settings under which some request",
+        ),
+        "deadline_min_above_max": (
+            ["services.0.deadline_min_s=50"],
+            {},
+            "services[assistant].deadline_max_s: got 40.0",
+        ),
+        # The size guard names the key behind its largest term.
+        "epochs_beyond_memory": (["system.epoch_s=1e-9"], {}, "system.epoch_s: got 'about"),
+        "rounds_beyond_memory": (
+            ["system.mode=rounds", "system.round_s=1e-7"],
+            {},
+            "system.round_s: got 'about",
+        ),
+        "bins_beyond_memory": (["system.bin_s=1e-7"], {}, "system.bin_s: got 'about"),
+        "sleep_blocks_beyond_memory": (
+            ["system.sleep_block_s=1e-7"],
+            {},
+            "system.sleep_block_s: got 'about",
+        ),
+        "intervals_beyond_memory": (
+            ["dynamics.interval_s=1e-6"],
+            {},
+            "dynamics.interval_s: got 'about",
+        ),
+        "rate_levels_beyond_memory": (
+            [
+                f"system.rate_levels_mbps=[{','.join(str(r) for r in range(1, 1001))}]",
+                "memory_budget_gb=1",
+            ],
+            {},
+            "system.rate_levels_mbps, horizon_s, workload.rate_rps, topology: got 'about",
+        ),
+        # Values a check refuses outright.
+        "horizon_zero": (["horizon_s=0"], {}, "horizon_s: got 0.0"),
+        "horizon_negative": (["horizon_s=-5"], {}, "horizon_s: got -5.0"),
+        "epoch_zero": (["system.epoch_s=0"], {}, "system.epoch_s: got 0.0"),
+        "interval_zero": (["dynamics.interval_s=0"], {}, "dynamics.interval_s: got 0.0"),
+        "rate_zero": (["workload.rate_rps=0"], {}, "workload.rate_rps: got 0.0"),
+        "rate_levels_empty": (["system.rate_levels_mbps=[]"], {}, "system.rate_levels_mbps"),
+        "rate_levels_twice": (
+            ["system.rate_levels_mbps=[2,2]"],
+            {},
+            "system.rate_levels_mbps: got [2.0, 2.0]",
+        ),
+        "rate_levels_negative": (
+            ["system.rate_levels_mbps=[-1]"],
+            {},
+            "system.rate_levels_mbps: got -1.0",
+        ),
+        "wan_negative": (
+            ["topology.wan_bandwidth_mbps=-5"],
+            {},
+            "topology.wan_bandwidth_mbps: got -5.0",
+        ),
+        "scheduler_unknown": (["schedulers=[nope]"], {}, "schedulers: got 'nope'"),
+        "scheduler_twice": (["schedulers=[random,random]"], {}, "schedulers: got"),
+        "placement_unknown": (["placement=nope"], {}, "placement: got 'nope'"),
+        # Files that are not what their key expects.
+        "trace_a_directory": (
+            ["workload.kind=trace", "workload.trace_path={tmp}"],
+            {},
+            "workload.trace_path: got '{tmp}'",
+        ),
+        "trace_header_only": (
+            ["workload.kind=trace", "workload.trace_path={tmp}/header.csv"],
+            {},
+            "header.csv: got 'a header but no requests'",
+        ),
+        "trace_empty": (
+            ["workload.kind=trace", "workload.trace_path={tmp}/empty.csv"],
+            {},
+            "empty.csv: got 'an empty file'",
+        ),
+        "topology_a_directory": (
+            ["topology.preset=null", "topology.path={tmp}"],
+            {},
+            "topology.path: got '{tmp}'",
+        ),
+        "topology_not_json": (
+            ["topology.preset=null", "topology.path={tmp}/broken.json"],
+            {},
+            "topology.path: got '{tmp}/broken.json', expected valid JSON",
+        ),
+        "models_file_a_directory": (
+            ["calibration.models_file={tmp}"],
+            {},
+            "calibration file: got '{tmp}'",
+        ),
+    }
+)
+
 
 def _graph(node_extra=None, link_extra=None, nodes_extra=(), links_extra=()) -> bytes:
     """A node-link JSON topology: zone z, edge e, cloud c; z-e and z-c links."""
@@ -164,6 +308,33 @@ TOPOLOGIES = {
         _graph(link_extra={"bandwith_mbps": 5}),
         "link ('z', 'c'): got ['bandwith_mbps']",
     ),
+    # Two links between one pair of nodes: the graph kept only the last (issue 28: a
+    # 1-Mbps link written after a 100-Mbps one replaced it unseen).
+    "duplicate_link": (
+        _graph(
+            links_extra=[{"source": "z", "target": "c", "bandwidth_mbps": 1, "latency_ms": 500}]
+        ),
+        "duplicate_link.json links: got \"two links between 'z' and 'c'\"",
+    ),
+    "duplicate_link_reversed": (
+        _graph(
+            links_extra=[{"source": "c", "target": "z", "bandwidth_mbps": 1, "latency_ms": 500}]
+        ),
+        "duplicate_link_reversed.json links: got \"two links between 'c' and 'z'\"",
+    ),
+    "self_loop": (
+        _graph(links_extra=[{"source": "e", "target": "e", "bandwidth_mbps": 1, "latency_ms": 1}]),
+        "self_loop.json links: got \"a link from 'e' to itself\"",
+    ),
+    "count_beyond_any_site": (
+        _graph(node_extra={"count": 1e12}),
+        "server 'e'.count: got 1000000000000.0",
+    ),
+    "count_infinite": (_graph(node_extra={"count": float("inf")}), "server 'e'.count: got inf"),
+    "count_zero": (_graph(node_extra={"count": 0}), "server 'e'.count: got 0"),
+    "count_fraction": (_graph(node_extra={"count": 2.5}), "server 'e'.count: got 2.5"),
+    "count_text": (_graph(node_extra={"count": "many"}), "server 'e'.count: got 'many'"),
+    "node_kind_unknown": (_graph(node_extra={"kind": "router"}), "node 'e'.kind: got 'router'"),
     "unreachable_server": (
         _graph(
             nodes_extra=[
@@ -189,6 +360,10 @@ FILES = {
         "latin-1"
     ),
     "instant.csv": b"TIMESTAMP,ContextTokens,GeneratedTokens\n5,10,5\n5,12,7\n5,9,9\n",
+    "header.csv": b"TIMESTAMP,ContextTokens,GeneratedTokens\n",
+    "empty.csv": b"",
+    "broken.json": b'{"nodes": [',
+    "afile": b"a file, not a directory\n",
     **{f"{name}.json": data for name, (data, _) in TOPOLOGIES.items()},
 }
 
@@ -223,13 +398,18 @@ def test_perllm_opt(name, tmp_path, capsys, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     base = [f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"]
-    argv = ["perllm-opt", *base, "progress=false", "optimal=false", "horizon_s=30", *args]
+    flags = [a for a in args if a == "-m"]  # Hydra takes its flags before the overrides
+    args = [a for a in args if a != "-m"]
+    argv = ["perllm-opt", *flags, *base, "progress=false", "optimal=false", "horizon_s=30"]
+    argv += args
     monkeypatch.setattr(sys, "argv", argv)
     monkeypatch.chdir(tmp_path)
     code, output = _run_main(cli_main.main, None, capsys)
     _assert_one_line_error(code, output, "perllm-opt", culprit.replace("{tmp}", str(tmp_path)))
-    # Nothing was run: no results file anywhere.
+    # Nothing was run: no results file anywhere, and the given files are as they were.
     assert not list(tmp_path.rglob("metrics.json"))
+    for file, data in FILES.items():
+        assert (tmp_path / file).read_bytes() == data
 
 
 @pytest.mark.parametrize("jobs", ["0", "-2", "abc"])
@@ -251,6 +431,23 @@ GAP = {
     "no_instance": ("0\n", "instance count: got 0"),
     "bad_sizes": ("1\n0 2\n", "instance 1 sizes: got (0, 2)"),
     "missing_file": (None, "GAP file: got"),
+    # Beyond what the solver's doubles hold: HiGHS said 'optimal' with an infinite objective.
+    "cost_beyond_doubles": (
+        "1\n2 2\n1 2 3 " + "1" + "0" * 26 + "\n1 1 1 1\n5 5\n",
+        "instance 1 costs: got '1e+26'",
+    ),
+    "cost_just_beyond_doubles": (
+        f"1\n2 2\n1 2 3 {2**53 + 2}\n1 1 1 1\n5 5\n",
+        "instance 1 costs: got '9.01e+15'",
+    ),
+    "capacity_beyond_doubles": (
+        "1\n2 2\n1 2 3 4\n1 1 1 1\n5 " + "9" * 20 + "\n",
+        "instance 1 capacities: got '1e+20'",
+    ),
+    "resource_beyond_doubles": (
+        "1\n2 2\n1 2 3 4\n1 1 " + "-" + "9" * 17 + " 1\n5 5\n",
+        "instance 1 resources: got",
+    ),
 }
 
 
@@ -266,6 +463,18 @@ def test_perllm_opt_gap(name, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 2
     _assert_one_line_error(code, captured.out + captured.err, "perllm-opt-gap", culprit)
+
+
+def test_gap_costs_up_to_two_to_the_53_are_solved(tmp_path, capsys):
+    """The magnitude limit is inclusive: a cost of 2^53 is accepted and the instance solved
+    to its hand optimum (min: agent 1 takes job 1 at cost 1, agent 2 job 2 at cost 4)."""
+    from perllm_opt.cli.gap import main
+
+    path = tmp_path / "edge.txt"
+    path.write_text(f"1\n2 2\n1 {2**53} 3 4\n1 1 1 1\n5 5\n", "utf-8")
+    assert main([str(path), "--sense", "min"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[3] == "optimal" and float(row[4]) == 5.0  # 1 + 4
 
 
 def test_gap_infeasible_instance_prints_no_bound(tmp_path, capsys):

@@ -514,16 +514,217 @@ def test_local_ray_refused_once_ray_is_imported(monkeypatch):
         keep_local_ray_on_loopback(config, {})
 
 
+def _valid_results(run_dir: Path) -> None:
+    """Result files that parse and match their schema (for is_complete's checks)."""
+    row = {"scheduler": "random", "requests": 3, "served": 1, "energy_j": 2.5}
+    (run_dir / "metrics.json").write_text(json.dumps([row]), "utf-8")
+    (run_dir / "summary.json").write_text("{}", "utf-8")
+    (run_dir / "timings.json").write_text('{"rows": []}', "utf-8")
+    (run_dir / "metrics.csv").write_text("scheduler\nrandom\n", "utf-8")
+    (run_dir / "per_round.csv").write_text("round,random\n0,1\n", "utf-8")
+    (run_dir / "inputs.json").write_text("{}", "utf-8")
+
+
 def test_a_key_added_since_a_run_keeps_it_complete_at_its_earlier_value(tmp_path):
     """A run saved before ``solver.window_s`` and ``solver.checks`` existed is complete for a
     config where they are null (the earlier behaviour), and stale for one that sets one."""
-    from perllm_opt.cli.main import DONE_FILE, is_complete
+    from perllm_opt.cli.main import is_complete
 
     old = "seed: 0\nsolver:\n  name: highs\n  time_limit_s: 25.0\n"
     (tmp_path / "resolved_config.yaml").write_text(old, "utf-8")
-    (tmp_path / DONE_FILE).write_text("", "utf-8")
+    _valid_results(tmp_path)
     now = old + "  window_s: null\n  lookahead_blocks: 3\n  lookahead_relaxed: true\n"
     assert is_complete(tmp_path, now + "  improve_passes: 1\n  checks: null\n")
     assert not is_complete(tmp_path, now + "  improve_passes: 1\n  checks: 100\n")
     assert not is_complete(tmp_path, now.replace("window_s: null", "window_s: 10.0"))
     assert not is_complete(tmp_path, now.replace("time_limit_s: 25.0", "time_limit_s: 5.0"))
+
+
+@pytest.mark.parametrize(
+    "name, text, reason",
+    [
+        ("metrics.json", '[{"scheduler": "random", "served": 1', "metrics.json"),
+        ("metrics.json", "[]", "non-empty list"),
+        ("metrics.json", '[{"scheduler": "random", "served": "many"}]', "served: got 'many'"),
+        ("metrics.json", '[{"scheduler": "random", "served": true}]', "served: got True"),
+        ("metrics.json", '[{"scheduler": "random", "energy_j": [1]}]', "energy_j: got [1]"),
+        ("metrics.json", '[{"scheduler": "random", "objective": "x"}]', "objective: got 'x'"),
+        ("summary.json", "[1, 2]", "summary.json: not a JSON object"),
+        ("timings.json", "{", "timings.json"),
+        ("metrics.csv", "", "metrics.csv: empty"),
+        ("per_round.csv", None, "per_round.csv"),
+        ("inputs.json", '{"topology.path": "00"}', "topology.path changed"),
+    ],
+)
+def test_a_run_whose_files_do_not_check_out_is_not_complete(tmp_path, name, text, reason):
+    """Each result file must parse and match its schema, and the input files must hash as
+    when the run was made; the reason names the file or the key."""
+    from perllm_opt.cli.main import stale_reason
+
+    cfg = "seed: 0\n"
+    (tmp_path / "resolved_config.yaml").write_text(cfg, "utf-8")
+    _valid_results(tmp_path)
+    assert stale_reason(tmp_path, cfg) is None
+    if text is None:
+        (tmp_path / name).unlink()
+    else:
+        (tmp_path / name).write_text(text, "utf-8")
+    why = stale_reason(tmp_path, cfg)
+    assert why is not None and reason in why, why
+
+
+def test_input_digests_follow_the_files_content(tmp_path):
+    """The resume key holds a SHA-256 of every file the config names; a packaged trace is
+    hashed by its file, a missing file is None, an unnamed key is absent."""
+    import hashlib
+
+    from perllm_opt.cli.run_record import input_digests
+
+    topo = tmp_path / "t.json"
+    topo.write_text("{}", "utf-8")
+    cfg = {
+        "topology": {"path": str(topo)},
+        "workload": {"trace_path": "azure-conv-2023"},
+        "calibration": {"models_file": str(tmp_path / "none.yaml"), "devices_file": None},
+    }
+    first = input_digests(cfg)
+    assert first["topology.path"] == hashlib.sha256(b"{}").hexdigest()
+    assert first["workload.trace_path"] is not None
+    assert first["calibration.models_file"] is None
+    assert "calibration.devices_file" not in first
+    topo.write_text('{"nodes": []}', "utf-8")
+    assert input_digests(cfg)["topology.path"] != first["topology.path"]
+
+
+def _single(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "perllm_opt.cli.main", *FAST, f"hydra.run.dir={run_dir}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=run_dir.parent, timeout=600)
+
+
+def test_a_run_directory_holding_another_configs_run_is_not_overwritten(tmp_path):
+    """``seed=1`` into the directory of a ``seed=0`` run is refused with one line and no
+    file touched (Hydra's .hydra files included); ``overwrite=true`` replaces it whole; the
+    same config again is a plain rerun."""
+    d = tmp_path / "run"
+    first = _single(d, "seed=0")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file() and p.suffix != ".log"}
+    other = _single(d, "seed=1")
+    assert other.returncode == 2, other.stderr[-2000:]
+    errors = [ln for ln in other.stderr.splitlines() if ln.startswith("perllm-opt: error:")]
+    assert len(errors) == 1 and "hydra.run.dir" in errors[0] and "seed" in errors[0]
+    assert "overwrite=true" in errors[0] and "Traceback" not in other.stderr
+    assert {p: p.read_bytes() for p in before} == before
+    again = _single(d, "seed=0", "progress=true")  # the same results config
+    assert again.returncode == 0, again.stderr[-2000:]
+    forced = _single(d, "seed=1", "overwrite=true")
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert "seed: 1" in (d / "resolved_config.yaml").read_text()
+    assert (d / "metrics.json").read_bytes() != before[d / "metrics.json"]
+
+
+def test_resume_redoes_a_run_whose_results_were_cut_short(tmp_path):
+    d = tmp_path / "sweep"
+    base = ["seed=0,1", "hydra/launcher=basic", "horizon_s=30"]
+    assert sweep(d, *base).returncode == 0
+    runs = run_dirs(d)
+    kept = (runs[1] / "metrics.json").stat().st_mtime_ns
+    cut = runs[0] / "metrics.json"
+    cut.write_bytes(cut.read_bytes()[:100])
+    again = sweep(d, *base)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "2 complete (1 kept from before, not redone), 0 failed" in again.stderr
+    assert "redone (its results do not parse" in again.stdout + again.stderr
+    assert json.loads(cut.read_text())[0]["scheduler"] == "cs_ucb"
+    assert (runs[1] / "metrics.json").stat().st_mtime_ns == kept
+
+
+def test_resume_redoes_the_runs_whose_topology_file_changed(tmp_path):
+    """Resume compares the files a config names, not only the config: after the topology
+    file is edited, every run on it is redone and gives the new file's results."""
+    import networkx as nx
+
+    from perllm_opt.topology import PRESETS
+
+    topo = tmp_path / "t.json"
+    graph = PRESETS["paper"]()
+    topo.write_text(json.dumps(nx.node_link_data(graph, edges="links")), "utf-8")
+    d = tmp_path / "sweep"
+    base = ["seed=0,1", "hydra/launcher=basic", "horizon_s=30", "topology=file"]
+    base += [f"topology.path={topo}"]
+    first = sweep(d, *base)
+    assert first.returncode == 0, first.stderr[-2000:]
+    served = {r: json.loads((r / "metrics.json").read_text())[0]["served"] for r in run_dirs(d)}
+    unchanged = sweep(d, *base)
+    assert "2 complete (2 kept from before, not redone)" in unchanged.stderr
+    for *_, data in graph.edges(data=True):
+        data["bandwidth_mbps"] = 2.0  # every link starved
+    topo.write_text(json.dumps(nx.node_link_data(graph, edges="links")), "utf-8")
+    changed = sweep(d, *base)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert "2 complete, 0 failed" in changed.stderr
+    assert "topology.path changed since" in changed.stdout + changed.stderr
+    now = {r: json.loads((r / "metrics.json").read_text())[0]["served"] for r in run_dirs(d)}
+    assert all(now[r] < served[r] for r in served), (served, now)
+
+
+def test_a_sweeps_exit_code_counts_only_its_own_runs(tmp_path):
+    """After ``seed=0,-1`` failed once, ``seed=0,1`` into the same directory succeeds: the
+    earlier sweep's failed run is not one of this command's."""
+    d = tmp_path / "sweep"
+    bad = sweep(d, "seed=0,-1", "hydra/launcher=basic", "horizon_s=30")
+    assert bad.returncode == 1
+    good = sweep(d, "seed=0,1", "hydra/launcher=basic", "horizon_s=30")
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert "2 complete (1 kept from before, not redone), 0 failed" in good.stderr
+    assert "exit code 1" not in good.stderr
+    # The failed run is still there, and its sweep's command would still report it.
+    assert len(list(d.rglob("error.txt"))) == 1
+
+
+def test_collect_counts_a_copied_sweep_once(joblib_sweep, tmp_path, capsys):
+    """Two copies of one sweep in one directory: each run is counted once (n=2 seeds per
+    group, as in one copy, not 4) and every duplicate is named."""
+    import shutil
+
+    _, src = joblib_sweep
+    d = tmp_path / "both"
+    shutil.copytree(src, d / "a")
+    shutil.copytree(src, d / "b")
+    assert collect_main([str(d)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("a duplicate run") == 4
+    summary = pd.read_csv(d / "summary.csv")
+    assert set(summary["n"]) == {2}
+    table = pd.read_csv(d / "results.csv")
+    assert len(table) == 8 and table["run"].str.startswith("a/").all()
+
+
+def test_collect_checks_types_before_writing(joblib_sweep, tmp_path, capsys):
+    """A ``served`` that is a string: the run is skipped and named, the others collected; if
+    no run is left, nothing is written at all (no half-made results.csv)."""
+    import shutil
+
+    _, src = joblib_sweep
+    d = tmp_path / "copy"
+    shutil.copytree(src, d)
+    for f in ("results.csv", "summary.csv", "timings.csv", "results.parquet"):
+        (d / f).unlink(missing_ok=True)
+    runs = run_dirs(d)
+    rows = json.loads((runs[0] / "metrics.json").read_text())
+    rows[0]["served"] = "112"
+    (runs[0] / "metrics.json").write_text(json.dumps(rows), "utf-8")
+    assert collect_main([str(d)]) == 0
+    err = capsys.readouterr().err
+    assert "served: got '112', expected a whole number" in err
+    assert len(pd.read_csv(d / "results.csv")) == 6
+    for f in ("results.csv", "summary.csv", "timings.csv", "results.parquet"):
+        (d / f).unlink(missing_ok=True)
+    for r in runs[1:]:
+        (r / "metrics.json").write_text(json.dumps(rows), "utf-8")
+    assert collect_main([str(d)]) == 1
+    assert not [
+        p
+        for p in d.iterdir()
+        if p.is_file() and p.name != "multirun.yaml" and not p.name.startswith(".")
+    ]

@@ -43,11 +43,42 @@ def sweep_size(config: DictConfig) -> int | None:
     return math.prod(sizes) if sizes else 1
 
 
-def scan(sweep_dir: Path) -> tuple[list[Path], list[Path]]:
-    """Run directories under ``sweep_dir`` that completed, and those that failed."""
-    done = sorted(p.parent for p in sweep_dir.rglob(DONE_FILE))
+#: Touched in the sweep directory when a sweep starts: its mtime (the file system's clock,
+#: the one the run directories' files are stamped with) tells this sweep's runs from others.
+START_FILE = ".perllm_sweep_start"
+#: Written by Hydra into every run directory when its job starts (and touched by the
+#: submitit launcher for a complete run it does not submit): a run of the current sweep.
+JOB_STAMP = Path(".hydra") / "overrides.yaml"
+
+
+def touch_start(sweep_dir: Path) -> int:
+    """Mark the start of a sweep in ``sweep_dir``; the mark's mtime in nanoseconds."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    mark = sweep_dir / START_FILE
+    mark.write_text("", "utf-8")
+    return mark.stat().st_mtime_ns
+
+
+def of_this_sweep(run_dir: Path, since_ns: int | None) -> bool:
+    """Whether ``run_dir`` belongs to the sweep that started at ``since_ns`` (every run
+    directory does when it is None, or when Hydra wrote no ``.hydra`` into it)."""
+    if since_ns is None:
+        return True
+    try:
+        return (run_dir / JOB_STAMP).stat().st_mtime_ns >= since_ns
+    except OSError:
+        return not (run_dir / JOB_STAMP.parent).exists()
+
+
+def scan(sweep_dir: Path, since_ns: int | None = None) -> tuple[list[Path], list[Path]]:
+    """Run directories under ``sweep_dir`` that completed, and those that failed: only the
+    runs of the sweep started at ``since_ns`` (:func:`touch_start`) if given, so that an
+    earlier sweep's failed run in the same directory does not count."""
+    done = sorted(p.parent for p in sweep_dir.rglob(DONE_FILE) if of_this_sweep(p.parent, since_ns))
     failed = sorted(
-        p.parent for p in sweep_dir.rglob(ERROR_FILE) if not (p.parent / DONE_FILE).exists()
+        p.parent
+        for p in sweep_dir.rglob(ERROR_FILE)
+        if not (p.parent / DONE_FILE).exists() and of_this_sweep(p.parent, since_ns)
     )
     return done, failed
 
@@ -65,6 +96,7 @@ class SweepMonitor(Callback):
         self._thread: threading.Thread | None = None
         self._start = 0.0
         self._wall_start_ns = 0
+        self._since_ns: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Launchers ship callbacks to their workers; the polling thread stays here.
@@ -73,18 +105,44 @@ class SweepMonitor(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before Hydra writes into ``hydra.run.dir``: refuse one that names a file, or that
+        holds a complete run of another config unless ``overwrite=true`` (exit code 2)."""
+        from omegaconf import OmegaConf, open_dict
+
+        from perllm_opt.cli.main import check_run_dir, release_stderr
+        from perllm_opt.errors import InputError
+
+        release_stderr()
+        task = OmegaConf.create(OmegaConf.to_container(config, resolve=False))
+        with open_dict(task):
+            del task["hydra"]
+        try:
+            check_run_dir(
+                Path(str(config.hydra.run.dir)),
+                OmegaConf.to_yaml(task),
+                bool(config.get("overwrite", False)),
+            )
+        except InputError as exc:
+            print(f"perllm-opt: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from perllm_opt.cli.main import release_stderr
         from perllm_opt.cli.ray_local import keep_local_ray_on_loopback
         from perllm_opt.cli.submitit_settings import check_launcher_settings
         from perllm_opt.errors import InputError
 
+        release_stderr()
+        sweep_dir = Path(config.hydra.sweep.dir)
         try:  # before the launcher submits anything
+            if sweep_dir.exists() and not sweep_dir.is_dir():
+                raise InputError("hydra.sweep.dir", str(sweep_dir), "a directory (it names a file)")
             check_launcher_settings(config)
         except InputError as exc:
             print(f"perllm-opt: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         keep_local_ray_on_loopback(config)  # before the Ray launcher imports Ray
-        sweep_dir = Path(config.hydra.sweep.dir)
         total = sweep_size(config)
         before = len(scan(sweep_dir)[0]) if sweep_dir.exists() else 0
         self._start = time.perf_counter()
@@ -98,6 +156,10 @@ class SweepMonitor(Callback):
             file=sys.stderr,
         )
         self._wall_start_ns = time.time_ns()
+        try:
+            self._since_ns = touch_start(sweep_dir)
+        except OSError:  # a sweep directory this process cannot write: count every run
+            self._since_ns = None
         self._stop.clear()
         self._thread = threading.Thread(target=self._poll, args=(sweep_dir, total), daemon=True)
         self._thread.start()
@@ -107,7 +169,7 @@ class SweepMonitor(Callback):
         while not self._stop.wait(self.interval_s):
             if not sweep_dir.exists():
                 continue
-            done, failed = scan(sweep_dir)
+            done, failed = scan(sweep_dir, self._since_ns)
             now = (len(done), len(failed))
             if now != last:
                 last = now
@@ -124,9 +186,10 @@ class SweepMonitor(Callback):
         if self._thread is not None:
             self._thread.join(timeout=5)
         sweep_dir = Path(config.hydra.sweep.dir)
-        done, failed = scan(sweep_dir) if sweep_dir.exists() else ([], [])
+        done, failed = scan(sweep_dir, self._since_ns) if sweep_dir.exists() else ([], [])
         elapsed = time.perf_counter() - self._start
-        kept = sum((d / DONE_FILE).stat().st_mtime_ns < self._wall_start_ns for d in done)
+        start_ns = self._since_ns if self._since_ns is not None else self._wall_start_ns
+        kept = sum((d / DONE_FILE).stat().st_mtime_ns < start_ns for d in done)
         print(
             f"sweep finished in {elapsed:.0f} s: {len(done)} complete"
             + (f" ({kept} kept from before, not redone)" if kept else "")

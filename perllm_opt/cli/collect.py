@@ -4,7 +4,9 @@ Writes ``results.csv`` (and ``results.parquet`` if pyarrow is installed), ``summ
 (means and 95% confidence intervals over seeds) and ``timings.csv`` (wall-clock seconds per
 run and scheduler, kept out of the others) into ``--out`` (default: the sweep directory).
 Running it twice gives the same results and summary files. A run whose ``metrics.json`` cannot
-be read is skipped and named; the exit code is non-zero only when nothing could be collected.
+be read or holds a value of the wrong type is skipped and named, and so is a run with the same
+resolved config and input files as an earlier one (a duplicate); nothing is written before
+every file has been made. The exit code is non-zero only when nothing could be collected.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or args.sweep_dir)
     for run, reason in col.unreadable:
         print(f"perllm-opt-collect: skipped {run}/metrics.json: {reason}", file=sys.stderr)
+    for run, kept in col.duplicates:
+        print(
+            f"perllm-opt-collect: skipped {run}: the same config and input files as {kept} "
+            "(a duplicate run; its rows are not counted twice)",
+            file=sys.stderr,
+        )
     if col.table.empty:
         print(
             f"perllm-opt-collect: no complete run under {args.sweep_dir}"
@@ -40,12 +48,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    write_atomic(out / "results.csv", col.table.to_csv(index=False))
-    write_atomic(out / "summary.csv", col.summary.to_csv(index=False))
-    written = ["results.csv", "summary.csv"]
+    if out.exists() and not out.is_dir():
+        print(
+            f"perllm-opt-collect: error: --out: got {str(out)!r}, expected a directory "
+            "(it names a file)",
+            file=sys.stderr,
+        )
+        return 2
+    # Every file is made in memory first: a failure leaves none of them half-updated.
+    files: dict[str, str | bytes] = {
+        "results.csv": col.table.to_csv(index=False),
+        "summary.csv": col.summary.to_csv(index=False),
+    }
     if not col.timings.empty:
-        write_atomic(out / "timings.csv", col.timings.to_csv(index=False))
-        written.append("timings.csv")
+        files["timings.csv"] = col.timings.to_csv(index=False)
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -53,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         buf = io.BytesIO()
         col.table.to_parquet(buf, index=False)
-        write_atomic(out / "results.parquet", buf.getvalue())
-        written.append("results.parquet")
+        files["results.parquet"] = buf.getvalue()
+    for name, data in files.items():
+        write_atomic(out / name, data)
+    written = list(files)
     print(
         f"{col.runs} runs, {len(col.table)} rows, swept: {', '.join(col.swept) or '-'}; "
         f"wrote {', '.join(written)} to {out}"

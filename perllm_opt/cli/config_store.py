@@ -15,6 +15,7 @@ import dataclasses
 import typing
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 from hydra.core.config_store import ConfigStore
@@ -116,6 +117,24 @@ def _register_scheduler_schema(cs: ConfigStore, path: Path) -> None:
         cs.store(group="schema/scheduler", name=path.stem, node=scheduler_schema(path.stem, target))
 
 
+def unknown_keys(cfg: Any, schema: type, prefix: str = "") -> list[str]:
+    """Dotted keys of ``cfg`` that no field of the dataclass ``schema`` (or of the dataclasses
+    its fields hold) declares: keys added with ``+key=value`` that nothing would read."""
+    hints = typing.get_type_hints(schema)
+    names = {f.name for f in dataclasses.fields(schema)}
+    out: list[str] = []
+    for key in cfg.keys() if hasattr(cfg, "keys") else ():
+        if key == "hydra":
+            continue
+        if key not in names:
+            out.append(f"{prefix}{key}")
+            continue
+        hint = hints.get(str(key))
+        if dataclasses.is_dataclass(hint) and hasattr(cfg[key], "keys"):
+            out.extend(unknown_keys(cfg[key], hint, f"{prefix}{key}."))
+    return out
+
+
 def to_app_config(cfg: DictConfig) -> AppConfig:
     """Typed, validated config (runs every ``__post_init__`` check).
 
@@ -133,6 +152,14 @@ def to_app_config(cfg: DictConfig) -> AppConfig:
     InputError
         For a value the schema or a ``__post_init__`` check refuses.
     """
+    extra = unknown_keys(cfg, AppConfig)
+    if extra:
+        raise InputError(
+            extra[0],
+            OmegaConf.select(cfg, extra[0], default=None),
+            "a key the configuration has (it was added with +, and nothing reads it: check "
+            "its spelling; see conf/config.yaml)",
+        )
     try:
         obj = OmegaConf.to_object(cfg)
         # Scheduler entries as plain dicts: their schema classes are generated at start-up

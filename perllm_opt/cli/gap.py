@@ -10,11 +10,37 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.errors import InputError
-from perllm_opt.milp.gap import gap_data, read_orlib_gap
+from perllm_opt.milp.gap import GapInstance, gap_data, read_orlib_gap
 from perllm_opt.milp.solve import SolverUnavailableError, solve_assignment
+
+#: The largest magnitude a GAP number may have: 2^53, the last integer a double (the solver's
+#: number) holds exactly; HiGHS also takes any cost from 1e20 on as infinite.
+MAX_MAGNITUDE = 2**53
+
+
+def check_magnitudes(instances: list[GapInstance], name: str) -> None:
+    """Refuse a cost, resource or capacity beyond :data:`MAX_MAGNITUDE`: the solver would
+    round it, or take it for infinity and report an infinite objective as optimal."""
+    for k, inst in enumerate(instances, start=1):
+        for what, values in (
+            ("costs", inst.cost),
+            ("resources", inst.resource),
+            ("capacities", inst.capacity),
+        ):
+            worst = float(np.abs(values).max(initial=0.0))
+            if worst > MAX_MAGNITUDE:
+                raise InputError(
+                    f"{name} instance {k} {what}",
+                    f"{worst:.3g}",
+                    f"whole numbers of magnitude at most 2^53 = {MAX_MAGNITUDE:,} (what the "
+                    "solver's doubles hold exactly)",
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             name=args.solver, time_limit_s=args.time_limit, mip_rel_gap=0.0, threads=args.threads
         )
         instances = read_orlib_gap(args.path)
+        check_magnitudes(instances, Path(args.path).name)
     except InputError as exc:
         print(f"perllm-opt-gap: error: {exc}", file=sys.stderr)
         return 2

@@ -35,7 +35,15 @@ from perllm_opt.cli.config_store import (
     searchpath_dirs,
     to_app_config,
 )
+from perllm_opt.cli.run_record import (
+    INPUTS_FILE,
+    changed_inputs,
+    differing_keys,
+    input_digests,
+    result_problem,
+)
 from perllm_opt.cli.submitit_settings import check_plugin_for
+from perllm_opt.collect import NON_RESULT_KEYS
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
@@ -82,11 +90,23 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> None:
+#: Result files a run writes only in some configs: removed before a run is written over, so
+#: that none of another run's files is left beside the new ones.
+OPTIONAL_FILES = ("cumulative_regret.csv", "regret_series.csv", "deployment.json")
+
+
+def write_results(
+    out_dir: Path, result: ExperimentResult, cfg_yaml: str, inputs: dict[str, Any] | None = None
+) -> None:
     """metrics.json (list of flat rows), metrics.csv, per_round.csv, cumulative_regret.csv,
     regret_series.csv (cumulative regret against both references, long format),
-    summary.json, and timings.json: every wall-clock figure, so that all the other files are
-    byte-identical for the same config and seed."""
+    summary.json, timings.json (every wall-clock figure, so that all the other files are
+    byte-identical for the same config and seed) and inputs.json (the digests of the input
+    files the config names). metrics.json is removed first and written last, so a run
+    written over and interrupted is never taken for complete."""
+    (out_dir / DONE_FILE).unlink(missing_ok=True)
+    for name in OPTIONAL_FILES:
+        (out_dir / name).unlink(missing_ok=True)
     result_rows, timing_rows = split_rows(result.rows)
     summary_values, summary_times = split_summary(result.summary)
     rows = [{k: _json_safe(v) for k, v in r.items()} for r in result_rows]
@@ -111,6 +131,7 @@ def write_results(out_dir: Path, result: ExperimentResult, cfg_yaml: str) -> Non
     }
     write_atomic(out_dir / TIMINGS_FILE, json.dumps(timings, indent=2) + "\n")
     write_atomic(out_dir / "resolved_config.yaml", cfg_yaml)
+    write_atomic(out_dir / INPUTS_FILE, json.dumps(inputs or {}, indent=2, sort_keys=True) + "\n")
     # Written last: its presence marks a complete run.
     write_atomic(out_dir / DONE_FILE, json.dumps(rows, indent=2) + "\n")
 
@@ -162,9 +183,9 @@ def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
     )
 
 
-#: Config keys that change how a run looks, never its results: a resumed sweep does not redo
-#: a run for them (Hydra's own settings, launchers included, are not in the task config).
-NON_RESULT_KEYS = ("progress", "memory_budget_gb")
+# NON_RESULT_KEYS (perllm_opt.collect): config keys that change how a run looks, never its
+# results; a resumed sweep does not redo a run for them (Hydra's own settings, launchers
+# included, are not in the task config).
 
 
 def results_config(cfg_yaml: str) -> dict[str, Any] | None:
@@ -213,21 +234,65 @@ def _with_added_keys(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
-    """A run directory already holds the results of this configuration: the same values of
-    every key but :data:`NON_RESULT_KEYS` (keys of :data:`ADDED_KEYS` missing from the saved
-    configuration taking their earlier value)."""
+def other_config(out_dir: Path, cfg_yaml: str) -> list[str] | None:
+    """The results keys in which the run saved in ``out_dir`` differs from ``cfg_yaml``
+    ([] for none, keys of :data:`ADDED_KEYS` missing from the saved configuration taking
+    their earlier value); None when ``out_dir`` holds no run (no ``metrics.json`` or no
+    readable ``resolved_config.yaml``)."""
     saved = out_dir / "resolved_config.yaml"
     if not ((out_dir / DONE_FILE).is_file() and saved.is_file()):
-        return False
+        return None
     try:
         text = saved.read_text("utf-8")
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
     if text == cfg_yaml:
-        return True
-    before = results_config(text)
-    return before is not None and _with_added_keys(before) == results_config(cfg_yaml)
+        return []
+    before, now = results_config(text), results_config(cfg_yaml)
+    if before is None or now is None:
+        return None
+    return differing_keys(_with_added_keys(before), now)
+
+
+def stale_reason(out_dir: Path, cfg_yaml: str) -> str | None:
+    """Why ``out_dir`` does not hold a complete run of ``cfg_yaml`` (a phrase), or None when
+    it does: the same value of every results key, result files that parse and match their
+    schema, and input files (topology, trace, devices, models) unchanged since the run."""
+    differ = other_config(out_dir, cfg_yaml)
+    if differ is None:
+        return "no complete run"
+    if differ:
+        return f"its config differs in {', '.join(differ[:4])}"
+    problem = result_problem(out_dir)
+    if problem is not None:
+        return f"its results do not parse ({problem})"
+    cfg = results_config(cfg_yaml) or {}
+    changed = changed_inputs(out_dir, cfg)
+    if changed:
+        return f"the file named by {', '.join(changed)} changed since"
+    return None
+
+
+def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
+    """A run directory already holds the results of this configuration
+    (:func:`stale_reason` finds nothing to redo)."""
+    return stale_reason(out_dir, cfg_yaml) is None
+
+
+def check_run_dir(out_dir: Path, cfg_yaml: str, overwrite: bool) -> None:
+    """Before a single run writes anything: refuse a ``hydra.run.dir`` that names a file, or
+    a directory holding a complete run of another config (unless ``overwrite``)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("hydra.run.dir", str(out_dir), "a directory (it names a file)")
+    differ = other_config(out_dir, cfg_yaml)
+    if differ and not overwrite:
+        raise InputError(
+            "hydra.run.dir",
+            str(out_dir),
+            f"a directory without another config's results (it holds a complete run whose "
+            f"config differs in {', '.join(differ[:4])}): choose another hydra.run.dir, or "
+            "set overwrite=true to replace that run",
+        )
 
 
 #: Environment variable: the pid of the process that started a sweep (set by ``main``).
@@ -338,13 +403,18 @@ def run(cfg: DictConfig) -> int:
     cfg_yaml = OmegaConf.to_yaml(cfg)
     if multirun:
         exit_with_parent()
-    if multirun and is_complete(out_dir, cfg_yaml):
-        log.info("already complete, skipped: %s", out_dir)
-        return 0
+    if multirun:
+        reason = stale_reason(out_dir, cfg_yaml)
+        if reason is None:
+            log.info("already complete, skipped: %s", out_dir)
+            return 0
+        if reason != "no complete run":
+            log.warning("redone (%s): %s", reason, out_dir)
     try:
         app = to_app_config(cfg)
+        inputs = input_digests(results_config(cfg_yaml) or {})
         result = run_experiment(app, progress=app.progress and sys.stderr.isatty())
-        write_results(out_dir, result, cfg_yaml)
+        write_results(out_dir, result, cfg_yaml, inputs)
         (out_dir / ERROR_FILE).unlink(missing_ok=True)
     except (InputError, SolverUnavailableError, NoSolutionError) as exc:
         hint = (
@@ -470,12 +540,89 @@ def check_group_overrides(args: list[str], conf: Path) -> None:
             )
 
 
+class HeldStderr:
+    """Stands in for ``sys.stderr`` until Hydra has composed the config: what is written is
+    held, so that Hydra's several-line report of a config it cannot compose can be replaced
+    by one ``perllm-opt: error:`` line; :meth:`release` writes what was held and passes the
+    rest through."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.held: list[str] | None = []
+
+    def write(self, text: str) -> int:
+        if self.held is None:
+            return self.target.write(text)
+        self.held.append(text)
+        return len(text)
+
+    def release(self) -> None:
+        """Write what was held; pass everything through from now on."""
+        if self.held is not None:
+            self.target.write("".join(self.held))
+            self.held = None
+
+    def flush(self) -> None:
+        if self.held is None:
+            self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+def release_stderr() -> None:
+    """Let stderr through (called once the config is composed: the run or sweep starts)."""
+    release = getattr(sys.stderr, "release", None)
+    if callable(release):
+        release()
+
+
+#: Lines of Hydra's report that say where to look, not what is wrong.
+_HYDRA_NOISE = (
+    "Set the environment variable HYDRA_FULL_ERROR",
+    "See https://hydra.cc",
+    "Config search path:",
+    "provider=",
+    "object_type=",
+)
+
+
+def condense_hydra_error(text: str) -> str:
+    """Hydra's several-line report of a config it could not compose, as one phrase that
+    starts with the key it names (``full_key``) and lists the options it offers."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
+    parts: list[str] = []
+    options: list[str] = []
+    listing = False
+    for ln in lines:
+        if ln.startswith("full_key:") or ln.startswith(_HYDRA_NOISE):
+            listing = False
+            continue
+        if ln.startswith("Available options in"):
+            listing = True
+            parts.append(ln.rstrip(":"))
+            continue
+        if listing and " " not in ln:
+            options.append(ln)
+            continue
+        listing = False
+        parts.append(ln.rstrip("."))
+    if options:
+        parts[-1 if parts[-1].startswith("Available") else len(parts) - 1] += ": " + ", ".join(
+            options
+        )
+    message = "; ".join(parts) or "the config could not be composed"
+    return f"{key}: {message}" if key else message
+
+
 def main() -> None:
     """Console-script entry point.
 
     Hydra reports a config it cannot compose (a misspelt key, a wrong type) itself, naming
-    the key, and exits with 1; as that happens before the task starts, it is a user mistake
-    and the exit code becomes 2, like every other user mistake.
+    the key, and exits with 1; as that happens before the task starts, it is a user mistake:
+    its report becomes one ``perllm-opt: error:`` line and the exit code 2, like every other
+    user mistake (``HYDRA_FULL_ERROR=1`` keeps Hydra's full report).
     """
     os.environ[SWEEP_PID_ENV] = str(os.getpid())  # inherited by a sweep's workers
     os.environ[SWEEP_ID_ENV] = process_identity(os.getpid()) or ""
@@ -493,18 +640,32 @@ def main() -> None:
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
     def _app(cfg: DictConfig) -> float | None:
         started.append(True)
+        release_stderr()
         if cfg.get("tuning") and cfg.tuning.seeds:
             return tune(cfg)
         code = run(cfg)
         if code and HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(code)
 
+    full = os.environ.get("HYDRA_FULL_ERROR", "0") not in ("", "0")
+    held = None if full else HeldStderr(sys.stderr)
+    if held is not None:
+        sys.stderr = held
     try:
         _app()
     except SystemExit as exc:
         if exc.code == 1 and not started and not isinstance(exc, SweepFailed):
+            if held is not None and held.held is not None:
+                report = condense_hydra_error("".join(held.held))
+                held.held = None
+                print(f"perllm-opt: error: {report}", file=held.target)
             sys.exit(2)
         raise
+    finally:
+        if held is not None:
+            held.release()
+            if sys.stderr is held:
+                sys.stderr = held.target
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf, open_dict, read_write
 
-from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE
+from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, JOB_STAMP
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ class WaitingSubmititLauncher(BaseSubmititLauncher):
         for i, (num, overrides) in enumerate(zip(numbers, runs, strict=True)):
             if resuming and self.complete(overrides, num):
                 results[i] = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
+                # Counted as a run of this sweep (SweepMonitor), as Hydra's job would be.
+                stamp = self.output_dir(self.sweep_config(overrides, num)) / JOB_STAMP
+                if stamp.is_file():
+                    os.utime(stamp)
                 log.info(f"\t#{num} : complete, not submitted")
             else:
                 log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
