@@ -46,6 +46,11 @@ SETTINGS = {
         "seed=2",
     ],
     "bandwidth, WAN 50 Mbps seed 0": ["topology.wan_bandwidth_mbps=50", "seed=0"],
+    "bandwidth, WAN 50 Mbps seed 0, steady links": [
+        "topology.wan_bandwidth_mbps=50",
+        "seed=0",
+        "dynamics.bandwidth_links=none",
+    ],
     "continuous, default, by 10-s blocks": ["solver.window_s=10"],
     "continuous, 3600 s at 2 req/s, by 10-s blocks": [
         "horizon_s=3600",
