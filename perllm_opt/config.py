@@ -498,6 +498,9 @@ class SolverConfig:
     and at each node): a budget at the same point on every machine, so a time-limited
     optimum reproduces as long as ``time_limit_s``, then only a guard, is not met first
     (milp/highs_direct.py, ``stop_after_checks``); ``null``: the time limit alone.
+    ``placement_moves`` and ``placement_nodes`` budget ``placement=optimize`` in continuous
+    mode (milp/placement.py): how many neighbour deployments its local search tries, and how
+    many LP relaxations its bound's branching over the deployment solves.
     """
 
     name: str = "highs"
@@ -516,6 +519,8 @@ class SolverConfig:
     lookahead_relaxed: bool = True
     improve_passes: int = 1
     checks: int | None = None
+    placement_moves: int = 4
+    placement_nodes: int = 6
 
     def __post_init__(self) -> None:
         require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")
@@ -576,6 +581,15 @@ class SolverConfig:
             self.improve_passes,
             "an integer >= 0 (fix-and-optimize passes over the rolling plan)",
         )
+        for key in ("placement_moves", "placement_nodes"):
+            value = getattr(self, key)
+            require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                f"solver.{key}",
+                value,
+                "an integer >= 0 (placement=optimize in continuous mode: neighbour "
+                "deployments the search tries, LP relaxations of the bound's branching)",
+            )
 
 
 PLACEMENTS = ("fixed", "optimize")
