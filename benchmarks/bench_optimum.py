@@ -38,6 +38,7 @@ SETTINGS = {
     "continuous, default": [],
     "rounds, default": ["system.mode=rounds"],
     "placement, default rounds": ["system.mode=rounds", "placement=optimize"],
+    "placement, default continuous": ["placement=optimize"],
     "continuous, 3600 s at 2 req/s": ["horizon_s=3600", "workload.rate_rps=2"],
     "continuous, default, by 10-s blocks": ["solver.window_s=10"],
     "continuous, 3600 s at 2 req/s, by 10-s blocks": [

@@ -48,7 +48,6 @@ from perllm_opt.milp.perllm import (
     option_costs,
     reduce_problem,
 )
-from perllm_opt.milp.reduce import without_options
 from perllm_opt.milp.solve import FEASIBLE, NO_SOLUTION, OPTIMAL
 from perllm_opt.options import OptionTable, Template
 
@@ -322,64 +321,56 @@ def drops_data(data: AssignmentData) -> AssignmentData:
     )
 
 
-def fix_pairs(data: AssignmentData, gate_start: int, fixed: np.ndarray) -> AssignmentData | None:
-    """``data`` with some deployment gates fixed: ``fixed[k]`` is 1 (pair ``k``, gate
-    ``gate_start + k``, deployed), 0 (not deployed) or -1 (free).
+class PairFixings:
+    """The drops of :func:`placement_problem` (``data`` as :func:`drops_data` gives it)
+    with deployment gates fixed, one HiGHS model re-solved for each set of fixings.
 
-    A closed pair's options are removed; an open pair's weights come off the capacity of
-    every row they take (``x_o <= y`` then always holds). The gates stay as free columns
-    with nothing left to gate, so the optimum over the rest is that of the restricted
-    problem. Returns None when the open pairs' weights break a row by themselves.
+    ``solve(fixed)`` fixes pair ``k``'s gate (column ``gate_start + k``) to ``fixed[k]``
+    (1 deployed, 0 not, -1 free) through its bounds, which is the problem restricted to
+    those deployments. As an LP (``relax``) the first solve uses HiGHS's interior point
+    method with crossover (on the default joint problem 3x faster than its simplex, the
+    same value) and every later one the dual simplex from the last basis, a few pivots
+    from it after a bound change.
     """
-    fixed = np.asarray(fixed)
-    n_g = data.n_gates
-    closed = np.zeros(n_g, dtype=bool)
-    closed[gate_start + np.flatnonzero(fixed == 0)] = True
-    opened = np.zeros(n_g, dtype=bool)
-    opened[gate_start + np.flatnonzero(fixed == 1)] = True
-    gone = np.zeros(data.n_options, dtype=bool)
-    gone[data.option_gate_option[closed[data.option_gate_gate]]] = True
-    kept, _ = without_options(data, gone)
-    use = opened[data.gate_usage_gate]
-    cap = np.asarray(data.capacity, dtype=float) - np.bincount(
-        data.gate_usage_resource[use],
-        weights=data.gate_usage_amount[use],
-        minlength=data.n_resources,
-    )
-    if np.any(cap < -1e-9 * np.maximum(np.abs(np.asarray(data.capacity)), 1.0)):
-        return None
-    g_keep = ~(use | closed[data.gate_usage_gate])
-    link = ~opened[kept.option_gate_gate]
-    return replace(
-        kept,
-        capacity=np.maximum(cap, 0.0),
-        gate_usage_gate=data.gate_usage_gate[g_keep],
-        gate_usage_resource=data.gate_usage_resource[g_keep],
-        gate_usage_amount=data.gate_usage_amount[g_keep],
-        option_gate_option=kept.option_gate_option[link],
-        option_gate_gate=kept.option_gate_gate[link],
-    )
 
+    def __init__(
+        self, data: AssignmentData, gate_start: int, n_pairs: int, cfg: SolverConfig,
+        relax: bool = True,
+    ) -> None:  # fmt: skip
+        self.data = data
+        self.relax = relax
+        self.n_pairs = n_pairs
+        self.col = data.n_options + data.n_items + gate_start + np.arange(n_pairs)
+        self.h = _highs(data, cfg, relax=relax)
+        self.solves = 0
+        self.solve_s = 0.0
 
-def lp_drops(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray | None]:
-    """The LP relaxation of the drops (``data`` as :func:`drops_data` gives it) and its gate
-    values: a lower bound on the drops of every integer solution. HiGHS's interior point
-    method with crossover (on the default joint problem 3x faster than its simplex, the same
-    value). ``(nan, None)`` when HiGHS stops unproven (time limit); ``(inf, None)`` when
-    infeasible."""
-    if data.n_options == 0:
-        return float(data.n_items), np.zeros(data.n_gates)
-    h = _highs(data, cfg, relax=True)
-    h.setOptionValue("solver", "ipm")
-    h.run()
-    status = h.getModelStatus()
-    if status == highspy.HighsModelStatus.kInfeasible:
-        return math.inf, None
-    if status != highspy.HighsModelStatus.kOptimal:
-        return math.nan, None
-    col = np.asarray(h.getSolution().col_value)
-    n_o, n_i = data.n_options, data.n_items
-    return float(h.getInfo().objective_function_value), col[n_o + n_i :]
+    def solve(self, fixed: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """The optimal drops with ``fixed`` and the pairs' gate values: ``(inf, None)``
+        when infeasible (fixed weights over a server's memory), ``(nan, None)`` when HiGHS
+        stops unproven (time limit)."""
+        t0 = time.perf_counter()
+        fixed = np.asarray(fixed)
+        h = self.h
+        if self.n_pairs:
+            h.changeColsBounds(
+                self.n_pairs,
+                self.col.astype(np.int32),
+                np.where(fixed == 1, 1.0, 0.0),
+                np.where(fixed == 0, 0.0, 1.0),
+            )
+        if self.relax:
+            h.setOptionValue("solver", "ipm" if self.solves == 0 else "simplex")
+        h.run()
+        self.solves += 1
+        self.solve_s += time.perf_counter() - t0
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return math.inf, None
+        if status != highspy.HighsModelStatus.kOptimal:
+            return math.nan, None
+        col = np.asarray(h.getSolution().col_value)
+        return float(h.getInfo().objective_function_value), col[self.col]
 
 
 @dataclass(frozen=True, eq=False)
@@ -530,29 +521,27 @@ class _Node:
     y: np.ndarray
 
 
-def _bound_search(
-    search: _Search, dd: AssignmentData, gate_start: int, n_pairs: int, unreachable: int
-) -> tuple[list[_Node], int]:
+def _bound_search(search: _Search, relaxation: PairFixings, unreachable: int) -> list[_Node]:
     """Branch and bound over the deployment variables with LP bounds, to
     ``solver.placement_nodes`` LP solves: the open nodes (their least bound is a lower bound
-    on the joint MILP's drops) and the LPs solved.
+    on the joint MILP's drops).
 
     A node is branched on its most fractional free ``y`` (the child with it at 1 first); a
     node whose LP deploys every free pair integrally is left open (branching it would only
     re-solve the same LP for one child). Nodes whose bound reaches the best plan's drops are
     closed: no solution in them serves more.
     """
-    cfg = search.cfg
+    budget = search.cfg.placement_nodes
+    n_pairs = relaxation.n_pairs
     t0 = time.perf_counter()
-    val, y = lp_drops(dd, cfg)
-    lps = 1
-    if not math.isfinite(val):
-        val, y = 0.0, np.ones(dd.n_gates)  # drops >= 0: a valid, if empty, bound
     fixed = np.full(n_pairs, -1, dtype=np.int64)
-    nodes = [_Node(val, 0, fixed, y[gate_start : gate_start + n_pairs])]
+    val, y = relaxation.solve(fixed)
+    if not math.isfinite(val):
+        val, y = 0.0, np.ones(n_pairs)  # drops >= 0: a valid, if empty, bound
+    nodes = [_Node(val, 0, fixed, y)]
     stuck: list[_Node] = []
     seq = 1
-    while nodes and lps < cfg.placement_nodes:
+    while nodes and relaxation.solves < budget:
         nodes.sort(key=lambda nd: (nd.bound, nd.seq))
         node = nodes[0]
         best = search.best
@@ -568,30 +557,28 @@ def _bound_search(
         for v in (1, 0):
             f = node.fixed.copy()
             f[k] = v
-            d = fix_pairs(dd, gate_start, f)
-            if d is None:
-                continue  # the fixed weights alone break a memory row
-            child_val, child_y = lp_drops(d, cfg)
-            lps += 1
-            if child_val == math.inf:
+            if relaxation.solves >= budget:
+                # No LP left: the child keeps its parent's bound (still valid).
+                nodes.append(_Node(node.bound, seq, f, np.where(f >= 0, f, node.y)))
+                seq += 1
                 continue
+            child_val, child_y = relaxation.solve(f)
+            if child_val == math.inf:
+                continue  # the fixed weights alone break a memory row
             if child_val != child_val:  # unproven: the parent's bound still holds
-                child_val, child_y = node.bound, None
-            yk = node.y if child_y is None else child_y[gate_start : gate_start + n_pairs]
-            yk = np.where(f >= 0, f, yk)
+                child_val, child_y = node.bound, node.y
+            yk = np.where(f >= 0, f, child_y)
             nodes.append(_Node(max(child_val, node.bound), seq, f, yk))
             seq += 1
-            if lps >= cfg.placement_nodes:
-                break
-    search.solve_s += time.perf_counter() - t0
+    nodes += stuck
     log.info(
         "placement bound: %d LPs, least open node %.2f drops (+%d unreachable), %.1f s",
-        lps,
-        min((nd.bound for nd in nodes + stuck), default=math.inf),
+        relaxation.solves,
+        min((nd.bound for nd in nodes), default=math.inf),
         unreachable,
         time.perf_counter() - t0,
     )
-    return nodes + stuck, lps
+    return nodes
 
 
 def _pair_fixing(hosts: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -646,7 +633,7 @@ def solve_placement_continuous(
         )  # fmt: skip
     pairs = prob.deploy_pairs
     gs = prob.deploy_gate_start
-    dd = drops_data(data)
+    relaxation = PairFixings(drops_data(data), gs, len(pairs), cfg)
     search = _Search(instance, cfg, lexicographic, progress)
     search.build_s = build_s
     bar = tqdm(
@@ -656,7 +643,7 @@ def solve_placement_continuous(
     # The configured deployment first: the plan is never worse than its optimum.
     search.evaluate(instance.deployment.hosts, start)
     bar.update()
-    nodes, _ = _bound_search(search, dd, gs, len(pairs), unreachable)
+    nodes = _bound_search(search, relaxation, unreachable)
     lead = min(nodes, key=lambda nd: (nd.bound, nd.seq)) if nodes else None
     target = lead.y if lead is not None else np.ones(len(pairs))
     search.evaluate(_rounded(instance, pairs, target))
@@ -672,14 +659,13 @@ def solve_placement_continuous(
                 continue
             tried += 1
             bar.update()
-            d = fix_pairs(dd, gs, _pair_fixing(h, pairs))
-            if d is not None:
-                t1 = time.perf_counter()
-                val, _ = lp_drops(d, cfg)
-                search.solve_s += time.perf_counter() - t1
-                if unreachable + math.ceil(val - 1e-6) > centre.unserved:
-                    search.seen[h.tobytes()] = None  # ruled out: it drops more
-                    continue
+            val, _ = relaxation.solve(_pair_fixing(h, pairs))
+            if val == math.inf or (
+                val == val and unreachable + math.ceil(val - 1e-6) > centre.unserved
+            ):
+                search.seen[h.tobytes()] = None  # ruled out: it drops more
+                log.info("placement: %s ruled out by its LP", describe_hosts(instance, h))
+                continue
             search.evaluate(h)
             if search.best is not centre:
                 moved = True
@@ -687,6 +673,7 @@ def solve_placement_continuous(
         if not moved:
             break
     bar.close()
+    search.solve_s += relaxation.solve_s
     best = search.best
     open_bound = min((nd.bound for nd in nodes), default=math.inf)
     n = instance.n_requests
@@ -704,7 +691,6 @@ def solve_placement_continuous(
     if math.isfinite(open_bound):
         lb = min(lb, unreachable + math.ceil(open_bound - 1e-6))
     bound = penalty * lb + always_on_idle_continuous_j(instance) + float(data.constant)
-    bound = min(bound, best.objective)
     gap = abs(best.objective - bound) / max(abs(best.objective), 1e-9)
     proven = gap <= cfg.mip_rel_gap
     return OptimumResult(
