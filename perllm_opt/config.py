@@ -519,8 +519,8 @@ class SolverConfig:
     lookahead_relaxed: bool = True
     improve_passes: int = 1
     checks: int | None = None
-    placement_moves: int = 4
-    placement_nodes: int = 6
+    placement_moves: int = 3
+    placement_nodes: int = 8
 
     def __post_init__(self) -> None:
         require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")

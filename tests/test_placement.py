@@ -42,8 +42,8 @@ EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 
 # Two models on the hand-made topology (tests/support.py): on the edge (2 GB) both take
 # 1.5 GB of weights and leave room for one request's KV cache (0.4 GB at 100 prompt
-# tokens), one alone for two or three; on the cloud (2 x 3.5 GB) both take 6 GB of fp16
-# weights and leave 1 GB. Memory binds the deployment.
+# tokens), one alone for two or three; on the cloud (2 x 2.9 GB) the two models' 6 GB of
+# fp16 weights do not fit at all. Memory binds the deployment.
 MODELS = """
 models:
   tiny: {params_b: 1.0, kv_bytes_per_token: 1000000, weights_gb: {q4_0: 0.5, fp16: 2.0}}
@@ -61,7 +61,7 @@ devices:
       tiny: {prefill_tok_s: 100.0, decode_floor_s_per_token: 0.05, decode_tok_s: 40.0}
       duo: {prefill_tok_s: 80.0, decode_floor_s_per_token: 0.06, decode_tok_s: 30.0}
   cloudbox:
-    memory_gb: 3.5
+    memory_gb: 2.9
     idle_power_w: 100.0
     active_power_w: 400.0
     precision: fp16
@@ -84,7 +84,7 @@ CASES = [("burst", 6.0), ("spread", 8.0), ("late", 9.0), ("heavy", 6.0), ("heavy
 def two_model_instance(tmp_path, trace, deadline_s, seed=0):
     """The hand-made topology with models ``tiny`` and ``duo`` (one service type each),
     continuous mode, one rate level, as a placement instance; configured: ``tiny`` on the
-    edge, both on the cloud."""
+    edge, ``duo`` on the cloud."""
     (tmp_path / "models.yaml").write_text(MODELS, encoding="utf-8")
     (tmp_path / "devices.yaml").write_text(DEVICES, encoding="utf-8")
     rows = ["TIMESTAMP,ContextTokens,GeneratedTokens"] + [f"{a},{p},{o}" for a, p, o in trace]
@@ -102,7 +102,7 @@ def two_model_instance(tmp_path, trace, deadline_s, seed=0):
         replace(svc, name="b", model="duo", mix=0.5),
     ]
     system = replace(cfg.system, rate_levels_mbps=[10.0])
-    deployment = replace(cfg.deployment, edge=["tiny"], cloud=["tiny", "duo"])
+    deployment = replace(cfg.deployment, edge=["tiny"], cloud=["duo"])
     cfg = replace(cfg, seed=seed, services=services, system=system, deployment=deployment)
     return build_instance(cfg, placement=True)
 
@@ -268,8 +268,10 @@ def test_restricted_instance_is_the_configured_one():
     mapped = placement_start(placed, start)
     assert np.array_equal(mapped >= 0, start >= 0)
     assert np.array_equal(placed.options.request[mapped[mapped >= 0]], np.flatnonzero(start >= 0))
-    with pytest.raises(ValueError, match="memory"):
-        restrict_to_deployment(placed, placed.deployment.can_host)
+    hosts = placed.deployment.hosts.copy()
+    hosts[1, 2] = True  # the 33B model's 18.3 GB on a 12-GB edge server
+    with pytest.raises(ValueError, match="cannot host"):
+        restrict_to_deployment(placed, hosts)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -315,3 +317,10 @@ def test_placement_lp_relaxation_is_a_bound():
     res = solve_optimum(placed, SolverConfig(checks=100, placement_moves=1, placement_nodes=2))
     assert lp.assignment is None and math.isnan(lp.objective)
     assert lp.bound <= res.objective * (1 + 1e-9)
+
+
+def test_a_deployment_over_memory_is_refused(tmp_path):
+    inst = two_model_instance(tmp_path, TRACES["burst"], 6.0)
+    hosts = inst.deployment.can_host.copy()  # both models on the cloud: 6 GB of 5.8
+    with pytest.raises(ValueError, match="memory"):
+        restrict_to_deployment(inst, hosts)

@@ -327,10 +327,10 @@ class PairFixings:
 
     ``solve(fixed)`` fixes pair ``k``'s gate (column ``gate_start + k``) to ``fixed[k]``
     (1 deployed, 0 not, -1 free) through its bounds, which is the problem restricted to
-    those deployments. As an LP (``relax``) the first solve uses HiGHS's interior point
-    method with crossover (on the default joint problem 3x faster than its simplex, the
-    same value) and every later one the dual simplex from the last basis, a few pivots
-    from it after a bound change.
+    those deployments. As an LP (``relax``) each solve uses HiGHS's interior point method
+    with crossover: on the default joint problem 3x faster than its simplex from scratch
+    (the same value), and faster than its dual simplex from the last basis, which needed
+    many pivots after fixing a gate (docs/model.md, "Placement in continuous mode").
     """
 
     def __init__(
@@ -360,7 +360,7 @@ class PairFixings:
                 np.where(fixed == 0, 0.0, 1.0),
             )
         if self.relax:
-            h.setOptionValue("solver", "ipm" if self.solves == 0 else "simplex")
+            h.setOptionValue("solver", "ipm")
         h.run()
         self.solves += 1
         self.solve_s += time.perf_counter() - t0
@@ -563,6 +563,7 @@ def _bound_search(search: _Search, relaxation: PairFixings, unreachable: int) ->
                 seq += 1
                 continue
             child_val, child_y = relaxation.solve(f)
+            log.debug("placement node %s: %.3f drops", f.tolist(), child_val)
             if child_val == math.inf:
                 continue  # the fixed weights alone break a memory row
             if child_val != child_val:  # unproven: the parent's bound still holds
