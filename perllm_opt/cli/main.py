@@ -123,6 +123,11 @@ def optimum_warning(opt: dict[str, Any], app: AppConfig) -> str:
     budget = f"solver.time_limit_s={app.solver.time_limit_s}"
     if app.solver.checks is not None:
         budget = f"solver.checks={app.solver.checks} (or {budget})"
+    if app.placement == "optimize" and app.system.mode == "continuous":
+        budget += (
+            f", solver.placement_moves={app.solver.placement_moves} and "
+            f"solver.placement_nodes={app.solver.placement_nodes}"
+        )
     if status == "feasible":
         return (
             f"\nwarning: the optimum stopped at {budget} with a relative gap of "
