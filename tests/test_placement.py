@@ -107,16 +107,18 @@ def two_model_instance(tmp_path, trace, deadline_s, seed=0):
     return build_instance(cfg, placement=True)
 
 
-def brute_force(instance):
+def brute_force(instance, weighted: bool = False):
     """(served, objective) of the lexicographic optimum over every deployment that fits and
     every choice of an on-time option (or none) per request on it, checked and scored by the
-    evaluator with the memory that deployment leaves."""
+    evaluator with the memory that deployment leaves; ``weighted``: the most served and the
+    least objective, each over all choices."""
     dep = instance.deployment
     o = instance.options
     pairs = np.argwhere(dep.can_host)
     srv, model = option_pairs(instance, np.arange(len(o)))
     n = instance.n_requests
     best = None
+    least = math.inf  # the weighted objective's optimum
     for mask in itertools.product([False, True], repeat=len(pairs)):
         hosts = np.zeros_like(dep.hosts)
         hosts[pairs[:, 0], pairs[:, 1]] = mask
@@ -130,7 +132,7 @@ def brute_force(instance):
             choices.append([-1, *own.tolist()])
 
         def rec(i, chosen, budget=budget, choices=choices):
-            nonlocal best
+            nonlocal best, least
             picked = np.asarray([c for c in chosen if c >= 0], dtype=np.int64)
             if len(picked) and capacity_excess(instance, picked, budget) is not None:
                 return
@@ -142,11 +144,14 @@ def brute_force(instance):
                 key = (-m.served, m.objective)
                 if best is None or key < best:
                     best = key
+                least = min(least, m.objective)
                 return
             for c in choices[i]:
                 rec(i + 1, [*chosen, c])
 
         rec(0, [])
+    if weighted:
+        return -best[0], least
     return -best[0], best[1]
 
 
@@ -211,6 +216,29 @@ def test_search_is_feasible_and_its_bound_valid(tmp_path, trace, deadline_s):
         assert res.bound <= objective * (1 + 1e-12) + 1e-6
         assert res.objective >= objective * (1 - 1e-12) - 1e-6
         assert res.bound <= res.objective
+
+
+@pytest.mark.parametrize(("trace", "deadline_s"), [("heavy", 6.0), ("late", 9.0)])
+def test_search_with_the_weighted_objective(tmp_path, trace, deadline_s):
+    inst = two_model_instance(tmp_path, TRACES[trace], deadline_s)
+    served, least = brute_force(inst, weighted=True)
+    cfg = replace(EXACT, objective="weighted", placement_moves=20, placement_nodes=20)
+    res = solve_optimum(inst, cfg)
+    ev = evaluate(inst, res.assignment, kv_budget_bytes=res.kv_budget_bytes(inst))
+    assert ev.metrics.objective == pytest.approx(res.objective, rel=1e-9)
+    assert res.bound <= least * (1 + 1e-12) + 1e-6 <= res.objective * (1 + 2e-12) + 2e-6
+    assert served <= res.served_bound
+
+
+def test_nothing_on_time(tmp_path):
+    """No request can be served on time (deadline 0.3 s): every one is dropped, proven."""
+    inst = two_model_instance(tmp_path, TRACES["burst"], 0.3)
+    assert not inst.options.on_time.any()
+    res = solve_optimum(inst, EXACT)
+    assert res.served_bound == 0 and not (res.assignment.option >= 0).any()
+    ev = evaluate(inst, res.assignment, kv_budget_bytes=res.kv_budget_bytes(inst))
+    assert ev.metrics.objective == pytest.approx(res.objective, rel=1e-12)
+    assert res.bound <= res.objective
 
 
 def test_fixed_pairs_give_the_fixed_deployment(tmp_path):

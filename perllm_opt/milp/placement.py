@@ -160,8 +160,15 @@ def placement_start(instance: Instance, start: np.ndarray | None) -> np.ndarray 
     if start is None:
         return None
     _, kept = restrict_to_deployment(instance, instance.deployment.hosts)
-    start = np.asarray(start, dtype=np.int64)
-    return np.where(start >= 0, kept[np.maximum(start, 0)], -1)
+    return _mapped(kept, np.asarray(start, dtype=np.int64))
+
+
+def _mapped(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``table[index]`` where ``index >= 0``, -1 elsewhere."""
+    out = np.full(len(index), -1, dtype=np.int64)
+    has = index >= 0
+    out[has] = table[index[has]]
+    return out
 
 
 def describe_hosts(instance: Instance, hosts: np.ndarray) -> str:
@@ -417,7 +424,7 @@ class _Search:
         if old is not None:
             pos = np.full(len(self.instance.options), -1, dtype=np.int64)
             pos[kept] = np.arange(len(kept))
-            start = np.where(old >= 0, pos[np.maximum(old, 0)], -1)
+            start = _mapped(pos, old)
         t0 = time.perf_counter()
         res = solve_optimum(sub, self.cfg, start=start)
         self.build_s += res.build_s
@@ -427,7 +434,7 @@ class _Search:
         plan = None
         if res.assignment is not None:
             local = res.assignment.option
-            option = np.where(local >= 0, kept[np.maximum(local, 0)], -1)
+            option = _mapped(kept, local)
             on_time = np.zeros(self.instance.n_requests, dtype=bool)
             has = option >= 0
             on_time[has] = self.instance.options.on_time[option[has]]
