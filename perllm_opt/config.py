@@ -500,7 +500,8 @@ class SolverConfig:
     (milp/highs_direct.py, ``stop_after_checks``); ``null``: the time limit alone.
     ``placement_moves`` and ``placement_nodes`` budget ``placement=optimize`` in continuous
     mode (milp/placement.py): how many neighbour deployments its local search tries, and how
-    many LP relaxations its bound's branching over the deployment solves.
+    many LP relaxations its bound's branching over the deployment solves (the root's at
+    least).
     """
 
     name: str = "highs"
