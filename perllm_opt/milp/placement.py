@@ -10,14 +10,16 @@ pair some on-time option uses:
     sum_m W_jm y_jm + sum_{o on j, active at t} kv_o x_o <= Mem_j   (memory of j at time t)
     sum_m W_jm y_jm <= Mem_j                                    (the weights alone fit)
 
+with valid inequalities per pair ``p`` that tighten its LP (the pair's own use of each
+compute row is at most ``y_p``, of each memory row at most ``(Mem_j - W_p) y_p``).
 Deployed weights stay in memory whether the server computes or sleeps. The rows at the
 interval starts on ``j`` are exact, as for a fixed deployment (a load only rises there).
 
-:func:`solve_placement_continuous` searches deployments around that MILP (a local search,
-Lourenco, Martin and Stuetzle 2003, over the deployment; the plan of each deployment by the
+:func:`solve_placement_continuous` searches deployments around that MILP (a local search
+over the deployment, Lourenco, Martin and Stuetzle 2003, each deployment's plan by the
 fixed-deployment optimum, :func:`perllm_opt.milp.optimum.solve_optimum`, as a black box)
-and certifies the result with a proven bound of the joint MILP (its LP relaxation, and its
-MILP bound under ``solver.checks``).
+and certifies the result with a proven lower bound on the joint MILP's drops: a branch and
+bound over the deployment variables with LP bounds (Land and Doig 1960), to a budget.
 """
 
 from __future__ import annotations
@@ -398,7 +400,6 @@ class _Search:
     instance: Instance
     cfg: SolverConfig
     lexicographic: bool
-    progress: bool
     best: _Plan | None = None
     seen: dict = field(default_factory=dict)
     build_s: float = 0.0
@@ -642,7 +643,7 @@ def solve_placement_continuous(
     pairs = prob.deploy_pairs
     gs = prob.deploy_gate_start
     relaxation = PairFixings(drops_data(data), gs, len(pairs), cfg)
-    search = _Search(instance, cfg, lexicographic, progress)
+    search = _Search(instance, cfg, lexicographic)
     search.build_s = build_s
     bar = tqdm(
         total=2 + cfg.placement_moves, desc="placement", unit="deployment",
