@@ -39,6 +39,7 @@ SETTINGS = {
     "continuous, default": [],
     "rounds, default": ["system.mode=rounds"],
     "placement, default rounds": ["system.mode=rounds", "placement=optimize"],
+    "placement, default continuous": ["placement=optimize"],
     "continuous, 3600 s at 2 req/s": ["horizon_s=3600", "workload.rate_rps=2"],
     "deployments, paper_jetson edge_all seed 2": [
         "topology=paper_jetson",

@@ -504,6 +504,10 @@ class SolverConfig:
     ``search_window_s`` seconds (milp/window_search.py): up to ``search_passes`` passes on
     the unserved count, then ``search_polish_passes`` on the energy, each sub-MILP within
     ``search_checks`` interrupt checks and started from the current plan if ``search_warm``.
+    ``placement_moves`` and ``placement_nodes`` budget ``placement=optimize`` in continuous
+    mode (milp/placement.py): how many neighbour deployments its local search tries, and how
+    many LP relaxations its bound's branching over the deployment solves (the root's at
+    least).
     """
 
     name: str = "highs"
@@ -530,6 +534,8 @@ class SolverConfig:
     search_warm: bool = True
     search_gap: float = 0.01
     whole_max_options: int = 20000
+    placement_moves: int = 3
+    placement_nodes: int = 8
 
     def __post_init__(self) -> None:
         require(bool(self.name), "solver.name", self.name, "a solver name such as 'highs'")
@@ -606,6 +612,15 @@ class SolverConfig:
                 f"solver.{key}",
                 value,
                 f"an integer >= {least}",
+            )
+        for key in ("placement_moves", "placement_nodes"):
+            value = getattr(self, key)
+            require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                f"solver.{key}",
+                value,
+                "an integer >= 0 (placement=optimize in continuous mode: neighbour "
+                "deployments the search tries, LP relaxations of the bound's branching)",
             )
 
 

@@ -348,10 +348,6 @@ def build_instance(
     service_model = np.asarray([deployment.model_index(s.model) for s in services])
 
     continuous = config.system.mode == "continuous"
-    if continuous and placement:
-        raise InputError(
-            "placement", "optimize", "placement=fixed in continuous mode (or system.mode=rounds)"
-        )
     tau = float(config.system.epoch_s if continuous else config.system.round_s)
     slices = build_slices(topology, catalog, config.system.rate_levels_mbps)
     templates = build_templates(

@@ -19,6 +19,7 @@ from perllm_opt.evaluate import Evaluation, evaluate
 from perllm_opt.expected_options import expected_options
 from perllm_opt.instance import Instance, build_instance, instance_size, size_keys
 from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
+from perllm_opt.milp.placement import placement_start
 from perllm_opt.milp.solve import check_solver
 from perllm_opt.regret import Outcome, add_decomposed_regret, outcome, regret_series
 from perllm_opt.rng import RngStreams
@@ -318,8 +319,11 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     deployment = None
     if cfg.optimal:
         t1 = time.perf_counter()
-        # A start only where the option tables are the same (placement mode's is larger).
-        start = best.get("start") if placement is None else None
+        # A start only where the option tables are the same, or (continuous placement) one
+        # holds the other (placement mode's is larger).
+        start = best.get("start")
+        if placement is not None:
+            start = placement_start(placement, start) if placement.continuous else None
         opt_row, opt_series, opt = optimum_row(
             placement or instance, cfg, progress=progress, start=start
         )

@@ -85,10 +85,25 @@ def test_decomposed_regret(default_run):
     assert "regret req" in proc.stdout and "pseudo req" in proc.stdout
 
 
-def test_placement_needs_rounds_mode(tmp_path):
-    proc, _ = run_cli(tmp_path, "placement=optimize")
-    assert proc.returncode == 2
-    assert "placement" in proc.stderr and "Traceback" not in proc.stderr
+def test_placement_in_continuous_mode(tmp_path):
+    """The default (continuous) mode optimises the deployment too: its deployment is
+    written and printed, its certified bound is in the row, and no scheduler (run on the
+    configured deployment) does better than that bound."""
+    proc, out = run_cli(tmp_path, "placement=optimize")
+    assert proc.returncode == 0, proc.stderr
+    deployment = json.loads((out / "deployment.json").read_text())
+    assert set(deployment) == {"cloud", "edge0", "edge1", "edge2"}
+    assert "optimal deployment:" in proc.stdout and "proven at most" in proc.stdout
+    # Energy is not proven across deployments: the note names the search's budgets.
+    assert "solver.placement_moves=" in proc.stdout
+    rows = json.loads((out / "metrics.json").read_text())
+    opt = rows[0]
+    assert opt["scheduler"] == "optimal"
+    assert opt["served"] <= opt["served_bound"]
+    assert opt["bound"] <= opt["objective"]
+    for r in rows[1:]:
+        assert r["regret_bound"] >= 0
+        assert r["served"] <= opt["served_bound"]
 
 
 def test_optimal_false_skips_the_milp(tmp_path):

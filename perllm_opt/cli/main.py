@@ -144,6 +144,11 @@ def optimum_warning(opt: dict[str, Any], app: AppConfig) -> str:
     budget = f"solver.time_limit_s={app.solver.time_limit_s}"
     if app.solver.checks is not None:
         budget = f"solver.checks={app.solver.checks} (or {budget})"
+    if app.placement == "optimize" and app.system.mode == "continuous":
+        budget += (
+            f", solver.placement_moves={app.solver.placement_moves} and "
+            f"solver.placement_nodes={app.solver.placement_nodes}"
+        )
     if status == "feasible":
         return (
             f"\nwarning: the optimum stopped at {budget} with a relative gap of "
@@ -217,6 +222,9 @@ ADDED_KEYS: dict[tuple[str, ...], Any] = {
     ("solver", "search_warm"): True,
     ("solver", "search_gap"): 0.01,
     ("solver", "whole_max_options"): 20000,
+    # placement=optimize in continuous mode (issue 23): refused before, so no saved run used it.
+    ("solver", "placement_moves"): 3,
+    ("solver", "placement_nodes"): 8,
     ("calibration", "extra_devices_file"): None,
 }
 

@@ -263,8 +263,10 @@ def solve_optimum(
     """Solve the offline optimum of ``instance``.
 
     Fixed deployment: rounds share no capacity, so each round is solved on its own (exact).
-    Placement mode (``instance.placement``): one MILP over all rounds with deployment
-    variables. ``cfg.objective`` picks lexicographic (served, then energy) or weighted;
+    Placement mode (``instance.placement``): in rounds mode one MILP over all rounds with
+    deployment variables; in continuous mode a search over deployments with a certified
+    bound (:func:`perllm_opt.milp.placement.solve_placement_continuous`). ``cfg.objective``
+    picks lexicographic (served, then energy) or weighted;
     ``cfg.lp_relaxation`` returns only the bound of the weighted objective's relaxation.
     Subproblems are reduced exactly (``cfg.reduce``) and solved by ``cfg.workers`` processes
     (:mod:`perllm_opt.milp.parallel`; the same result as one). ``start`` (global option per
@@ -294,6 +296,10 @@ def solve_optimum(
         When the solver (HiGHS) cannot be loaded.
     """
     lexicographic = cfg.objective == "lexicographic" and not cfg.lp_relaxation
+    if instance.continuous and instance.placement:
+        from perllm_opt.milp.placement import solve_placement_continuous
+
+        return solve_placement_continuous(instance, cfg, lexicographic, progress, start)
     if instance.continuous:
         return _solve_continuous(instance, cfg, lexicographic, progress, start)
     n_r = instance.n_rounds
