@@ -21,7 +21,7 @@ from perllm_opt.milp.continuous import (
     window_problem,
     window_requests,
 )
-from perllm_opt.milp.highs_direct import solve_assignment_direct
+from perllm_opt.milp.highs_direct import lp_bound
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import (
     RoundProblem,
@@ -354,7 +354,7 @@ def _plan_of(prob: RoundProblem, res: SolveResult, n_requests: int) -> np.ndarra
 
 
 def _certified(
-    prob: RoundProblem, plan: np.ndarray, bound: float, lp_bound: float, clock: list[float]
+    prob: RoundProblem, plan: np.ndarray, bound: float, lp_value: float, clock: list[float]
 ) -> DecomposedResult:
     """The window's ``plan`` with a proven lower ``bound`` on ``M drops + energy``."""
     out = start_outcome(prob.data, prob.start_x(plan), lexicographic=False)
@@ -369,7 +369,7 @@ def _certified(
     build_s, solve_s, solver_s = clock
     return DecomposedResult(
         option=option, x=x, drops=drops, energy=obj - penalty * drops, bound=bound,
-        lagrangian_bound=math.nan, lp_bound=lp_bound, n_blocks=1, n_crossing_rows=0,
+        lagrangian_bound=math.nan, lp_bound=lp_value, n_blocks=1, n_crossing_rows=0,
         build_s=build_s, solve_s=solve_s, solver_s=solver_s, plan_proven=0,
     )  # fmt: skip
 
@@ -414,11 +414,9 @@ def _searched(
     if res is not None and res.has_solution and gap_ok(plan, bound):
         return None
     t0 = time.perf_counter()
-    lp = solve_assignment_direct(prob.data, cfg, relax=True)
-    lp_bound = lp.bound if lp.status == OPTIMAL else math.nan
-    if lp_bound == lp_bound:
-        bound = max(bound, lp_bound)
-    solver_s = lp.solver_s
+    lp_value, solver_s = lp_bound(prob.data, cfg)
+    if lp_value == lp_value:
+        bound = max(bound, lp_value)
     found = improve_by_windows(
         instance, ids, cfg, plan, progress, enough=lambda p: gap_ok(p, bound)
     )
@@ -426,7 +424,7 @@ def _searched(
     plan = found.option
     if bound == -math.inf:
         bound = constant
-    return _certified(prob, plan, bound, lp_bound, [build_s, time.perf_counter() - t0, solver_s])
+    return _certified(prob, plan, bound, lp_value, [build_s, time.perf_counter() - t0, solver_s])
 
 
 def _solve_continuous(
