@@ -534,8 +534,18 @@ def test_a_key_added_since_a_run_keeps_it_complete_at_its_earlier_value(tmp_path
     (tmp_path / "resolved_config.yaml").write_text(old, "utf-8")
     _valid_results(tmp_path)
     now = old + "  window_s: null\n  lookahead_blocks: 3\n  lookahead_relaxed: true\n"
+    # The windowed search and placement budgets (issue 23) at the values of before.
+    later = (
+        "  search: false\n  search_window_s: 60.0\n  search_passes: 4\n"
+        "  search_polish_passes: 1\n  search_checks: 50\n  search_warm: true\n"
+        "  search_gap: 0.01\n  whole_max_options: 20000\n  placement_moves: 3\n"
+        "  placement_nodes: 8\n"
+    )
+    now += later
     assert is_complete(tmp_path, now + "  improve_passes: 1\n  checks: null\n")
     assert not is_complete(tmp_path, now + "  improve_passes: 1\n  checks: 100\n")
+    searched = now.replace("search: false", "search: true")
+    assert not is_complete(tmp_path, searched + "  improve_passes: 1\n  checks: null\n")
     assert not is_complete(tmp_path, now.replace("window_s: null", "window_s: 10.0"))
     assert not is_complete(tmp_path, now.replace("time_limit_s: 25.0", "time_limit_s: 5.0"))
 
