@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -26,20 +25,14 @@ from perllm_opt import build_instance, load_config
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.bound import lagrangian_bound
 from perllm_opt.milp.continuous import window_problem, window_requests
-from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.data import AssignmentData, drops_only
 from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.milp.perllm import RoundProblem
 
 
 def drops_problem(data: AssignmentData) -> AssignmentData:
     """Stage 1 of the lexicographic objective: every drop costs 1, nothing else costs."""
-    return replace(
-        data,
-        option_cost=np.zeros(data.n_options),
-        drop_cost=np.ones(data.n_items),
-        gate_cost=np.zeros(data.n_gates),
-        constant=0.0,
-    )
+    return drops_only(data)
 
 
 def testbed(cut_s: float | None = 90.0, overrides: tuple[str, ...] = ()):

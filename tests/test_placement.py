@@ -24,11 +24,11 @@ from perllm_opt.evaluate import evaluate
 from perllm_opt.evaluate_continuous import capacity_excess
 from perllm_opt.instance import build_instance
 from perllm_opt.milp.continuous import always_on_idle_continuous_j
+from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import reduce_problem
 from perllm_opt.milp.placement import (
     PairFixings,
-    drops_data,
     heaviest_fitting_weights,
     option_pairs,
     placement_problem,
@@ -197,7 +197,7 @@ def test_joint_milp_equals_brute_force(tmp_path, trace, deadline_s):
     assert ev.metrics.objective == pytest.approx(objective, rel=1e-9, abs=1e-6)
     # The LP of the drops never exceeds the optimal drops.
     free = np.full(len(prob.deploy_pairs), -1)
-    lp = PairFixings(drops_data(prob.data), prob.deploy_gate_start, len(free), EXACT)
+    lp = PairFixings(drops_only(prob.data), prob.deploy_gate_start, len(free), EXACT)
     val, _ = lp.solve(free)
     unreachable = int((inst.request_window < 0).sum())
     assert unreachable + val <= inst.n_requests - served + 1e-6
@@ -247,7 +247,7 @@ def test_fixed_pairs_give_the_fixed_deployment(tmp_path):
     others; its LP (re-solved from the last basis, as the search does) is never above it."""
     inst = two_model_instance(tmp_path, TRACES["heavy"], 6.0)
     prob = placement_problem(inst)
-    dd = drops_data(prob.data)
+    dd = drops_only(prob.data)
     dep = inst.deployment
     pairs = prob.deploy_pairs
     unreachable = int((inst.request_window < 0).sum())

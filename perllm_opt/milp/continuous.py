@@ -87,6 +87,32 @@ def capacity_rows(
     return rows_iv, rows_amt, rows_cap
 
 
+def concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """``parts`` joined as one array of ``dtype`` (empty without parts)."""
+    return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype=dtype)
+
+
+def sleep_gates(
+    instance: Instance, dispatch_s: np.ndarray, service_s: np.ndarray, server: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gates ``on_{j,b}`` of every (sleepy server, sleep block) the options touch: for
+    each (option, gate) link the option's position and the gate's, and each gate's cost
+    (the server's weighted idle energy over the block)."""
+    _, _, w_idle = instance.weights
+    block = instance.sleep_block_s
+    sleepy = np.flatnonzero(instance.topology.server_can_sleep[server])
+    first, last = timeline.block_span(dispatch_s[sleepy], (dispatch_s + service_s)[sleepy], block)
+    span = last - first + 1
+    g_opt = np.repeat(sleepy, span)
+    g_block = np.repeat(first, span) + (
+        np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
+    )
+    n_blocks = int(g_block.max()) + 1 if len(g_block) else 1
+    gate_key, g_gate = np.unique(server[g_opt] * n_blocks + g_block, return_inverse=True)
+    gate_cost = w_idle * instance.server_idle_power_w[gate_key // n_blocks] * block
+    return g_opt.astype(np.int64), g_gate.astype(np.int64).ravel(), gate_cost.astype(float)
+
+
 def window_problem(
     instance: Instance,
     requests: np.ndarray,
@@ -99,7 +125,6 @@ def window_problem(
     (global indices, each of a request in ``requests``) replaces the requests' on-time
     options, in the order given."""
     o = instance.options
-    topo = instance.topology
     requests = np.asarray(requests, dtype=np.int64)
     if options is None:
         opts = on_time_options(instance, requests)
@@ -123,31 +148,16 @@ def window_problem(
             u_amt.append(amt)
             caps.append(c)
 
-    # Sleep blocks: gate on_{j,b} for every (sleepy server, block) an option touches.
-    _, _, w_idle = instance.weights
-    block = instance.sleep_block_s
-    sleepy = np.flatnonzero(topo.server_can_sleep[srv])
-    first, last = timeline.block_span(d[sleepy], (d + service)[sleepy], block)
-    span = last - first + 1
-    g_opt = np.repeat(sleepy, span)
-    g_block = np.repeat(first, span) + (
-        np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
-    )
-    n_blocks = int(g_block.max()) + 1 if len(g_block) else 1
-    gate_key, g_gate = np.unique(srv[g_opt] * n_blocks + g_block, return_inverse=True)
-    gate_cost = w_idle * instance.server_idle_power_w[gate_key // n_blocks] * block
-
-    def cat(parts, dtype):
-        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype=dtype)
+    g_opt, g_gate, gate_cost = sleep_gates(instance, d, service, srv)
 
     data = AssignmentData(
         n_items=len(requests),
         option_item=item,
         option_cost=option_costs(instance, opts),
         capacity=np.asarray(caps, dtype=float),
-        usage_option=cat(u_opt, np.int64),
-        usage_resource=cat(u_res, np.int64),
-        usage_amount=cat(u_amt, float),
+        usage_option=concat(u_opt, np.int64),
+        usage_resource=concat(u_res, np.int64),
+        usage_amount=concat(u_amt, float),
         drop_cost=np.full(len(requests), instance.drop_penalty_j),
         gate_cost=gate_cost.astype(float),
         option_gate_option=g_opt.astype(np.int64),

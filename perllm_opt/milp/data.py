@@ -9,7 +9,7 @@ data knows nothing about Pyomo (as in Egret's separation of data and model).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -104,3 +104,15 @@ class AssignmentData:
         if self.n_gates:
             np.maximum.at(gate, self.option_gate_gate, x[self.option_gate_option])
         return x, np.maximum(1.0 - taken, 0.0), gate
+
+
+def drops_only(data: AssignmentData) -> AssignmentData:
+    """``data`` with the first lexicographic stage's objective: each drop costs 1, nothing
+    else costs (the unserved count alone)."""
+    return replace(
+        data,
+        option_cost=np.zeros(data.n_options),
+        gate_cost=np.zeros(data.n_gates),
+        drop_cost=np.ones(data.n_items),
+        constant=0.0,
+    )

@@ -39,8 +39,13 @@ from perllm_opt.assignment import Assignment
 from perllm_opt.config import SolverConfig
 from perllm_opt.evaluate_continuous import capacity_families, n_bins
 from perllm_opt.instance import Instance, continuous_windows
-from perllm_opt.milp.continuous import always_on_idle_continuous_j, capacity_rows
-from perllm_opt.milp.data import AssignmentData
+from perllm_opt.milp.continuous import (
+    always_on_idle_continuous_j,
+    capacity_rows,
+    concat,
+    sleep_gates,
+)
+from perllm_opt.milp.data import AssignmentData, drops_only
 from perllm_opt.milp.highs_direct import _highs, solve_assignment_direct
 from perllm_opt.milp.optimum import OptimumResult, solve_optimum
 from perllm_opt.milp.perllm import (
@@ -276,22 +281,9 @@ def placement_problem(instance: Instance, strengthen: bool = True) -> RoundProbl
             caps.append(float(memory_gb[j]))
 
     # Sleep blocks: gate on_{j,b} for every (sleepy server, block) an option touches.
-    _, _, w_idle = instance.weights
-    block = instance.sleep_block_s
-    sleepy = np.flatnonzero(topo.server_can_sleep[srv])
-    first, last = timeline.block_span(d[sleepy], (d + service)[sleepy], block)
-    span = last - first + 1
-    s_opt = np.repeat(sleepy, span)
-    s_block = np.repeat(first, span) + (
-        np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
-    )
-    n_blocks = int(s_block.max()) + 1 if len(s_block) else 1
-    sleep_key, s_gate = np.unique(srv[s_opt] * n_blocks + s_block, return_inverse=True)
-    sleep_cost = w_idle * instance.server_idle_power_w[sleep_key // n_blocks] * block
-    start = len(sleep_key)
-
-    def cat(parts, dtype):
-        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype=dtype)
+    s_opt, s_gate, sleep_cost = sleep_gates(instance, d, service, srv)
+    start = len(sleep_cost)
+    cat = concat
 
     data = AssignmentData(
         n_items=len(requests),
@@ -319,19 +311,8 @@ def placement_problem(instance: Instance, strengthen: bool = True) -> RoundProbl
     )
 
 
-def drops_data(data: AssignmentData) -> AssignmentData:
-    """``data`` with the first lexicographic stage's objective: the drops alone."""
-    return replace(
-        data,
-        option_cost=np.zeros(data.n_options),
-        gate_cost=np.zeros(data.n_gates),
-        drop_cost=np.ones(data.n_items),
-        constant=0.0,
-    )
-
-
 class PairFixings:
-    """The drops of :func:`placement_problem` (``data`` as :func:`drops_data` gives it)
+    """The drops of :func:`placement_problem` (``data`` as ``drops_only`` gives it)
     with deployment gates fixed, one HiGHS model re-solved for each set of fixings.
 
     ``solve(fixed)`` fixes pair ``k``'s gate (column ``gate_start + k``) to ``fixed[k]``
@@ -642,7 +623,7 @@ def solve_placement_continuous(
         )  # fmt: skip
     pairs = prob.deploy_pairs
     gs = prob.deploy_gate_start
-    relaxation = PairFixings(drops_data(data), gs, len(pairs), cfg)
+    relaxation = PairFixings(drops_only(data), gs, len(pairs), cfg)
     search = _Search(instance, cfg, lexicographic)
     search.build_s = build_s
     bar = tqdm(

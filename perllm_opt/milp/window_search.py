@@ -21,13 +21,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.instance import Instance
+from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem, on_time_options, reduce_problem
 from perllm_opt.milp.rolling import _free_problem, _span_end
@@ -99,11 +100,7 @@ def _task(sub: RoundProblem, x0: np.ndarray, cfg: SolverConfig, polish: bool) ->
     if polish:
         most = float(data.n_items - x0.sum())
         return Task(data, warm, cfg.search_checks, max_drops=most)
-    count = replace(
-        data, option_cost=np.zeros(data.n_options), gate_cost=np.zeros(data.n_gates),
-        drop_cost=np.ones(data.n_items), constant=0.0,
-    )  # fmt: skip
-    return Task(count, warm, cfg.search_checks)
+    return Task(drops_only(data), warm, cfg.search_checks)
 
 
 def _plan_key(data, x: np.ndarray) -> tuple[float, float] | None:
