@@ -164,7 +164,7 @@ def check_rows(rows: Any) -> None:
 
 #: Config keys that change how a run looks, never its results: a resumed sweep does not redo
 #: a run for them, and two runs differing only in them are duplicates.
-NON_RESULT_KEYS = ("progress", "memory_budget_gb", "overwrite")
+NON_RESULT_KEYS = ("progress", "memory_budget_gb", "overwrite", "plot")
 
 
 def run_identity(run_dir: Path) -> str | None:

@@ -644,6 +644,8 @@ class AppConfig(InstanceConfig):
     solver : SolverConfig
     progress : bool
         Progress bars on long runs.
+    plot : bool
+        At the end of a run, write its figures and ``report.html`` (``perllm-opt-plot``).
     overwrite : bool
         Let a single run replace a complete run of another config in its ``hydra.run.dir``
         (refused otherwise, so that no result is lost unasked).
@@ -658,6 +660,7 @@ class AppConfig(InstanceConfig):
     solver: SolverConfig = field(default_factory=SolverConfig)
     progress: bool = True
     overwrite: bool = False
+    plot: bool = False
     tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def __post_init__(self) -> None:

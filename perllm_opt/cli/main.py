@@ -424,6 +424,10 @@ def run(cfg: DictConfig) -> int:
         result = run_experiment(app, progress=app.progress and sys.stderr.isatty())
         write_results(out_dir, result, cfg_yaml, inputs)
         (out_dir / ERROR_FILE).unlink(missing_ok=True)
+        if app.plot:
+            from perllm_opt.cli.plot import run_report
+
+            run_report(out_dir)
     except (InputError, SolverUnavailableError, NoSolutionError) as exc:
         hint = (
             "" if isinstance(exc, InputError) else " (run with optimal=false to skip the optimum)"
