@@ -68,46 +68,38 @@ def fig_run_regret(series: pd.DataFrame, metrics: pd.DataFrame) -> Figure | None
     return fig
 
 
-def fig_run_outcomes(metrics: pd.DataFrame) -> Figure:
-    """On-time, late and refused requests per scheduler (stacked)."""
+def _stacked(metrics: pd.DataFrame, parts, ylabel: str, title: str, scale: float) -> Figure:
+    """Per scheduler, the columns ``parts`` ((column, label, colour), ...) stacked."""
     fig, (ax,) = _figure()
     names = ordered(metrics.scheduler)
     m = metrics.set_index("scheduler").reindex(names)
     x = np.arange(len(names))
     bottom = np.zeros(len(names))
-    for col, label, shade in (
-        ("served", "on time", "#4c72b0"),
-        ("late", "late", "#dd8452"),
-        ("refused", "refused", "#bbbbbb"),
-    ):
+    for col, label, shade in parts:
         v = pd.to_numeric(m.get(col, pd.Series(0, index=m.index)), errors="coerce").fillna(0)
-        ax.bar(x, v.to_numpy(), 0.7, bottom=bottom, label=label, color=shade)
-        bottom += v.to_numpy()
+        ax.bar(x, v.to_numpy() / scale, 0.7, bottom=bottom, label=label, color=shade)
+        bottom += v.to_numpy() / scale
     ax.set_xticks(x, names, rotation=45, ha="right")
-    ax.set(ylabel="requests", title="outcome of every request")
+    ax.set(ylabel=ylabel, title=title)
     ax.legend(fontsize=7)
     return fig
+
+
+def fig_run_outcomes(metrics: pd.DataFrame) -> Figure:
+    """On-time, late and refused requests per scheduler (stacked)."""
+    parts = (("served", "on time", "#4c72b0"), ("late", "late", "#dd8452"))
+    parts += (("refused", "refused", "#bbbbbb"),)
+    return _stacked(metrics, parts, "requests", "outcome of every request", 1.0)
 
 
 def fig_run_energy(metrics: pd.DataFrame) -> Figure:
     """Energy split (transmission, inference, idle) per scheduler, in kJ (stacked)."""
-    fig, (ax,) = _figure()
-    names = ordered(metrics.scheduler)
-    m = metrics.set_index("scheduler").reindex(names)
-    x = np.arange(len(names))
-    bottom = np.zeros(len(names))
-    for col, label, shade in (
+    parts = (
         ("energy_tran_j", "transmission", "#55a868"),
         ("energy_infer_j", "inference", "#c44e52"),
         ("energy_idle_j", "idle", "#8172b3"),
-    ):
-        v = pd.to_numeric(m[col], errors="coerce").fillna(0).to_numpy() / 1e3
-        ax.bar(x, v, 0.7, bottom=bottom, label=label, color=shade)
-        bottom += v
-    ax.set_xticks(x, names, rotation=45, ha="right")
-    ax.set(ylabel="energy (kJ)", title="energy by part")
-    ax.legend(fontsize=7)
-    return fig
+    )
+    return _stacked(metrics, parts, "energy (kJ)", "energy by part", 1e3)
 
 
 def fig_run_latency(metrics: pd.DataFrame) -> Figure:
