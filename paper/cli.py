@@ -27,10 +27,12 @@ from paper.slot_table import slot_markdown
 from perllm_opt.cli.main import write_atomic
 
 
-def save_figure(fig: Figure, folder: Path, name: str) -> list[Path]:
-    """PNG and PDF of ``fig``, each written atomically (``write_atomic``)."""
+def save_figure(
+    fig: Figure, folder: Path, name: str, exts: tuple[str, ...] = ("png", "pdf")
+) -> list[Path]:
+    """PNG and PDF (``exts``) of ``fig``, each written atomically (``write_atomic``)."""
     paths = []
-    for ext in ("png", "pdf"):
+    for ext in exts:
         final = folder / f"{name}.{ext}"
         buf = io.BytesIO()
         # No creation date: redrawing the same tables gives the same bytes.

@@ -15,7 +15,6 @@ import argparse
 import base64
 import csv
 import html
-import io
 import json
 import sys
 from pathlib import Path
@@ -38,19 +37,15 @@ STYLE = (
 
 
 def _figures_to(figs: dict, folder: Path, pdf: bool) -> dict[str, bytes]:
-    """Save each figure as PNG (and PDF) in ``folder``; returns the PNG bytes by name."""
+    """Save each figure as PNG (and PDF) in ``folder`` as the paper's figures are saved;
+    returns the PNG bytes by name (for the report)."""
+    from paper.cli import save_figure
+
     folder.mkdir(parents=True, exist_ok=True)
-    pngs = {}
-    for name, fig in figs.items():
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        pngs[name] = buf.getvalue()
-        write_atomic(folder / f"{name}.png", pngs[name])
-        if pdf:
-            out = io.BytesIO()
-            fig.savefig(out, format="pdf")
-            write_atomic(folder / f"{name}.pdf", out.getvalue())
-    return pngs
+    exts = ("png", "pdf") if pdf else ("png",)
+    return {
+        name: save_figure(fig, folder, name, exts)[0].read_bytes() for name, fig in figs.items()
+    }
 
 
 def _table_html(header: list[str], rows: list[list[str]]) -> str:

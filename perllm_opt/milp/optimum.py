@@ -343,16 +343,6 @@ def solve_optimum(
     return totals.result(per_round, hosts)
 
 
-def _plan_of(prob: RoundProblem, res: SolveResult, n_requests: int) -> np.ndarray:
-    """Global option per request (-1: none) of a window's solution."""
-    option = np.full(n_requests, -1, dtype=np.int64)
-    if res.has_solution:
-        on = res.x > 0.5
-        option[prob.request[prob.data.option_item[on]]] = prob.option[on]
-    option[prob.fixed_request] = prob.fixed_option
-    return option
-
-
 def _certified(
     prob: RoundProblem, plan: np.ndarray, bound: float, lp_value: float, clock: list[float]
 ) -> DecomposedResult:
@@ -361,10 +351,7 @@ def _certified(
     if out is None:
         raise AssertionError("the searched plan breaks a row of its window (a bug)")
     drops, obj, x, _, _ = out
-    option = np.full(len(plan), -1, dtype=np.int64)
-    on = x > 0.5
-    option[prob.request[prob.data.option_item[on]]] = prob.option[on]
-    option[prob.fixed_request] = prob.fixed_option
+    option = prob.options_of(x, len(plan))
     penalty = float(prob.data.drop_cost[0]) if prob.data.n_items else 0.0
     build_s, solve_s, solver_s = clock
     return DecomposedResult(
@@ -386,24 +373,28 @@ def _searched(
     instance: Instance,
     prob: RoundProblem,
     res: SolveResult | None,
-    plan: np.ndarray,
+    start: np.ndarray | None,
     cfg: SolverConfig,
     progress: bool,
 ) -> DecomposedResult | None:
     """A window after its whole MILP (``res``; None when it was too large): if the plan is
     more than ``cfg.search_gap`` of its on-time requests from the proven bound, the window's
-    LP bound is added and the plan improved by :func:`improve_by_windows` from the best of
-    ``plan`` and ``res``'s, pass by pass until the gap closes to ``search_gap``. None when
-    ``res`` already meets the gap (it is then counted as it is)."""
+    LP bound is added and the plan improved by :func:`improve_by_windows`, pass by pass
+    until the gap closes to ``search_gap``, from ``res``'s plan (solved with ``start`` as
+    its floor, so no worse), else from ``start`` where it holds on the window's rows, else
+    from nothing. None when ``res`` already meets the gap (it is then counted as it is)."""
     penalty = instance.drop_penalty_j
     constant = float(prob.data.constant)
     bound = -math.inf
+    plan = np.full(instance.n_requests, -1, dtype=np.int64)
     if res is not None and res.has_solution:
-        # Solved from ``plan`` as its floor, so never worse than it.
         _, bound = _objective_of(res, penalty, True, constant)
-        plan = _plan_of(prob, res, instance.n_requests)
-    elif res is not None and res.drops_bound == res.drops_bound:
-        bound = penalty * math.ceil(res.drops_bound - 1e-6) + constant
+        plan = prob.options_of(res.x, instance.n_requests)
+    else:
+        if res is not None and res.drops_bound == res.drops_bound:
+            bound = penalty * math.ceil(res.drops_bound - 1e-6) + constant
+        if start is not None and start_outcome(prob.data, prob.start_x(start), True):
+            plan = start
     ids = np.concatenate([prob.request, prob.fixed_request])
 
     def gap_ok(p: np.ndarray, b: float) -> bool:
@@ -457,27 +448,36 @@ def _solve_continuous(
         return window_problem(instance, ids, reduce=False)
 
     search = cfg.search and lexicographic and not cfg.lp_relaxation
-    probs = list(_problems(cfg, build, whole, totals))
-    empty = np.full(instance.n_requests, -1, dtype=np.int64)
-    floor = empty if start is None else start
-    small = [p for p in probs if not search or p.data.n_options <= cfg.whole_max_options]
-    solved = dict(
-        (id(p), r) for p, r in tqdm(
-            _solved(iter(small), cfg, lexicographic, start), total=len(small),
-            desc="optimum", unit="window", disable=not progress, leave=False,
-        )
-    )  # fmt: skip
-    for prob in probs:
-        res = solved.get(id(prob))
-        if not search:
-            totals.add(prob, res)
-            continue
-        plan = floor if start_outcome(prob.data, prob.start_x(floor), True) else empty
-        dec = _searched(instance, prob, res, plan, cfg, progress)
+    bar = tqdm(total=len(whole), desc="optimum", unit="window", disable=not progress, leave=False)
+
+    def count(prob: RoundProblem, res: SolveResult | None) -> None:
+        dec = _searched(instance, prob, res, start, cfg, progress) if search else None
         if dec is None:
             totals.add(prob, res)
         else:
             totals.add_blocks(prob, dec)
+        bar.update()
+
+    # Built lazily, as _solved does, so that memory stays bounded whatever the number of
+    # windows; searching, a window above whole_max_options skips its whole MILP.
+    built: deque[tuple[RoundProblem, bool]] = deque()
+
+    def tasks() -> Iterator[Task]:
+        for prob in _problems(cfg, build, whole, totals):
+            milp = not search or prob.data.n_options <= cfg.whole_max_options
+            built.append((prob, milp))
+            if milp:
+                yield _task(prob, cfg, start)
+
+    for res in solve_each(tasks(), cfg, lexicographic):
+        prob, milp = built.popleft()
+        while not milp:
+            count(prob, None)
+            prob, milp = built.popleft()
+        count(prob, res)
+    while built:
+        count(built.popleft()[0], None)
+    bar.close()
     split = [w for w, lg in zip(windows, long, strict=True) if lg]
     for prob in _problems(cfg, build, split, totals):
         totals.add_blocks(prob, solve_by_blocks(instance, prob, cfg, start, progress))

@@ -62,6 +62,17 @@ class RoundProblem:
             want = np.where(found, self.all_options[self.stand_in[order[pos]]], want)
         return (want == self.option).astype(float)
 
+    def options_of(self, x: np.ndarray | None, n_requests: int) -> np.ndarray:
+        """Global option per request (-1: none) of the 0/1 choice ``x`` of this problem's
+        options (None: nothing chosen), with the requests a reduction fixed at their
+        options."""
+        option = np.full(n_requests, -1, dtype=np.int64)
+        if x is not None:
+            on = np.asarray(x) > 0.5
+            option[self.request[self.data.option_item[on]]] = self.option[on]
+        option[self.fixed_request] = self.fixed_option
+        return option
+
     @property
     def n_requests(self) -> int:
         """Requests covered: the MILP's items and the fixed ones."""

@@ -269,11 +269,7 @@ def rolling_plan(
                 res = solve_task(Task(sub.data, x0), cfg, lexicographic=True)
             clock.add(res)
             proven += res.status == "optimal"
-            pick = np.full(n, -1, dtype=np.int64)
-            if res.has_solution:
-                on = res.x > 0.5
-                pick[sub.request[sub.data.option_item[on]]] = sub.option[on]
-            pick[sub.fixed_request] = sub.fixed_option
+            pick = sub.options_of(res.x if res.has_solution else None, n)
             keep = blk if sweep == 0 else free
             chosen[keep] = pick[keep]
             lo[keep], hi[keep] = np.inf, -np.inf
@@ -413,10 +409,7 @@ def solve_by_blocks(
     _, item_block = np.unique(block_of[full.request], return_inverse=True)
     lag, lp, n_cross = lagrangian_bound(data, item_block.ravel(), cfg, clock)
     bound = max(b for b in (lag, lp, -math.inf) if b == b)
-    option = np.full(instance.n_requests, -1, dtype=np.int64)
-    on = x > 0.5
-    option[full.request[data.option_item[on]]] = full.option[on]
-    option[full.fixed_request] = full.fixed_option
+    option = full.options_of(x, instance.n_requests)
     return DecomposedResult(
         option=option, x=x, drops=drops, energy=energy, bound=bound,
         lagrangian_bound=lag, lp_bound=lp, n_blocks=len(blocks), n_crossing_rows=n_cross,

@@ -192,10 +192,7 @@ def improve_by_windows(
                     if new is None or (old is not None and new >= old):
                         continue
                     n_improved += 1
-                    pick = np.full(n, -1, dtype=np.int64)
-                    on = res.x > 0.5
-                    pick[sub.request[sub.data.option_item[on]]] = sub.option[on]
-                    pick[sub.fixed_request] = sub.fixed_option
+                    pick = sub.options_of(res.x, n)
                     free = np.concatenate([sub.request, sub.fixed_request])
                     chosen[free] = pick[free]
                     lo[free], hi[free] = np.inf, -np.inf
