@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
-from perllm_opt.catalog import DeviceProfile, ModelPerf, ModelSpec
 from perllm_opt.errors import InputError, require
 from perllm_opt.llama_bench import BenchRow
+from perllm_opt.system.catalog import DeviceProfile, ModelPerf, ModelSpec
 
 #: Relative difference of parameter counts within which a benchmarked model is taken to be a
 #: model of ``models.yaml`` (Llama-2-7B: llama-bench 6.738 B, models.yaml 6.74 B).
@@ -155,7 +155,7 @@ class CalibratedDevice:
     measured: tuple[MeasuredModel, ...]
 
     def profile(self) -> DeviceProfile:
-        """The profile as :mod:`perllm_opt.catalog` holds it (validated on construction)."""
+        """The profile as :mod:`perllm_opt.system.catalog` holds it (validated on construction)."""
         return DeviceProfile(
             name=self.name,
             memory_gb=self.memory_gb.value,
@@ -626,7 +626,7 @@ def devices_yaml(
     Returns
     -------
     str
-        YAML that :func:`perllm_opt.catalog.load_catalog` reads as a devices file.
+        YAML that :func:`perllm_opt.system.catalog.load_catalog` reads as a devices file.
     """
     others = {k: v for k, v in base.items() if k != device.name}
     header = [

@@ -10,7 +10,7 @@ import numpy as np
 
 from perllm_opt.config import DynamicsConfig
 from perllm_opt.rng import RngStreams
-from perllm_opt.topology import Topology
+from perllm_opt.system.topology import Topology
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perllm_opt import delays, timeline
-from perllm_opt.catalog import Catalog, load_catalog
 from perllm_opt.config import InstanceConfig, ServiceTypeConfig
-from perllm_opt.deployment import Deployment, resolve_deployment
 from perllm_opt.dynamics import Dynamics, realise_dynamics
 from perllm_opt.errors import InputError
 from perllm_opt.options import (
@@ -28,7 +26,9 @@ from perllm_opt.options import (
 )
 from perllm_opt.rng import RngStreams
 from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
-from perllm_opt.topology import Topology, build_graph, topology_from_graph
+from perllm_opt.system.catalog import Catalog, load_catalog
+from perllm_opt.system.deployment import Deployment, resolve_deployment
+from perllm_opt.system.topology import Topology, build_graph, topology_from_graph
 from perllm_opt.trace import resolve_trace_path
 from perllm_opt.workload import Requests, generate_requests
 

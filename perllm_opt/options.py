@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from perllm_opt import delays
-from perllm_opt.catalog import Catalog
-from perllm_opt.deployment import Deployment
-from perllm_opt.topology import Topology
+from perllm_opt.system.catalog import Catalog
+from perllm_opt.system.deployment import Deployment
+from perllm_opt.system.topology import Topology
 
 
 @dataclass(frozen=True, eq=False)

@@ -77,7 +77,7 @@ def link_intervals(
     """The rate held on each path link while uploading and while the answer streams back.
 
     ``path_links`` is (options, max path length) with the sentinel ``n_links`` as padding
-    (:attr:`perllm_opt.topology.Topology.path_link_matrix` rows).
+    (:attr:`perllm_opt.system.topology.Topology.path_link_matrix` rows).
     """
     rows, cols = np.nonzero(path_links < n_links)
     link = path_links[rows, cols]

@@ -59,7 +59,7 @@ class SystemInfo:
     nominal_bandwidth_mbps : ndarray, shape (n_links + 1,)
         Last entry is the sentinel link (infinite).
     path_link_matrix : ndarray
-        As :attr:`perllm_opt.topology.Topology.path_link_matrix`.
+        As :attr:`perllm_opt.system.topology.Topology.path_link_matrix`.
     weights : tuple of float
         ``(w_tran, w_infer, w_idle)`` of the objective.
     bytes_per_token : float

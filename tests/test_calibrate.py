@@ -20,7 +20,6 @@ import pytest
 import yaml
 from support import DATA, REPO, small_config
 
-from perllm_opt.catalog import load_catalog
 from perllm_opt.cli import calibrate as cli
 from perllm_opt.config import CalibrationConfig, TopologyConfig
 from perllm_opt.device_calibration import (
@@ -33,6 +32,7 @@ from perllm_opt.device_calibration import (
 from perllm_opt.errors import InputError
 from perllm_opt.instance import build_instance
 from perllm_opt.llama_bench import parse_llama_bench, read_llama_bench
+from perllm_opt.system.catalog import load_catalog
 
 SAMPLES = {fmt: DATA / f"llama_bench_sample.{fmt}" for fmt in ("csv", "json", "jsonl")}
 #: A box like the sample's: stated memory, estimated powers with their ranges.

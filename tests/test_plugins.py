@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import perllm_opt
-from perllm_opt.catalog import load_catalog
+from perllm_opt.system.catalog import load_catalog
 
 #: The files of README's "Extending" (test_readme_shows_these_files keeps them the same).
 FILES = {

@@ -654,7 +654,7 @@ def test_resume_redoes_the_runs_whose_topology_file_changed(tmp_path):
     file is edited, every run on it is redone and gives the new file's results."""
     import networkx as nx
 
-    from perllm_opt.topology import PRESETS
+    from perllm_opt.system.topology import PRESETS
 
     topo = tmp_path / "t.json"
     graph = PRESETS["paper"]()

@@ -27,7 +27,6 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from perllm_opt.catalog import load_catalog
 from perllm_opt.device_calibration import (
     Given,
     ModelRule,
@@ -37,8 +36,9 @@ from perllm_opt.device_calibration import (
 )
 from perllm_opt.errors import InputError
 from perllm_opt.llama_bench import read_llama_bench
-from perllm_opt.presets import paper_graph
-from perllm_opt.topology import topology_from_graph
+from perllm_opt.system.catalog import load_catalog
+from perllm_opt.system.presets import paper_graph
+from perllm_opt.system.topology import topology_from_graph
 
 PROG = "perllm-opt-calibrate"
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt.catalog import Catalog
 from perllm_opt.config import DeploymentConfig
 from perllm_opt.errors import InputError
-from perllm_opt.topology import Topology
+from perllm_opt.system.catalog import Catalog
+from perllm_opt.system.topology import Topology
 
 
 @dataclass(frozen=True, eq=False)

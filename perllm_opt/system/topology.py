@@ -18,9 +18,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from perllm_opt.catalog import Catalog
 from perllm_opt.errors import InputError, require
-from perllm_opt.presets import PRESETS
+from perllm_opt.system.catalog import Catalog
+from perllm_opt.system.presets import PRESETS
 
 KINDS = ("user", "edge", "cloud", "switch")
 SERVER_KINDS = ("edge", "cloud")
