@@ -29,8 +29,8 @@ from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
 from perllm_opt.system.catalog import Catalog, load_catalog
 from perllm_opt.system.deployment import Deployment, resolve_deployment
 from perllm_opt.system.topology import Topology, build_graph, topology_from_graph
-from perllm_opt.trace import resolve_trace_path
-from perllm_opt.workload import Requests, generate_requests
+from perllm_opt.workload.generator import Requests, generate_requests
+from perllm_opt.workload.traces import resolve_trace_path
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt.arrivals import mmpp2_arrivals, poisson_arrivals
 from perllm_opt.config import ServiceTypeConfig, WorkloadConfig
 from perllm_opt.errors import InputError
 from perllm_opt.rng import RngStreams
-from perllm_opt.trace import load_azure_trace, trace_window
+from perllm_opt.workload.arrivals import mmpp2_arrivals, poisson_arrivals
+from perllm_opt.workload.traces import load_azure_trace, trace_window
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,2 @@
+"""The workload: requests drawn from arrival processes and service types, or read from a trace
+(the second stage of the data flow)."""
