@@ -29,7 +29,7 @@ import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.errors import require, require_positive
-from perllm_opt.expected_options import expected_block
+from perllm_opt.instance.expected_options import expected_block
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.epoch_plan import PLAN_GUARD_S, PLAN_WORK, plan_epoch
 from perllm_opt.view import RoundView

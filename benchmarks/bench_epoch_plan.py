@@ -25,7 +25,7 @@ import numpy as np
 from perllm_opt.cli.config_store import compose_config
 from perllm_opt.cli.main import to_app_config
 from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.solve import solve_assignment
 from perllm_opt.schedulers import epoch_plan
 from perllm_opt.schedulers.factory import make_scheduler

@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 #: module is imported), so the function gets a name of its own.
 _EXPORTS: dict[str, tuple[str, str]] = {
     "load_config": ("perllm_opt.cli.config_store", "load_config"),
-    "build_instance": ("perllm_opt.instance", "build_instance"),
+    "build_instance": ("perllm_opt.instance.build", "build_instance"),
     "make_scheduler": ("perllm_opt.schedulers.factory", "make_scheduler"),
     "simulate": ("perllm_opt.simulator", "simulate"),
     "run_schedulers": ("perllm_opt.runner", "run_schedulers"),
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from perllm_opt.cli.config_store import load_config
     from perllm_opt.errors import InputError
     from perllm_opt.evaluate import evaluate as evaluate_assignment
-    from perllm_opt.instance import build_instance
+    from perllm_opt.instance.build import build_instance
     from perllm_opt.milp.optimum import solve_optimum
     from perllm_opt.regret import Regret, regret_of
     from perllm_opt.runner import run_schedulers

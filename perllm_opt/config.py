@@ -411,7 +411,8 @@ class InstanceConfig:
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     #: Memory a run may use (GB); None: half the machine's physical memory. A run estimated
-    #: to need more is refused before anything large is allocated (perllm_opt/size_guard.py).
+    #: to need more is refused before anything large is allocated
+    #: (perllm_opt/instance/size_guard.py).
     memory_budget_gb: float | None = None
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ Decision epochs are ``system.epoch_s`` apart. At each epoch the requests that ar
 the previous epoch are offered to the scheduler one at a time in arrival order, with the
 reservations still live at that moment. An admitted option holds its compute share and KV
 memory until its realised completion and its rate on each path link only while it uploads
-and while its answer streams back (:mod:`perllm_opt.timeline`); nothing is cut off. The
+and while its answer streams back (:mod:`perllm_opt.instance.timeline`); nothing is cut off. The
 environment refuses an option whose share or memory does not fit now, or whose rate would
 exceed a link's realised bandwidth at any moment of its transmissions, given the
 transmissions already admitted. Completions reach the scheduler at the first epoch at or
@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-from perllm_opt.assignment import ADMITTED, REFUSED
-from perllm_opt.instance import Instance
+from perllm_opt.instance.assignment import ADMITTED, REFUSED
+from perllm_opt.instance.build import Instance
 from perllm_opt.knowledge import epoch_view, resource_arrays
 from perllm_opt.schedulers.base import Scheduler, check_choice
 from perllm_opt.schedulers.estimates import candidate_models

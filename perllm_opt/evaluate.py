@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from perllm_opt import delays
-from perllm_opt.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
 from perllm_opt.evaluate_continuous import bin_series, capacity_excess
-from perllm_opt.instance import Instance
+from perllm_opt.instance import delays
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
+from perllm_opt.instance.build import Instance
 from perllm_opt.view import fits
 
 

@@ -2,7 +2,7 @@
 
 Definitions (docs/model.md, "Time" and "Idle energy"): an admitted option holds its share
 and KV memory over ``[d, d + service_s)`` and its rate on each path link during its two
-transmissions (:mod:`perllm_opt.timeline`). Idle energy is ``P_idle (on - busy)`` per
+transmissions (:mod:`perllm_opt.instance.timeline`). Idle energy is ``P_idle (on - busy)`` per
 server, with ``busy`` the share-seconds computing. A server that never sleeps is on over
 ``[0, max(accounting_end_s, its last completion))``; one that may sleep is on during every
 sleep block (``system.sleep_block_s``, from time 0) that one of its reservations touches.
@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from perllm_opt import timeline
-from perllm_opt.instance import Instance
+from perllm_opt.instance import timeline
+from perllm_opt.instance.build import Instance
 
 
 def capacity_families(
@@ -29,7 +29,7 @@ def capacity_families(
     ``capacity(resource, times)`` and the step at which the capacity changes (links only).
 
     Compute share and KV memory are held from dispatch to completion, link rate during the
-    two transmissions (:mod:`perllm_opt.timeline`); KV amounts are in bytes / ``kv_unit``.
+    two transmissions (:mod:`perllm_opt.instance.timeline`); KV amounts are in bytes / ``kv_unit``.
     """
     opts, topo, dyn = instance.options, instance.topology, instance.dynamics
     budget = instance.server_kv_budget_bytes if kv_budget_bytes is None else kv_budget_bytes

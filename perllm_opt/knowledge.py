@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perllm_opt.config import ServiceTypeConfig
-from perllm_opt.instance import Instance
+from perllm_opt.instance.build import Instance
 from perllm_opt.view import RoundView, SystemInfo, read_only
 
 #: Standard-normal quadrature nodes for expectations of clipped log-normal token lengths.

@@ -16,8 +16,9 @@ import numpy as np
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError, require
 from perllm_opt.evaluate import Evaluation, evaluate
-from perllm_opt.expected_options import expected_options
-from perllm_opt.instance import Instance, build_instance, instance_size, size_keys
+from perllm_opt.instance.build import Instance, build_instance, instance_size, size_keys
+from perllm_opt.instance.expected_options import expected_options
+from perllm_opt.instance.size_guard import SizeEstimate, check_size, estimate_size
 from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
 from perllm_opt.milp.placement import placement_start
 from perllm_opt.milp.solve import check_solver
@@ -26,7 +27,6 @@ from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import SimulationResult, simulate
-from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def run_schedulers(
     Parameters
     ----------
     instance : Instance
-        Built from ``cfg`` (:func:`perllm_opt.instance.build_instance`).
+        Built from ``cfg`` (:func:`perllm_opt.instance.build.build_instance`).
     cfg : AppConfig
         Its ``schedulers``, ``scheduler`` and ``seed``: each scheduler has its own random
         stream ``scheduler/<name>`` from the run seed, so results are those of the command.

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED, Assignment
 from perllm_opt.continuous_simulator import simulate_continuous
-from perllm_opt.instance import Instance
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, REFUSED, Assignment
+from perllm_opt.instance.build import Instance
 from perllm_opt.knowledge import epoch_view, oracle_info, public_info, resource_arrays
 from perllm_opt.schedulers.base import Scheduler, check_choice
 from perllm_opt.view import CAPACITY_RTOL, Feedback

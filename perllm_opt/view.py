@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perllm_opt.config import ServiceTypeConfig
-from perllm_opt.options import ServerSlices, Template
+from perllm_opt.instance.options import ServerSlices, Template
 
 #: Relative tolerance on every capacity check (shares, Mbps, bytes), see :func:`fits`.
 CAPACITY_RTOL = 1e-9

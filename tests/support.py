@@ -10,7 +10,6 @@ from typing import ClassVar
 import numpy as np
 import yaml
 
-from perllm_opt.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.config import (
     CalibrationConfig,
     DeploymentConfig,
@@ -21,7 +20,8 @@ from perllm_opt.config import (
     TopologyConfig,
     WorkloadConfig,
 )
-from perllm_opt.instance import Instance, build_instance
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
+from perllm_opt.instance.build import Instance, build_instance
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
 from perllm_opt.view import Feedback, RoundView
@@ -325,8 +325,8 @@ def with_realisation(inst: Instance, output_tokens=None, slowdown=None) -> Insta
     table rebuilt from them; laws, arrivals and everything public unchanged)."""
     import dataclasses
 
-    from perllm_opt import delays
-    from perllm_opt.options import build_option_table
+    from perllm_opt.instance import delays
+    from perllm_opt.instance.options import build_option_table
 
     out = inst.requests.output_tokens if output_tokens is None else output_tokens
     slow = inst.dynamics.slowdown if slowdown is None else slowdown

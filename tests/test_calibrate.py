@@ -30,7 +30,7 @@ from perllm_opt.device_calibration import (
     precision_of,
 )
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.llama_bench import parse_llama_bench, read_llama_bench
 from perllm_opt.system.catalog import load_catalog
 

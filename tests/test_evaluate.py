@@ -18,9 +18,9 @@ from support import (
     small_config,
 )
 
-from perllm_opt.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
 from perllm_opt.evaluate import CapacityViolationError, evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
 from perllm_opt.simulator import simulate
 

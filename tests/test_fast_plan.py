@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from support import small_config
 
 from perllm_opt.config import SystemConfig, WorkloadConfig
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers import cs_ucb as cs_ucb_module
 from perllm_opt.schedulers import epoch_plan

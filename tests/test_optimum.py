@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perllm_opt.assignment import ADMITTED, DROPPED, Assignment
 from perllm_opt.config import (
     CalibrationConfig,
     InstanceConfig,
@@ -20,7 +19,8 @@ from perllm_opt.config import (
     WorkloadConfig,
 )
 from perllm_opt.evaluate import CapacityViolationError, evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.assignment import ADMITTED, DROPPED, Assignment
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import joint_problem
 from perllm_opt.milp.solve import OPTIMAL, solve_assignment

@@ -12,7 +12,7 @@ import pytest
 
 from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.reduce import free_items, reduce_data, redundant_rows

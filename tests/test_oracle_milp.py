@@ -15,9 +15,9 @@ from support import SCHEDULER_NAMES, scheduler_from_conf, small_config, with_rea
 
 from perllm_opt.config import DynamicsConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
-from perllm_opt.expected_options import expected_options
 from perllm_opt.float_path import portable_env
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.expected_options import expected_options
 from perllm_opt.regret import outcome, regret_series
 from perllm_opt.rng import RngStreams
 from perllm_opt.simulator import simulate

@@ -8,7 +8,7 @@ import pytest
 
 from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler

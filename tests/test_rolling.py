@@ -16,7 +16,7 @@ from test_optimum_scale import random_data
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import lp_duals

@@ -21,10 +21,10 @@ from support import (
     with_realisation,
 )
 
-from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED
 from perllm_opt.config import DynamicsConfig, SystemConfig, TopologyConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, REFUSED
+from perllm_opt.instance.build import build_instance
 from perllm_opt.knowledge import OracleInfo
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import DECLINE, Scheduler, SchedulerError

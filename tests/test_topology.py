@@ -14,7 +14,7 @@ from support import HAND_GRAPH
 
 from perllm_opt.config import DeploymentConfig, InstanceConfig, TopologyConfig, WorkloadConfig
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.system.deployment import resolve_deployment
 from perllm_opt.system.presets import PRESETS, large_graph, paper_graph
 from perllm_opt.system.topology import build_graph, load_graph, topology_from_graph

@@ -15,7 +15,7 @@ from support import scheduler_from_conf, small_config
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance, option_spans
+from perllm_opt.instance.build import build_instance, option_spans
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.perllm import on_time_options
@@ -139,7 +139,7 @@ def test_the_optimum_reports_a_plan_the_evaluator_agrees_with(whole_max_options)
 
 
 def _as_assignment(option: np.ndarray):
-    from perllm_opt.assignment import Assignment
+    from perllm_opt.instance.assignment import Assignment
 
     return Assignment.from_options(option, source="start")
 

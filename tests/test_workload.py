@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perllm_opt.config import DynamicsConfig, ServiceTypeConfig, WorkloadConfig
-from perllm_opt.dynamics import realise_dynamics, reflected_walk
 from perllm_opt.errors import InputError
+from perllm_opt.instance.dynamics import realise_dynamics, reflected_walk
 from perllm_opt.rng import RngStreams
 from perllm_opt.workload.arrivals import mmpp2_arrivals, poisson_arrivals
 from perllm_opt.workload.generator import generate_requests

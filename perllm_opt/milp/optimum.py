@@ -1,5 +1,5 @@
 """The offline optimum of an instance: solve the MILP (per round, or jointly in placement
-mode) and map the solution back to an :class:`~perllm_opt.assignment.Assignment`."""
+mode) and map the solution back to an :class:`~perllm_opt.instance.assignment.Assignment`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from perllm_opt.assignment import Assignment
 from perllm_opt.config import SolverConfig
 from perllm_opt.evaluate_continuous import n_bins
-from perllm_opt.instance import Instance
+from perllm_opt.instance.assignment import Assignment
+from perllm_opt.instance.build import Instance
 from perllm_opt.milp.continuous import (
     always_on_idle_continuous_j,
     window_problem,
@@ -426,7 +426,7 @@ def _solve_continuous(
     start: np.ndarray | None,
 ) -> OptimumResult:
     """Continuous mode: one MILP per independent window (exact, see
-    :func:`perllm_opt.instance.continuous_windows`), plus the requests that no option serves
+    :func:`perllm_opt.instance.build.continuous_windows`), plus the requests that no option serves
     on time and the idle draw of the servers that never sleep.
 
     With ``cfg.search`` (lexicographic objective), a window whose whole MILP (from

@@ -34,11 +34,12 @@ import highspy
 import numpy as np
 from tqdm.auto import tqdm
 
-from perllm_opt import timeline
-from perllm_opt.assignment import Assignment
 from perllm_opt.config import SolverConfig
 from perllm_opt.evaluate_continuous import capacity_families, n_bins
-from perllm_opt.instance import Instance, continuous_windows
+from perllm_opt.instance import timeline
+from perllm_opt.instance.assignment import Assignment
+from perllm_opt.instance.build import Instance, continuous_windows
+from perllm_opt.instance.options import OptionTable, Template
 from perllm_opt.milp.continuous import (
     always_on_idle_continuous_j,
     capacity_rows,
@@ -56,7 +57,6 @@ from perllm_opt.milp.perllm import (
     reduce_problem,
 )
 from perllm_opt.milp.solve import FEASIBLE, NO_SOLUTION, OPTIMAL
-from perllm_opt.options import OptionTable, Template
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def restrict_to_deployment(instance: Instance, hosts: np.ndarray) -> tuple[Insta
 
     The candidates are those of ``instance`` whose (server, model) ``hosts`` deploys, with
     the same delays, energies and order (an option's values never depend on the other
-    candidates), so the result is the instance :func:`perllm_opt.instance.build_instance`
+    candidates), so the result is the instance :func:`perllm_opt.instance.build.build_instance`
     builds with that deployment, on ``instance``'s drop penalty. Windows (continuous mode)
     are recomputed from its on-time options.
 

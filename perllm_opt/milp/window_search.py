@@ -1,6 +1,6 @@
 """Fix-and-optimize over time windows: good continuous-mode plans at any horizon.
 
-A continuous-mode window (:func:`perllm_opt.instance.continuous_windows`) can hold an hour of
+A continuous-mode window (:func:`perllm_opt.instance.build.continuous_windows`) can hold an hour of
 requests in one MILP that HiGHS cannot search within any sensible budget. This search
 improves a feasible plan one stretch of time at a time (fix-and-optimize, Helber and Sahling
 2010; Pochet and Wolsey 2006, sec. 4.2): the requests dispatched in ``solver.search_window_s``
@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.instance import Instance
+from perllm_opt.instance.build import Instance
 from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem, on_time_options, reduce_problem

@@ -1,7 +1,7 @@
 """Continuous mode over time: who holds what when, peak loads, sleep blocks, windows.
 
 In continuous mode (docs/model.md, "Time") an admitted option of request ``i`` dispatched
-at ``d_i`` holds, relative to ``d_i`` (see :class:`~perllm_opt.options.OptionTable`):
+at ``d_i`` holds, relative to ``d_i`` (see :class:`~perllm_opt.instance.options.OptionTable`):
 
 - its compute share ``phi`` and the request's KV memory on its server over
   ``[0, service_s)`` (dispatch to completion);

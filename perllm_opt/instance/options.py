@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt import delays
+from perllm_opt.instance import delays
 from perllm_opt.system.catalog import Catalog
 from perllm_opt.system.deployment import Deployment
 from perllm_opt.system.topology import Topology
@@ -201,7 +201,7 @@ def build_option_table(
     slowdown: np.ndarray,
     time_cap_s: float,
 ) -> OptionTable:
-    """Apply the formulas of :mod:`perllm_opt.delays` to the ground truth of every option.
+    """Apply the formulas of :mod:`perllm_opt.instance.delays` to the ground truth of every option.
 
     ``dynamics_index`` is each request's interval of the slowdown process (its round's
     start in rounds mode, its dispatch in continuous mode); ``time_cap_s`` the time an

@@ -19,7 +19,7 @@ part of the law. The laws used here:
 With ``g = prompt x prefill s/token + out x decode s/token`` (true speed, no slowdown) the
 inference time is ``s g``, so for a time budget ``b`` left after transmission
 ``P(s g <= b) = clip((b / g - 1) / (s_max - 1), 0, 1)`` (an indicator when ``s_max = 1``),
-averaged over the output law. The formulas are those of :mod:`perllm_opt.delays`.
+averaged over the output law. The formulas are those of :mod:`perllm_opt.instance.delays`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt import delays
-from perllm_opt.instance import Instance
+from perllm_opt.instance import delays
+from perllm_opt.instance.build import Instance
+from perllm_opt.instance.options import Template
 from perllm_opt.knowledge import OutputLaw, output_laws
-from perllm_opt.options import Template
 
 
 @dataclass(frozen=True, eq=False)

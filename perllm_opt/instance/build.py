@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt import delays, timeline
 from perllm_opt.config import InstanceConfig, ServiceTypeConfig
-from perllm_opt.dynamics import Dynamics, realise_dynamics
 from perllm_opt.errors import InputError
-from perllm_opt.options import (
+from perllm_opt.instance import delays, timeline
+from perllm_opt.instance.dynamics import Dynamics, realise_dynamics
+from perllm_opt.instance.options import (
     OptionTable,
     ServerSlices,
     Template,
@@ -24,8 +24,8 @@ from perllm_opt.options import (
     build_slices,
     build_templates,
 )
+from perllm_opt.instance.size_guard import SizeEstimate, check_size, estimate_size
 from perllm_opt.rng import RngStreams
-from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
 from perllm_opt.system.catalog import Catalog, load_catalog
 from perllm_opt.system.deployment import Deployment, resolve_deployment
 from perllm_opt.system.topology import Topology, build_graph, topology_from_graph
@@ -358,7 +358,7 @@ def build_instance(
         slices,
         hosts=deployment.can_host if placement else None,
     )
-    # Refuse, before allocating, a run that cannot fit in memory (perllm_opt/size_guard.py).
+    # Refuse, before allocating, a run that cannot fit in memory (instance/size_guard.py).
     keys, term_keys = size_keys(config, "horizon_s, workload.rate_rps, topology")
     check_size(
         instance_size(

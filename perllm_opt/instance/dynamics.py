@@ -70,7 +70,7 @@ class Dynamics:
     def time_factor(self) -> np.ndarray:
         """Inference-time multiplier per (server, interval) relative to the profile at the
         initial speed: the slowdown, times ``speed_factor / speed_factor_at(t)`` (inference
-        time is inversely proportional to speed, :mod:`perllm_opt.delays`)."""
+        time is inversely proportional to speed, :mod:`perllm_opt.instance.delays`)."""
         speed = self.speed_factor_at(np.arange(self.n_intervals))
         return self.slowdown * self.speed_factor[:, None] / speed
 
