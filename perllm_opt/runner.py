@@ -15,18 +15,18 @@ import numpy as np
 
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError, require
-from perllm_opt.evaluate import Evaluation, evaluate
+from perllm_opt.evaluation.metrics import Evaluation, evaluate
+from perllm_opt.evaluation.regret import Outcome, add_decomposed_regret, outcome, regret_series
 from perllm_opt.instance.build import Instance, build_instance, instance_size, size_keys
 from perllm_opt.instance.expected_options import expected_options
 from perllm_opt.instance.size_guard import SizeEstimate, check_size, estimate_size
 from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
 from perllm_opt.milp.placement import placement_start
 from perllm_opt.milp.solve import check_solver
-from perllm_opt.regret import Outcome, add_decomposed_regret, outcome, regret_series
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import SimulationResult, simulate
+from perllm_opt.simulation.simulator import SimulationResult, simulate
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ExperimentResult:
     summary : dict
         Instance size and timings.
     outcomes : dict of str to Outcome
-        Each row's per-round realised and expected outcomes (:mod:`perllm_opt.regret`).
+        Each row's per-round realised and expected outcomes (:mod:`perllm_opt.evaluation.regret`).
     """
 
     rows: list[dict[str, Any]]
@@ -55,7 +55,7 @@ class ExperimentResult:
 
     def regret_series(self):
         """Cumulative regret against both references after each round (long format,
-        :func:`perllm_opt.regret.regret_series`)."""
+        :func:`perllm_opt.evaluation.regret.regret_series`)."""
         return regret_series(self.outcomes)
 
     def cumulative_regret(self) -> dict[str, np.ndarray]:

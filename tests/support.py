@@ -24,7 +24,7 @@ from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.instance.build import Instance, build_instance
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
-from perllm_opt.view import Feedback, RoundView
+from perllm_opt.simulation.view import Feedback, RoundView
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
@@ -231,7 +231,7 @@ class Spy(Scheduler):
         self.inner.begin_round(view)
 
     def select(self, view: RoundView, k: int) -> int:
-        from perllm_opt.view import free_mask
+        from perllm_opt.simulation.view import free_mask
 
         c = self.inner.select(view, k)
         if c >= 0:

@@ -20,8 +20,8 @@ from support import (
 )
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import CapacityViolationError, evaluate
-from perllm_opt.evaluate_continuous import capacity_excess, capacity_families
+from perllm_opt.evaluation.continuous import capacity_excess, capacity_families
+from perllm_opt.evaluation.metrics import CapacityViolationError, evaluate
 from perllm_opt.float_path import ENV, avx512_targets, portable_env
 from perllm_opt.instance import timeline
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
@@ -31,7 +31,7 @@ from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.reduce import dominated_options
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 SOLVER = SolverConfig(time_limit_s=60.0)
 

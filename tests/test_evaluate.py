@@ -18,11 +18,11 @@ from support import (
     small_config,
 )
 
-from perllm_opt.evaluate import CapacityViolationError, evaluate
+from perllm_opt.evaluation.metrics import CapacityViolationError, evaluate
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
 from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 TAU = 30.0
 

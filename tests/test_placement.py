@@ -19,8 +19,8 @@ from perllm_opt.config import (
     WorkloadConfig,
 )
 from perllm_opt.errors import InputError
-from perllm_opt.evaluate import evaluate
-from perllm_opt.evaluate_continuous import capacity_excess
+from perllm_opt.evaluation.continuous import capacity_excess
+from perllm_opt.evaluation.metrics import evaluate
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.instance.build import build_instance
 from perllm_opt.instance.options import OptionTable

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perllm_opt import Scheduler
-from perllm_opt.view import RoundView, free_mask
+from perllm_opt.simulation.view import RoundView, free_mask
 
 
 @dataclass

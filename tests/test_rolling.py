@@ -15,7 +15,7 @@ from support import small_config
 from test_optimum_scale import random_data
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import evaluate
+from perllm_opt.evaluation.metrics import evaluate
 from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.data import AssignmentData
@@ -148,7 +148,7 @@ def test_rolling_plan_is_no_worse_than_its_start():
     requests on time, at no higher objective."""
     from support import scheduler_from_conf
 
-    from perllm_opt.simulator import simulate
+    from perllm_opt.simulation.simulator import simulate
 
     inst = continuous_instance(0, rate=3.0)
     sim = simulate(inst, scheduler_from_conf("greedy_energy"), np.random.default_rng(0))

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from perllm_opt.cli.collect import main as collect_main
-from perllm_opt.collect import collect, t975
+from perllm_opt.evaluation.collect import collect, t975
 
 FAST = ["horizon_s=60", "optimal=false", "schedulers=[cs_ucb,random]", "progress=false"]
 

@@ -43,13 +43,13 @@ from perllm_opt.cli.run_record import (
     result_problem,
 )
 from perllm_opt.cli.submitit_settings import check_plugin_for
-from perllm_opt.collect import NON_RESULT_KEYS
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
+from perllm_opt.evaluation.collect import NON_RESULT_KEYS
+from perllm_opt.evaluation.report import format_table
+from perllm_opt.evaluation.timings import TIMINGS_FILE, split_rows, split_summary
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
-from perllm_opt.report import format_table
 from perllm_opt.runner import ExperimentResult, run_experiment
-from perllm_opt.timings import TIMINGS_FILE, split_rows, split_summary
 from perllm_opt.tuning import score_trial
 
 log = logging.getLogger("perllm_opt")
@@ -188,8 +188,8 @@ def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
     )
 
 
-# NON_RESULT_KEYS (perllm_opt.collect): config keys that change how a run looks, never its
-# results; a resumed sweep does not redo a run for them (Hydra's own settings, launchers
+# NON_RESULT_KEYS (perllm_opt.evaluation.collect): config keys that change how a run looks,
+# never its results; a resumed sweep does not redo a run for them (Hydra's own settings, launchers
 # included, are not in the task config).
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from perllm_opt.collect import check_rows
+from perllm_opt.evaluation.collect import check_rows
 
 #: The digests of the input files a run's config named, written with its results.
 INPUTS_FILE = "inputs.json"

@@ -31,7 +31,7 @@ import numpy as np
 from perllm_opt.instance import delays
 from perllm_opt.instance.build import Instance
 from perllm_opt.instance.options import Template
-from perllm_opt.knowledge import OutputLaw, output_laws
+from perllm_opt.simulation.knowledge import OutputLaw, output_laws
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Relative tolerance on capacity checks (shares, Mbps, bytes), as in :mod:`perllm_opt.view`.
+#: Relative tolerance on capacity checks (shares, Mbps, bytes), as in
+#: :mod:`perllm_opt.simulation.view`.
 RTOL = 1e-9
 
 

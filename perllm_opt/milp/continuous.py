@@ -26,7 +26,7 @@ import itertools
 
 import numpy as np
 
-from perllm_opt.evaluate_continuous import capacity_families
+from perllm_opt.evaluation.continuous import capacity_families
 from perllm_opt.instance import timeline
 from perllm_opt.instance.build import Instance
 from perllm_opt.milp.data import AssignmentData

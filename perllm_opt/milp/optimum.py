@@ -13,7 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.evaluate_continuous import n_bins
+from perllm_opt.evaluation.continuous import n_bins
 from perllm_opt.instance.assignment import Assignment
 from perllm_opt.instance.build import Instance
 from perllm_opt.milp.continuous import (
@@ -288,7 +288,7 @@ def solve_optimum(
     -------
     OptimumResult
         Its ``assignment`` (when a solution exists) is scored by
-        :func:`perllm_opt.evaluate.evaluate` like any scheduler's.
+        :func:`perllm_opt.evaluation.metrics.evaluate` like any scheduler's.
 
     Raises
     ------

@@ -35,7 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.evaluate_continuous import capacity_families, n_bins
+from perllm_opt.evaluation.continuous import capacity_families, n_bins
 from perllm_opt.instance import timeline
 from perllm_opt.instance.assignment import Assignment
 from perllm_opt.instance.build import Instance, continuous_windows

@@ -89,7 +89,7 @@ from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.epoch_plan import PLAN_GUARD_S, plan_epoch
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
 from perllm_opt.schedulers.fast_plan import plan_epoch_fast
-from perllm_opt.view import Feedback, RoundView, fits, free_mask
+from perllm_opt.simulation.view import Feedback, RoundView, fits, free_mask
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 

@@ -54,7 +54,7 @@ from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.milp.perllm import GB
 from perllm_opt.milp.solve import OPTIMAL, SolveResult
 from perllm_opt.schedulers.base import DECLINE
-from perllm_opt.view import RoundView, SystemInfo
+from perllm_opt.simulation.view import RoundView, SystemInfo
 
 Candidates = Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perllm_opt.instance import delays
-from perllm_opt.view import SystemInfo
+from perllm_opt.simulation.view import SystemInfo
 
 
 @dataclass(frozen=True, eq=False)

@@ -35,7 +35,7 @@ from perllm_opt.config import SolverConfig
 from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.schedulers.epoch_plan import Candidates, EpochProblem, epoch_problem
-from perllm_opt.view import RoundView, SystemInfo
+from perllm_opt.simulation.view import RoundView, SystemInfo
 
 #: Weight of the cheapness tie-break in stage 1's cost, below any difference in p that the
 #: exact plan would see (it rounds p to 1e-6).

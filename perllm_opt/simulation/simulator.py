@@ -1,5 +1,5 @@
 """The online simulator (docs/model.md, "Online scheduling"): rounds mode here, continuous
-mode in :mod:`perllm_opt.continuous_simulator`.
+mode in :mod:`perllm_opt.simulation.continuous`.
 
 At each round boundary the round's requests are offered to the scheduler one at a time in
 arrival order. The environment applies the true option: if the round's compute, KV memory or
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from perllm_opt.continuous_simulator import simulate_continuous
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, REFUSED, Assignment
 from perllm_opt.instance.build import Instance
-from perllm_opt.knowledge import epoch_view, oracle_info, public_info, resource_arrays
 from perllm_opt.schedulers.base import Scheduler, check_choice
-from perllm_opt.view import CAPACITY_RTOL, Feedback
+from perllm_opt.simulation.continuous import simulate_continuous
+from perllm_opt.simulation.knowledge import epoch_view, oracle_info, public_info, resource_arrays
+from perllm_opt.simulation.view import CAPACITY_RTOL, Feedback
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perllm_opt.evaluate import Evaluation
-from perllm_opt.evaluate_continuous import series_bins
+from perllm_opt.evaluation.continuous import series_bins
+from perllm_opt.evaluation.metrics import Evaluation
 from perllm_opt.instance.assignment import ADMITTED, Assignment
 from perllm_opt.instance.build import Instance
 from perllm_opt.instance.expected_options import ExpectedOptions
@@ -93,7 +93,7 @@ def regret_of(evaluation: Evaluation, optimum: Evaluation) -> Regret:
     Parameters
     ----------
     evaluation : Evaluation
-        A scheduler's, from :func:`perllm_opt.evaluate.evaluate` or
+        A scheduler's, from :func:`perllm_opt.evaluation.metrics.evaluate` or
         :func:`perllm_opt.runner.run_schedulers`.
     optimum : Evaluation
         The optimum's assignment (:func:`perllm_opt.milp.optimum.solve_optimum`), evaluated

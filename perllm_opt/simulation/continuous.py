@@ -20,10 +20,10 @@ import numpy as np
 
 from perllm_opt.instance.assignment import ADMITTED, REFUSED
 from perllm_opt.instance.build import Instance
-from perllm_opt.knowledge import epoch_view, resource_arrays
 from perllm_opt.schedulers.base import Scheduler, check_choice
 from perllm_opt.schedulers.estimates import candidate_models
-from perllm_opt.view import CAPACITY_RTOL, SystemInfo, read_only
+from perllm_opt.simulation.knowledge import epoch_view, resource_arrays
+from perllm_opt.simulation.view import CAPACITY_RTOL, SystemInfo, read_only
 
 
 def _link_fits(

@@ -8,7 +8,7 @@ import numpy as np
 
 from perllm_opt.config import ServiceTypeConfig
 from perllm_opt.instance.build import Instance
-from perllm_opt.view import RoundView, SystemInfo, read_only
+from perllm_opt.simulation.view import RoundView, SystemInfo, read_only
 
 #: Standard-normal quadrature nodes for expectations of clipped log-normal token lengths.
 QUAD_Z = np.linspace(-6.0, 6.0, 2401)

@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from perllm_opt.evaluate_continuous import bin_series, capacity_excess
+from perllm_opt.evaluation.continuous import bin_series, capacity_excess
 from perllm_opt.instance import delays
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
 from perllm_opt.instance.build import Instance
-from perllm_opt.view import fits
+from perllm_opt.simulation.view import fits
 
 
 class CapacityViolationError(AssertionError):
