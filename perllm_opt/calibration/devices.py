@@ -1,6 +1,6 @@
 """A device profile from llama-bench measurements, in the format of ``data/devices.yaml``.
 
-What llama-bench measures (``perllm_opt/llama_bench.py``) fills the per-model speeds:
+What llama-bench measures (``perllm_opt/calibration/llama_bench.py``) fills the per-model speeds:
 
 - ``prefill_tok_s`` = ``avg_ts`` of the fastest prompt-processing test (``pp``, no prefilled
   context) of the model, labelled [F] with the file and row it came from;
@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
+from perllm_opt.calibration.llama_bench import BenchRow
 from perllm_opt.errors import InputError, require
-from perllm_opt.llama_bench import BenchRow
 from perllm_opt.system.catalog import DeviceProfile, ModelPerf, ModelSpec
 
 #: Relative difference of parameter counts within which a benchmarked model is taken to be a
