@@ -23,8 +23,8 @@ from joblib import Parallel, delayed
 
 from perllm_opt.cli.config_store import compose_config
 from perllm_opt.cli.main import to_app_config
-from perllm_opt.evaluation.continuous import series_bins
 from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.bins import series_bins
 from perllm_opt.instance.build import build_instance
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulation.simulator import simulate

@@ -17,9 +17,16 @@ from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError, require
 from perllm_opt.evaluation.metrics import Evaluation, evaluate
 from perllm_opt.evaluation.regret import Outcome, add_decomposed_regret, outcome, regret_series
-from perllm_opt.instance.build import Instance, build_instance, instance_size, size_keys
+from perllm_opt.instance.build import build_instance
 from perllm_opt.instance.expected_options import expected_options
-from perllm_opt.instance.size_guard import SizeEstimate, check_size, estimate_size
+from perllm_opt.instance.realised import Instance
+from perllm_opt.instance.size_guard import (
+    SizeEstimate,
+    check_size,
+    estimate_size,
+    instance_size,
+    size_keys,
+)
 from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
 from perllm_opt.milp.placement import placement_start
 from perllm_opt.milp.solve import check_solver

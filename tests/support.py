@@ -21,7 +21,8 @@ from perllm_opt.config import (
     WorkloadConfig,
 )
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
-from perllm_opt.instance.build import Instance, build_instance
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
 from perllm_opt.simulation.view import Feedback, RoundView

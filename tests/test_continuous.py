@@ -20,12 +20,13 @@ from support import (
 )
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluation.continuous import capacity_excess, capacity_families
+from perllm_opt.evaluation.continuous import capacity_excess
 from perllm_opt.evaluation.metrics import CapacityViolationError, evaluate
 from perllm_opt.float_path import ENV, avx512_targets, portable_env
 from perllm_opt.instance import timeline
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.capacity import capacity_families
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.reduce import dominated_options
@@ -377,7 +378,7 @@ def test_windows_never_share_a_resource():
     inst = continuous_small(5, horizon_s=900.0, rate=0.02)
     ws = window_requests(inst)
     assert len(ws) > 1
-    from perllm_opt.instance.build import option_spans
+    from perllm_opt.instance.windows import option_spans
 
     o = inst.options
     spans = []

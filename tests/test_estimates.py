@@ -11,12 +11,8 @@ from hypothesis import strategies as st
 from support import profile_energy_j, profile_time_s
 
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
-from perllm_opt.simulation.knowledge import (
-    expected_output_tokens,
-    expected_tokens,
-    oracle_info,
-    public_info,
-)
+from perllm_opt.simulation.knowledge import oracle_info, public_info
+from perllm_opt.workload.laws import expected_output_tokens, expected_tokens
 
 
 @given(

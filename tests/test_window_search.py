@@ -15,7 +15,8 @@ from support import scheduler_from_conf, small_config
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluation.metrics import evaluate
-from perllm_opt.instance.build import build_instance, option_spans
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.windows import option_spans
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.perllm import on_time_options

@@ -9,7 +9,7 @@ import numpy as np
 from perllm_opt.evaluation.continuous import bin_series, capacity_excess
 from perllm_opt.instance import delays
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.simulation.view import fits
 
 

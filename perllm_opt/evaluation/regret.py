@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perllm_opt.evaluation.continuous import series_bins
 from perllm_opt.evaluation.metrics import Evaluation
 from perllm_opt.instance.assignment import ADMITTED, Assignment
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.bins import series_bins
 from perllm_opt.instance.expected_options import ExpectedOptions
+from perllm_opt.instance.realised import Instance
 
 #: The scheduler whose decisions pseudo-regret is measured against.
 REFERENCE = "oracle_milp"

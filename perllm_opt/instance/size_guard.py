@@ -19,10 +19,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from perllm_opt.config import InstanceConfig
 from perllm_opt.errors import InputError
+from perllm_opt.instance.options import Template
+from perllm_opt.workload.traces import resolve_trace_path
 
 #: Resident memory of a run before its instance (Python, numpy, Pyomo, HiGHS imported).
 BASE_BYTES = 200 * 2**20
@@ -207,3 +212,58 @@ def check_size(
             f"a run that fits memory_budget_gb={budget / 1e9:.1f} (lower these, or raise "
             "memory_budget_gb if the machine has the memory)",
         )
+
+
+def instance_size(
+    config: InstanceConfig,
+    templates: Sequence[Template],
+    n_links_servers: int,
+    round_s: float,
+    n_sleep_servers: int = 0,
+    n_schedulers: int = 1,
+) -> SizeEstimate:
+    """The expected size of ``config``'s instance, from its templates: requests
+    (rate x horizon; a trace gives at most its rows), options (each request is offered its
+    template's candidates, averaged over zones and weighted by the service mix), epochs or
+    rounds, bins of the per-bin series (rounds mode: the rounds), sleep blocks and dynamics
+    intervals."""
+    w = config.workload
+    requests = float(w.rate_rps) * float(config.horizon_s)
+    if w.kind == "trace" and w.trace_path:
+        path = resolve_trace_path(str(w.trace_path))
+        if path.is_file():
+            with path.open("rb") as fh:
+                rows = sum(1 for _ in fh)
+            requests = rows if w.trace_native_rate else min(requests, rows)
+    n_services = len(config.services)
+    mix = np.asarray([s.mix for s in config.services], dtype=float)
+    per_service = np.zeros(n_services)
+    for t in templates:
+        per_service[t.service] += len(t.server)
+    n_zones = max(len(templates) // max(n_services, 1), 1)
+    options_per_request = float(per_service @ mix / mix.sum()) / n_zones
+    horizon = float(config.horizon_s)
+    rounds = math.ceil(horizon / round_s)
+    continuous = config.system.mode == "continuous"
+    return estimate_size(
+        requests,
+        options_per_request,
+        rounds=rounds,
+        intervals=math.ceil(horizon / float(config.dynamics.interval_s)),
+        n_links_servers=n_links_servers,
+        n_schedulers=n_schedulers,
+        bins=math.ceil(horizon / float(config.system.bin_s)) if continuous else rounds,
+        sleep_blocks=math.ceil(horizon / float(config.system.sleep_block_s)) if continuous else 0,
+        n_sleep_servers=n_sleep_servers,
+    )
+
+
+def size_keys(config: InstanceConfig, options_keys: str) -> tuple[str, dict[str, str]]:
+    """The keys a refusal of the size guard names: ``options_keys`` for the options (led by
+    ``system.rate_levels_mbps`` when its levels multiply them tenfold or more), and the
+    round length for the rounds of rounds mode."""
+    if len(config.system.rate_levels_mbps) >= 10:
+        options_keys = f"system.rate_levels_mbps, {options_keys}"
+    rounds = config.system.mode == "rounds"
+    key = "system.round_s" if rounds else "system.epoch_s"
+    return options_keys, {"rounds": key, "bins": "system.round_s" if rounds else "system.bin_s"}

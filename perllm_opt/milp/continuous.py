@@ -1,9 +1,9 @@
 """PerLLM's offline optimum in continuous mode, as assignment data (docs/model.md,
 "Offline optimum").
 
-For a window ``W`` of requests (:func:`perllm_opt.instance.build.continuous_windows`: windows share
-no resource at any time, so the optimum is the union of the windows' optima) and their
-on-time options ``O_W``:
+For a window ``W`` of requests (:func:`perllm_opt.instance.windows.continuous_windows`:
+windows share no resource at any time, so the optimum is the union of the windows' optima)
+and their on-time options ``O_W``:
 
     min  sum_o c_o x_o + sum_{(j, b)} w_idle P_idle_j B on_jb + M sum_i drop_i
     s.t. sum_{o of i} x_o + drop_i = 1                         (each request once)
@@ -26,9 +26,9 @@ import itertools
 
 import numpy as np
 
-from perllm_opt.evaluation.continuous import capacity_families
 from perllm_opt.instance import timeline
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.capacity import capacity_families
+from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.perllm import (
     GB,

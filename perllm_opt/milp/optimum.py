@@ -13,9 +13,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.evaluation.continuous import n_bins
 from perllm_opt.instance.assignment import Assignment
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.bins import n_bins
+from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.continuous import (
     always_on_idle_continuous_j,
     window_problem,
@@ -426,7 +426,7 @@ def _solve_continuous(
     start: np.ndarray | None,
 ) -> OptimumResult:
     """Continuous mode: one MILP per independent window (exact, see
-    :func:`perllm_opt.instance.build.continuous_windows`), plus the requests that no option serves
+    :func:`perllm_opt.instance.windows.continuous_windows`), plus the requests that no option serves
     on time and the idle draw of the servers that never sleep.
 
     With ``cfg.search`` (lexicographic objective), a window whose whole MILP (from

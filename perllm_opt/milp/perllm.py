@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.reduce import reduce_data
 

@@ -35,11 +35,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.evaluation.continuous import capacity_families, n_bins
 from perllm_opt.instance import timeline
 from perllm_opt.instance.assignment import Assignment
-from perllm_opt.instance.build import Instance, continuous_windows
+from perllm_opt.instance.bins import n_bins
+from perllm_opt.instance.capacity import capacity_families
 from perllm_opt.instance.options import OptionTable, Template
+from perllm_opt.instance.realised import Instance
+from perllm_opt.instance.windows import continuous_windows
 from perllm_opt.milp.continuous import (
     always_on_idle_continuous_j,
     capacity_rows,

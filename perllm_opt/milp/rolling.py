@@ -1,6 +1,6 @@
 """Time decomposition of a continuous-mode window: a rolling plan and a certified bound.
 
-A window of continuous mode (:func:`perllm_opt.instance.build.continuous_windows`) is one MILP
+A window of continuous mode (:func:`perllm_opt.instance.windows.continuous_windows`) is one MILP
 however long it is: requests that follow each other share servers and links without a
 break. With ``solver.window_s`` a window longer than that is split into *blocks* of
 ``window_s`` seconds of dispatch times (docs/model.md, "Time decomposition"):
@@ -40,7 +40,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.instance.build import Instance, option_spans
+from perllm_opt.instance.realised import Instance
+from perllm_opt.instance.windows import option_spans
 from perllm_opt.milp.continuous import window_problem
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import lp_duals, solve_assignment_direct

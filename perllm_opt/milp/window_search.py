@@ -1,13 +1,14 @@
 """Fix-and-optimize over time windows: good continuous-mode plans at any horizon.
 
-A continuous-mode window (:func:`perllm_opt.instance.build.continuous_windows`) can hold an hour of
-requests in one MILP that HiGHS cannot search within any sensible budget. This search
-improves a feasible plan one stretch of time at a time (fix-and-optimize, Helber and Sahling
-2010; Pochet and Wolsey 2006, sec. 4.2): the requests dispatched in ``solver.search_window_s``
-seconds are re-chosen by an exact sub-MILP (most on time, then least weighted energy) with
-every other request's choice fixed, and the sub-MILP's answer is kept only if it is better,
-so the plan never gets worse than the one it started from. Successive passes shift the
-stretches by half their length, so that moves across a boundary are tried too.
+A continuous-mode window (:func:`perllm_opt.instance.windows.continuous_windows`) can hold
+an hour of requests in one MILP that HiGHS cannot search within any sensible budget. This
+search improves a feasible plan one stretch of time at a time (fix-and-optimize, Helber and
+Sahling 2010; Pochet and Wolsey 2006, sec. 4.2): the requests dispatched in
+``solver.search_window_s`` seconds are re-chosen by an exact sub-MILP (most on time, then
+least weighted energy) with every other request's choice fixed, and the sub-MILP's answer is
+kept only if it is better, so the plan never gets worse than the one it started from.
+Successive passes shift the stretches by half their length, so that moves across a boundary
+are tried too.
 
 Within a pass, stretches are taken in two colours (even, then odd): stretches of one colour
 whose options' time spans (sleep blocks included) are disjoint share no row and no fixed
@@ -27,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem, on_time_options, reduce_problem

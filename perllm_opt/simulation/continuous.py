@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from perllm_opt.instance.assignment import ADMITTED, REFUSED
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.schedulers.base import Scheduler, check_choice
 from perllm_opt.schedulers.estimates import candidate_models
 from perllm_opt.simulation.knowledge import epoch_view, resource_arrays

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, REFUSED, Assignment
-from perllm_opt.instance.build import Instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.schedulers.base import Scheduler, check_choice
 from perllm_opt.simulation.continuous import simulate_continuous
 from perllm_opt.simulation.knowledge import epoch_view, oracle_info, public_info, resource_arrays
