@@ -27,9 +27,10 @@ from perllm_opt.instance.size_guard import (
     instance_size,
     size_keys,
 )
-from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
+from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.placement import placement_start
 from perllm_opt.milp.solve import check_solver
+from perllm_opt.milp.subproblems import OptimumResult
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler

@@ -23,7 +23,8 @@ from perllm_opt.instance.assignment import ADMITTED, DROPPED, Assignment
 from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import joint_problem
-from perllm_opt.milp.solve import OPTIMAL, solve_assignment
+from perllm_opt.milp.result import OPTIMAL
+from perllm_opt.milp.solve import solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 ROUNDS = SystemConfig(mode="rounds")

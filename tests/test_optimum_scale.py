@@ -16,7 +16,8 @@ from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.reduce import free_items, reduce_data, redundant_rows
-from perllm_opt.milp.solve import OPTIMAL, solve_assignment
+from perllm_opt.milp.result import OPTIMAL
+from perllm_opt.milp.solve import solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 

@@ -21,6 +21,7 @@ from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import lp_duals
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
+from perllm_opt.milp.result import OPTIMAL
 from perllm_opt.milp.rolling import (
     _Clock,
     block_data,
@@ -28,7 +29,7 @@ from perllm_opt.milp.rolling import (
     lagrangian_bound,
     time_blocks,
 )
-from perllm_opt.milp.solve import OPTIMAL, solve_assignment
+from perllm_opt.milp.solve import solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 

@@ -185,7 +185,7 @@ def test_the_certified_bound_is_never_above_the_brute_force_optimum(seed):
 
 def _window_alone(inst, requests, cfg) -> tuple[float, float]:
     """(plan objective, bound) of one window through the optimum's search path."""
-    from perllm_opt.milp.optimum import _searched
+    from perllm_opt.milp.continuous_optimum import _searched
 
     prob = window_problem(inst, requests)
     empty = np.full(inst.n_requests, -1, dtype=np.int64)

@@ -19,8 +19,7 @@ from collections.abc import MutableMapping
 
 from omegaconf import DictConfig, OmegaConf
 
-#: The variable Ray reads at import to choose between single-node (loopback) and cluster mode.
-RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+from perllm_opt.milp.parallel import RAY_CLUSTER_ENV, single_node_mode
 
 
 def starts_local_ray(config: DictConfig, environ: MutableMapping[str, str]) -> bool:
@@ -52,12 +51,3 @@ def keep_local_ray_on_loopback(
             f"interface; set {RAY_CLUSTER_ENV}=0 before starting, or give a cluster address"
         )
     return single_node_mode(environ)
-
-
-def single_node_mode(environ: MutableMapping[str, str]) -> bool:
-    """Ask a Ray not yet imported for its single-node mode (every server on loopback),
-    unless the user set the variable; returns True if it set it."""
-    if RAY_CLUSTER_ENV in environ:
-        return False
-    environ[RAY_CLUSTER_ENV] = "0"
-    return True

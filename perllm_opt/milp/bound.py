@@ -44,7 +44,7 @@ import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.highs_direct import _highs, solve_assignment_direct
+from perllm_opt.milp.highs_direct import highs_model, solve_assignment_direct
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +120,7 @@ def merged_blocks(data: AssignmentData, option_block: np.ndarray) -> np.ndarray:
 def _lp_item_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray]:
     """The LP optimum and its assignment rows' duals ``y`` (HiGHS's row duals: reduced cost
     ``c - A^T y``)."""
-    h = _highs(data, cfg, relax=True)
+    h = highs_model(data, cfg, relax=True)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         status = h.modelStatusToString(h.getModelStatus())
@@ -231,7 +231,7 @@ def at_least(data: AssignmentData, value: float, cfg: SolverConfig) -> bool:
     ends without time out and without a solution below ``value`` has shown there is none.
     The caller keeps a margin above what it needs (HiGHS's tolerances are about 1e-6).
     """
-    h = _highs(data, cfg, relax=False)
+    h = highs_model(data, cfg, relax=False)
     h.setOptionValue("objective_bound", float(value))
     h.run()
     status = h.getModelStatus()

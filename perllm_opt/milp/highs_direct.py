@@ -18,13 +18,13 @@ import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.solve import (
+from perllm_opt.milp.result import (
     FEASIBLE,
     INFEASIBLE,
     NO_SOLUTION,
     OPTIMAL,
     SolveResult,
-    _gap,
+    relative_gap,
 )
 
 
@@ -76,7 +76,7 @@ def _start_solution(data: AssignmentData, x: np.ndarray) -> highspy.HighsSolutio
     return sol
 
 
-def _highs(
+def highs_model(
     data: AssignmentData,
     cfg: SolverConfig,
     relax: bool,
@@ -218,7 +218,7 @@ def solve_assignment_direct(
     t0 = time.perf_counter()
     n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
     n_d = n_i if data.drop_cost is not None else 0
-    h = _highs(data, cfg, relax, max_nodes, presolve, relaxed_items)
+    h = highs_model(data, cfg, relax, max_nodes, presolve, relaxed_items)
     if max_drops is not None and n_d:
         cols = np.arange(n_o, n_o + n_d, dtype=np.int32)
         h.addRow(-highspy.kHighsInf, float(max_drops), n_d, cols, np.ones(n_d))
@@ -257,7 +257,7 @@ def solve_assignment_direct(
         status,
         obj,
         bound,
-        _gap(obj, bound),
+        relative_gap(obj, bound),
         float(drop.sum()),
         build_s,
         solve_s,
@@ -289,7 +289,7 @@ def lp_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray
     """
     if data.sense != "min":
         raise ValueError("lp_duals: a minimisation is expected")
-    h = _highs(data, cfg, relax=True)
+    h = highs_model(data, cfg, relax=True)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         status = h.modelStatusToString(h.getModelStatus())
@@ -308,7 +308,7 @@ def lp_bound(data: AssignmentData, cfg: SolverConfig, method: str = "ipm") -> tu
     solves the LP of an hour-long continuous window (99,123 options, 17,291 rows) in about
     90 s where the dual simplex does not finish in 600 s (docs/benchmarks.md).
     """
-    h = _highs(data, cfg, relax=True)
+    h = highs_model(data, cfg, relax=True)
     h.setOptionValue("solver", method)
     h.run()
     ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal

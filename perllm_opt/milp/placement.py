@@ -48,9 +48,9 @@ from perllm_opt.milp.continuous import (
     concat,
     sleep_gates,
 )
+from perllm_opt.milp.continuous_optimum import solve_continuous
 from perllm_opt.milp.data import AssignmentData, drops_only
-from perllm_opt.milp.highs_direct import _highs, solve_assignment_direct
-from perllm_opt.milp.optimum import OptimumResult, solve_optimum
+from perllm_opt.milp.highs_direct import highs_model, solve_assignment_direct
 from perllm_opt.milp.perllm import (
     GB,
     RoundProblem,
@@ -58,7 +58,8 @@ from perllm_opt.milp.perllm import (
     option_costs,
     reduce_problem,
 )
-from perllm_opt.milp.solve import FEASIBLE, NO_SOLUTION, OPTIMAL
+from perllm_opt.milp.result import FEASIBLE, NO_SOLUTION, OPTIMAL
+from perllm_opt.milp.subproblems import OptimumResult, is_lexicographic
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ class PairFixings:
         self.relax = relax
         self.n_pairs = n_pairs
         self.col = data.n_options + data.n_items + gate_start + np.arange(n_pairs)
-        self.h = _highs(data, cfg, relax=relax)
+        self.h = highs_model(data, cfg, relax=relax)
         self.solves = 0
         self.solve_s = 0.0
 
@@ -410,7 +411,7 @@ class _Search:
             pos[kept] = np.arange(len(kept))
             start = _mapped(pos, old)
         t0 = time.perf_counter()
-        res = solve_optimum(sub, self.cfg, start=start)
+        res = solve_continuous(sub, self.cfg, is_lexicographic(self.cfg), False, start)
         self.build_s += res.build_s
         self.solve_s += res.solve_s
         self.solver_s += res.solver_s

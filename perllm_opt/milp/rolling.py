@@ -168,7 +168,7 @@ def fix_items(
     return out, keep, keep_item
 
 
-def _span_end(instance: Instance, opts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def span_end(instance: Instance, opts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return option_spans(
         instance.options, instance.request_dispatch_s, instance.topology.server_can_sleep,
         instance.sleep_block_s, opts,
@@ -189,7 +189,7 @@ class _Clock:
         self.solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
 
 
-def _free_problem(
+def free_problem(
     instance: Instance,
     free: np.ndarray,
     chosen: np.ndarray,
@@ -201,7 +201,7 @@ def _free_problem(
     opts = on_time_options(instance, free)
     if len(opts) == 0:
         return None
-    first, last = _span_end(instance, opts)
+    first, last = span_end(instance, opts)
     lo, hi = span
     is_free = np.zeros(instance.n_requests, dtype=bool)
     is_free[free] = True
@@ -253,7 +253,7 @@ def rolling_plan(
                 continue  # the last full window already covered these blocks
             free = np.concatenate(blocks[k : k + width])
             t0 = time.perf_counter()
-            sub = _free_problem(instance, free, chosen, (lo, hi))
+            sub = free_problem(instance, free, chosen, (lo, hi))
             if sub is None:
                 continue
             if cfg.reduce:
@@ -275,7 +275,7 @@ def rolling_plan(
             chosen[keep] = pick[keep]
             lo[keep], hi[keep] = np.inf, -np.inf
             new = keep[chosen[keep] >= 0]
-            lo[new], hi[new] = _span_end(instance, chosen[new])
+            lo[new], hi[new] = span_end(instance, chosen[new])
         has = np.concatenate(blocks) if blocks else np.empty(0, dtype=np.int64)
         drops.append(int((chosen[has] < 0).sum()))
         bar.set_postfix(drops=drops[-1])

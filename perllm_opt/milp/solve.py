@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pe
@@ -23,9 +22,16 @@ from perllm_opt.milp.declare import (
     declare_served_floor,
     declare_served_objective,
 )
+from perllm_opt.milp.highs_direct import stop_after_checks
 from perllm_opt.milp.model import create_model
-
-OPTIMAL, FEASIBLE, INFEASIBLE, NO_SOLUTION = "optimal", "feasible", "infeasible", "no_solution"
+from perllm_opt.milp.result import (
+    FEASIBLE,
+    INFEASIBLE,
+    NO_SOLUTION,
+    OPTIMAL,
+    SolveResult,
+    relative_gap,
+)
 
 
 class SolverUnavailableError(RuntimeError):
@@ -34,62 +40,6 @@ class SolverUnavailableError(RuntimeError):
 
 class NoSolutionError(RuntimeError):
     """The solver stopped without any solution (infeasible, or time limit)."""
-
-
-@dataclass(frozen=True, eq=False)
-class SolveResult:
-    """Outcome of one solve.
-
-    Attributes
-    ----------
-    status : str
-        ``optimal``, ``feasible`` (stopped with a solution, e.g. at the time limit),
-        ``infeasible`` or ``no_solution``.
-    objective : float
-        Objective of the solution found, constant included (NaN without one). For the
-        lexicographic objective, the cost of the second stage.
-    bound : float
-        Best proven bound on the objective.
-    gap : float
-        ``|objective - bound| / max(|objective|, 1e-9)``.
-    drops : float
-        Items left unassigned (the first stage's optimum for the lexicographic objective).
-    build_s : float
-        Seconds to build the Pyomo model.
-    solve_s : float
-        Seconds in the solver call(s), including Pyomo's transfer of the model.
-    solver_s : float
-        Seconds the solver itself reported (NaN if unknown).
-    x, drop, gate : ndarray or None
-        Variable values (only when a solution exists).
-    drops_bound : float
-        Lexicographic only: a proven lower bound on the drops (equal to ``drops`` when the
-        first stage was proven optimal).
-    """
-
-    status: str
-    objective: float
-    bound: float
-    gap: float
-    drops: float
-    build_s: float
-    solve_s: float
-    solver_s: float
-    x: np.ndarray | None
-    drop: np.ndarray | None
-    gate: np.ndarray | None
-    relaxed: bool = False
-    drops_bound: float = math.nan
-
-    @property
-    def has_solution(self) -> bool:
-        return self.x is not None
-
-
-def _gap(obj: float, bound: float) -> float:
-    if math.isnan(obj) or math.isnan(bound):
-        return math.nan
-    return abs(obj - bound) / max(abs(obj), 1e-9)
 
 
 class _Runner:
@@ -168,8 +118,6 @@ class _Runner:
             return None
         if not hasattr(opt, "set_instance"):
             return None
-        from perllm_opt.milp.highs_direct import stop_after_checks
-
         if getattr(opt, "_model", None) is not m:
             opt.set_instance(m)
         else:
@@ -414,7 +362,7 @@ def solve_assignment(
         if math.isnan(drops):
             drops = float(drop.sum())
         res = SolveResult(
-            status, obj, bound, _gap(obj, bound), drops, build_s, solve_s, solver_s,
+            status, obj, bound, relative_gap(obj, bound), drops, build_s, solve_s, solver_s,
             x, drop, gate, relaxed=relax, drops_bound=drops_bound,
         )  # fmt: skip
     if initial_x is not None:
@@ -463,7 +411,7 @@ def _no_worse_than_start(
         if key_start >= key_res:
             return res
     return SolveResult(
-        FEASIBLE, obj, res.bound, _gap(obj, res.bound), drops, res.build_s, res.solve_s,
+        FEASIBLE, obj, res.bound, relative_gap(obj, res.bound), drops, res.build_s, res.solve_s,
         res.solver_s, x, drop, gate, relaxed=False,
         drops_bound=res.drops_bound if res.drops_bound == res.drops_bound else 0.0,
     )  # fmt: skip

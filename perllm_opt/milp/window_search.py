@@ -32,7 +32,7 @@ from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem, on_time_options, reduce_problem
-from perllm_opt.milp.rolling import _free_problem, _span_end
+from perllm_opt.milp.rolling import free_problem, span_end
 from perllm_opt.milp.solve import start_outcome
 
 
@@ -82,7 +82,7 @@ def independent_batches(instance: Instance, groups: list[np.ndarray]) -> list[li
         opts = on_time_options(instance, requests)
         if len(opts) == 0:
             continue
-        lo, hi = _span_end(instance, opts)
+        lo, hi = span_end(instance, opts)
         if batches and lo.min() >= end:
             batches[-1].append(g)
             end = max(end, float(hi.max()))
@@ -148,7 +148,7 @@ def improve_by_windows(
     chosen[requests] = start[requests]
     lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
     has = requests[chosen[requests] >= 0]
-    lo[has], hi[has] = _span_end(instance, chosen[has])
+    lo[has], hi[has] = span_end(instance, chosen[has])
     length = float(cfg.search_window_s)
     drops = [int((chosen[requests] < 0).sum())]
     n_sub = n_improved = n_proven = 0
@@ -171,7 +171,7 @@ def improve_by_windows(
                 subs: list[RoundProblem] = []
                 starts: list[np.ndarray] = []
                 for g in batch:
-                    sub = _free_problem(instance, mine[g], chosen, (lo, hi))
+                    sub = free_problem(instance, mine[g], chosen, (lo, hi))
                     if sub is None:
                         continue
                     if cfg.reduce:
@@ -198,7 +198,7 @@ def improve_by_windows(
                     chosen[free] = pick[free]
                     lo[free], hi[free] = np.inf, -np.inf
                     got = free[chosen[free] >= 0]
-                    lo[got], hi[got] = _span_end(instance, chosen[got])
+                    lo[got], hi[got] = span_end(instance, chosen[got])
         drops.append(int((chosen[requests] < 0).sum()))
         bar.set_postfix(unserved=drops[-1])
     bar.close()

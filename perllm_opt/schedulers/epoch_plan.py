@@ -52,7 +52,7 @@ from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.milp.perllm import GB
-from perllm_opt.milp.solve import OPTIMAL, SolveResult
+from perllm_opt.milp.result import OPTIMAL, SolveResult
 from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.simulation.view import RoundView, SystemInfo
 
