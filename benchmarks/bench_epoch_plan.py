@@ -22,8 +22,7 @@ from unittest import mock
 
 import numpy as np
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
+from perllm_opt.cli.config_store import compose_config, to_app_config
 from perllm_opt.evaluation.metrics import evaluate
 from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.solve import solve_assignment

@@ -18,8 +18,7 @@ import sys
 import tempfile
 import time
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
+from perllm_opt.cli.config_store import compose_config, to_app_config
 from perllm_opt.instance.build import build_instance
 from perllm_opt.runner import run_size
 

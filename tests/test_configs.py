@@ -10,8 +10,7 @@ import networkx as nx
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from perllm_opt.cli.config_store import compose_config, config_dir
-from perllm_opt.cli.main import to_app_config
+from perllm_opt.cli.config_store import compose_config, config_dir, to_app_config
 from perllm_opt.errors import InputError
 from perllm_opt.instance.build import build_instance
 from perllm_opt.schedulers.base import Scheduler

@@ -251,8 +251,7 @@ def test_a_start_does_not_trip_highs_presolve():
     started model without presolve, it finds the cold optimum, 31 drops."""
     from support import scheduler_from_conf
 
-    from perllm_opt.cli.config_store import compose_config
-    from perllm_opt.cli.main import to_app_config
+    from perllm_opt.cli.config_store import compose_config, to_app_config
     from perllm_opt.milp.perllm import reduce_problem, round_problem
     from perllm_opt.simulation.simulator import simulate
 

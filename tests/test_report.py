@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from perllm_opt.cli.main import write_atomic, write_results
+from perllm_opt.cli.files import write_atomic
+from perllm_opt.cli.main import write_results
 from perllm_opt.evaluation.report import format_table
 from perllm_opt.runner import ExperimentResult, instance_summary
 

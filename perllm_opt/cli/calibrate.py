@@ -176,7 +176,7 @@ def _refuse_overwrite(path: Path, force: bool, inputs: Sequence[str], option: st
 
 def _write(path: Path, text: str) -> None:
     # Imported here: the main program's module brings Hydra, which bad input never needs.
-    from perllm_opt.cli.main import write_atomic
+    from perllm_opt.cli.files import write_atomic
 
     try:
         write_atomic(path, text)

@@ -16,7 +16,7 @@ import io
 import sys
 from pathlib import Path
 
-from perllm_opt.cli.main import write_atomic
+from perllm_opt.cli.files import write_atomic
 from perllm_opt.errors import InputError
 from perllm_opt.evaluation.collect import collect
 

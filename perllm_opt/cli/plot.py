@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from perllm_opt.cli.main import write_atomic
+from perllm_opt.cli.files import write_atomic
 from perllm_opt.errors import InputError
 from perllm_opt.evaluation.collect import collect
 
