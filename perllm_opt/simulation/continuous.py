@@ -1,14 +1,14 @@
-"""The continuous-mode online simulator (docs/model.md, "Time" and "Online scheduling").
+"""Continuous mode (docs/model.md, "Time" and "Online scheduling").
 
 Decision epochs are ``system.epoch_s`` apart. At each epoch the requests that arrived during
-the previous epoch are offered to the scheduler one at a time in arrival order, with the
-reservations still live at that moment. An admitted option holds its compute share and KV
-memory until its realised completion and its rate on each path link only while it uploads
-and while its answer streams back (:mod:`perllm_opt.instance.timeline`); nothing is cut off. The
-environment refuses an option whose share or memory does not fit now, or whose rate would
-exceed a link's realised bandwidth at any moment of its transmissions, given the
-transmissions already admitted. Completions reach the scheduler at the first epoch at or
-after them, in completion order; refusals at once.
+the previous epoch are offered to the scheduler, with the reservations still live at that
+moment. An admitted option holds its compute share and KV memory until its realised
+completion and its rate on each path link only while it uploads and while its answer
+streams back (:mod:`perllm_opt.instance.timeline`); nothing is cut off. The environment
+refuses an option whose share or memory does not fit now, or whose rate would exceed a
+link's realised bandwidth at any moment of its transmissions, given the transmissions
+already admitted. Completions reach the scheduler at the first epoch at or after them, in
+completion order; refusals at once.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import math
 
 import numpy as np
 
-from perllm_opt.instance.assignment import ADMITTED, REFUSED
 from perllm_opt.instance.realised import Instance
-from perllm_opt.schedulers.base import Scheduler, check_choice
+from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.estimates import candidate_models
-from perllm_opt.simulation.knowledge import epoch_view, resource_arrays
-from perllm_opt.simulation.view import CAPACITY_RTOL, SystemInfo, read_only
+from perllm_opt.simulation.feedback import outcomes
+from perllm_opt.simulation.knowledge import epoch_view
+from perllm_opt.simulation.mode import ServiceMode
+from perllm_opt.simulation.view import CAPACITY_RTOL, RoundView, SystemInfo, read_only
 
 
 def _link_fits(
@@ -57,141 +58,132 @@ def _link_fits(
     return True
 
 
-def simulate_continuous(
-    instance: Instance,
-    scheduler: Scheduler,
-    info: SystemInfo,
-    option: np.ndarray,
-    status: np.ndarray,
-    feedback,
-    bar,
-) -> None:
-    """Run ``scheduler`` (already reset) over ``instance`` in continuous mode, filling
-    ``option`` and ``status`` in place. ``feedback(ids, choice, refused)`` builds a
-    :class:`Feedback` (``choice``: the refused candidates, or the completed options);
-    ``bar`` is a progress bar."""
-    topo, opts, req = instance.topology, instance.options, instance.requests
-    n_s, n_l = topo.n_servers, topo.n_links
-    dyn = instance.dynamics
-    step_s = dyn.interval_s
-    bw_rows = [dyn.bandwidth_mbps[e].tolist() for e in range(n_l)]
-    eps = instance.round_s
-    dispatch = instance.request_dispatch_s
+class ContinuousMode(ServiceMode):
+    """Continuous mode's part of the simulation loop: reservations live until their
+    realised completion, link rates only during the two transmissions."""
 
-    arrays, shared = resource_arrays(instance)
-    compute_used, kv_used, rate_used = arrays["c"], arrays["k"], arrays["r"]
-    bw_est, path_res = arrays["b"], arrays["p"]
-    matrix = topo.path_link_matrix
-    tpl_server = [t.server.tolist() for t in instance.templates]
-    tpl_phi = [t.phi.tolist() for t in instance.templates]
-    tpl_links = [[topo.path_links[p] for p in t.path_id.tolist()] for t in instance.templates]
-    kv_budget = instance.server_kv_budget_bytes.tolist()
-    models = candidate_models(info)
-    ptr = opts.ptr
-    rtol = CAPACITY_RTOL
+    def __init__(self, instance: Instance, info: SystemInfo) -> None:
+        super().__init__(instance)
+        n_s, n_l = instance.topology.n_servers, instance.topology.n_links
+        dyn = instance.dynamics
+        self.step_s = dyn.interval_s
+        self.bandwidth = [dyn.bandwidth_mbps[e].tolist() for e in range(n_l)]
+        self.models = candidate_models(info)
+        # Live server reservations: request -> (server, phi, kv, realised end, expected end).
+        self.live: dict[int, tuple[int, float, float, float, float]] = {}
+        self.n_live = [0] * n_s
+        self.ends: list[tuple[float, int]] = []  # heap of (realised end, request)
+        self.held: list[list[tuple[float, float, float]]] = [[] for _ in range(n_l)]
+        self.unreported: list[tuple[float, int]] = []  # heap of completions not yet told
 
-    comp = [0.0] * n_s
-    kvu = [0.0] * n_s
-    # Live server reservations: request -> (server, phi, kv, realised end, expected end).
-    live: dict[int, tuple[int, float, float, float, float]] = {}
-    n_live = [0] * n_s
-    ends: list[tuple[float, int]] = []  # heap of (realised end, request)
-    held: list[list[tuple[float, float, float]]] = [[] for _ in range(n_l)]
-    done_heap: list[tuple[float, int]] = []  # completions not yet reported
-
-    for t, ids in enumerate(instance.round_requests()):
+    def begin_epoch(
+        self, t: int, ids: np.ndarray, scheduler: Scheduler, option: np.ndarray
+    ) -> RoundView | None:
+        """An epoch without arrivals decides nothing (what ended is released at the next)."""
         if len(ids) == 0:
-            continue
-        now = (t + 1) * eps
-        while ends and ends[0][0] <= now + 1e-12:
-            _, i = heapq.heappop(ends)
-            j, phi, kvi, _, _ = live.pop(i)
-            n_live[j] -= 1
-            comp[j] = max(0.0, comp[j] - phi)
-            kvu[j] = max(0.0, kvu[j] - kvi)
-            if n_live[j] == 0:
-                comp[j], kvu[j] = 0.0, 0.0  # no drift from float sums on an empty server
+            return None
+        now = (t + 1) * self.instance.round_s
+        self._release(now)
         reported = []
-        while done_heap and done_heap[0][0] <= now + 1e-12:
-            reported.append(heapq.heappop(done_heap)[1])
+        while self.unreported and self.unreported[0][0] <= now + 1e-12:
+            reported.append(heapq.heappop(self.unreported)[1])
         if reported:
             r_ids = np.asarray(reported, dtype=np.int64)
-            scheduler.update(feedback(r_ids, option[r_ids], False))
-        for e in range(n_l):
-            if held[e]:
-                held[e] = [h for h in held[e] if h[1] > now]
-        rate_used[:] = 0.0
-        for e in range(n_l):
-            rate_used[e] = sum(r for a, b, r in held[e] if a <= now < b)
-        compute_used[:] = comp
-        kv_used[:] = kvu
-        cell = min(int((now - eps) // step_s + 1e-9), dyn.n_intervals - 1)
-        bw_est[:-1] = dyn.bandwidth_mbps[:, max(cell, 0)]
-        np.min((bw_est - rate_used)[matrix], axis=1, out=path_res)
-        lv = list(live.values())
-        view = epoch_view(
-            instance,
+            scheduler.update(outcomes(self.instance, r_ids, option[r_ids], keep_order=True))
+        self._refresh(now)
+        lv = list(self.live.values())
+        return epoch_view(
+            self.instance,
             t,
             ids,
-            shared,
+            self.views,
             now_s=now,
             live_server=read_only(np.asarray([v[0] for v in lv], dtype=np.int64)),
             live_phi=read_only(np.asarray([v[1] for v in lv], dtype=float)),
             live_kv_bytes=read_only(np.asarray([v[2] for v in lv], dtype=float)),
             live_expected_end_s=read_only(np.asarray([max(v[4], now) for v in lv], dtype=float)),
         )
-        scheduler.begin_round(view)
-        keys_l, ids_l, kv_l = view.template.tolist(), ids.tolist(), view.kv_bytes.tolist()
-        for k in range(len(ids_l)):
-            c = scheduler.select(view, k)
-            if c < 0:
-                continue
-            key = keys_l[k]
-            servers = tpl_server[key]
-            c = check_choice(scheduler, c, len(servers))
-            i = ids_l[k]
-            o = int(ptr[i]) + c
-            j, phi, links = servers[c], tpl_phi[key][c], tpl_links[key][c]
-            kvi = kv_l[k]
-            d = float(dispatch[i])
-            end = d + float(opts.tran_s[o] + opts.infer_s[o])
-            up_end = d + float(opts.up_s[o])
-            dn_start = d + float(opts.down_start_s[o])
-            r = float(opts.rate_mbps[o])
-            ok = (
-                comp[j] + phi <= 1.0 + 2 * rtol and kvu[j] + kvi <= kv_budget[j] * (1 + rtol) + rtol
-            )
-            if ok:
-                for e in links:
-                    if not (
-                        _link_fits(held[e], d, up_end, r, bw_rows[e], step_s)
-                        and _link_fits(held[e], dn_start, end, r, bw_rows[e], step_s)
-                    ):
-                        ok = False
-                        break
-            if not ok:
-                status[i] = REFUSED
-                scheduler.update(feedback(np.asarray([i]), np.asarray([c]), True))
-                continue
-            comp[j] += phi
-            kvu[j] += kvi
-            compute_used[j] = comp[j]
-            kv_used[j] = kvu[j]
-            expected = d + float(
-                models[key].dispatch_time_s(
-                    float(instance.request_up_bits[i]), float(req.prompt_tokens[i])
-                )[c]
-            )
-            live[i] = (j, phi, kvi, end, expected)
-            n_live[j] += 1
-            heapq.heappush(ends, (end, i))
-            heapq.heappush(done_heap, (end, i))
-            for e in links:
-                held[e].append((d, up_end, r))
-                held[e].append((dn_start, end, r))
-                rate_used[e] += r
-            if links:
-                np.min((bw_est - rate_used)[matrix], axis=1, out=path_res)
-            option[i] = o
-            status[i] = ADMITTED
-        bar.update(len(ids))
+
+    def _release(self, now: float) -> None:
+        """Free the servers of the reservations that ended by ``now``."""
+        comp, kvu, n_live = self.compute, self.kv, self.n_live
+        while self.ends and self.ends[0][0] <= now + 1e-12:
+            _, i = heapq.heappop(self.ends)
+            j, phi, kvi, _, _ = self.live.pop(i)
+            n_live[j] -= 1
+            comp[j] = max(0.0, comp[j] - phi)
+            kvu[j] = max(0.0, kvu[j] - kvi)
+            if n_live[j] == 0:
+                comp[j], kvu[j] = 0.0, 0.0  # no drift from float sums on an empty server
+
+    def _refresh(self, now: float) -> None:
+        """The resource arrays at ``now``: transmissions over by then dropped, the rate
+        still held, the server reservations, and the bandwidth of the interval just past."""
+        instance, arrays, held = self.instance, self.arrays, self.held
+        dyn = instance.dynamics
+        n_l = instance.topology.n_links
+        rate_used, bw_est = arrays["r"], arrays["b"]
+        for e in range(n_l):
+            if held[e]:
+                held[e] = [h for h in held[e] if h[1] > now]
+        rate_used[:] = 0.0
+        for e in range(n_l):
+            rate_used[e] = sum(r for a, b, r in held[e] if a <= now < b)
+        arrays["c"][:] = self.compute
+        arrays["k"][:] = self.kv
+        cell = min(int((now - instance.round_s) // self.step_s + 1e-9), dyn.n_intervals - 1)
+        bw_est[:-1] = dyn.bandwidth_mbps[:, max(cell, 0)]
+        matrix = instance.topology.path_link_matrix
+        np.min((bw_est - rate_used)[matrix], axis=1, out=arrays["p"])
+
+    def _spans(self, i: int, c: int) -> tuple[float, float, float, float, float]:
+        """Dispatch, end of upload, start of download, completion (s) and rate of candidate
+        ``c`` of request ``i``."""
+        opts = self.instance.options
+        o = int(opts.ptr[i]) + c
+        d = float(self.instance.request_dispatch_s[i])
+        end = d + float(opts.tran_s[o] + opts.infer_s[o])
+        up_end = d + float(opts.up_s[o])
+        dn_start = d + float(opts.down_start_s[o])
+        return d, up_end, dn_start, end, float(opts.rate_mbps[o])
+
+    def links_fit(self, i: int, key: int, c: int, links: list[int]) -> bool:
+        d, up_end, dn_start, end, r = self._spans(i, c)
+        held, bw, step_s = self.held, self.bandwidth, self.step_s
+        for e in links:
+            if not (
+                _link_fits(held[e], d, up_end, r, bw[e], step_s)
+                and _link_fits(held[e], dn_start, end, r, bw[e], step_s)
+            ):
+                return False
+        return True
+
+    def hold(self, i: int, key: int, c: int, j: int, phi: float, kv: float, links) -> None:
+        """Also note when the reservation is expected to end (the public profile's
+        estimate, which the scheduler's view shows) and when it really does."""
+        instance = self.instance
+        d, up_end, dn_start, end, r = self._spans(i, c)
+        expected = d + float(
+            self.models[key].dispatch_time_s(
+                float(instance.request_up_bits[i]), float(instance.requests.prompt_tokens[i])
+            )[c]
+        )
+        self.live[i] = (j, phi, kv, end, expected)
+        self.n_live[j] += 1
+        heapq.heappush(self.ends, (end, i))
+        heapq.heappush(self.unreported, (end, i))
+        rate_used = self.arrays["r"]
+        for e in links:
+            self.held[e].append((d, up_end, r))
+            self.held[e].append((dn_start, end, r))
+            rate_used[e] += r
+
+    def end_epoch(
+        self,
+        t: int,
+        ids: np.ndarray,
+        scheduler: Scheduler,
+        option: np.ndarray,
+        status: np.ndarray,
+    ) -> None:
+        """Nothing: completions are told at the first epoch at or after them."""
