@@ -21,7 +21,8 @@ from support import (
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
 from perllm_opt.evaluation.continuous import capacity_excess
-from perllm_opt.evaluation.metrics import CapacityViolationError, evaluate
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.evaluation.per_bin import CapacityViolationError
 from perllm_opt.float_path import ENV, avx512_targets, portable_env
 from perllm_opt.instance import timeline
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment

@@ -18,7 +18,8 @@ from support import (
     small_config,
 )
 
-from perllm_opt.evaluation.metrics import CapacityViolationError, evaluate
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.evaluation.per_bin import CapacityViolationError
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
 from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams

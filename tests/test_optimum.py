@@ -18,7 +18,8 @@ from perllm_opt.config import (
     SystemConfig,
     WorkloadConfig,
 )
-from perllm_opt.evaluation.metrics import CapacityViolationError, evaluate
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.evaluation.per_bin import CapacityViolationError
 from perllm_opt.instance.assignment import ADMITTED, DROPPED, Assignment
 from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import solve_optimum

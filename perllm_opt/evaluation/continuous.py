@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perllm_opt.evaluation.per_bin import CapacityViolationError, PerBin
 from perllm_opt.instance import timeline
 from perllm_opt.instance.bins import series_bins
 from perllm_opt.instance.capacity import capacity_families
@@ -57,7 +58,7 @@ def server_on_s(instance: Instance, option: np.ndarray) -> tuple[np.ndarray, lis
 
 def bin_series(
     instance: Instance, admitted: np.ndarray, option: np.ndarray, on_time: np.ndarray
-) -> dict[str, np.ndarray]:
+) -> PerBin:
     """Per-bin transmission, inference and idle energy, on-time and total requests.
 
     A request's energies and its count go to the bin of its arrival. Idle energy: a sleep
@@ -86,10 +87,30 @@ def bin_series(
             base = idle_w[j] * instance.accounting_end_s
             e_idle += base / nb
             e_idle[-1] += idle_w[j] * on_s[j] - base
-    return {
-        "tran": e_tran,
-        "infer": e_inf,
-        "idle": e_idle,
-        "served": np.bincount(req_bin[on_time], minlength=nb),
-        "total": np.bincount(req_bin, minlength=nb),
-    }
+    return PerBin(
+        tran=e_tran,
+        infer=e_inf,
+        idle=e_idle,
+        served=np.bincount(req_bin[on_time], minlength=nb),
+        total=np.bincount(req_bin, minlength=nb),
+    )
+
+
+def per_bin(
+    instance: Instance,
+    option: np.ndarray,
+    admitted: np.ndarray,
+    on_time: np.ndarray,
+    kv_budget_bytes: np.ndarray | None = None,
+) -> PerBin:
+    """Per ``system.bin_s`` bin: energies and requests of ``option`` (:func:`bin_series`).
+
+    Raises
+    ------
+    CapacityViolationError
+        If a capacity is exceeded at some moment (:func:`capacity_excess`).
+    """
+    excess = capacity_excess(instance, option[admitted], kv_budget_bytes)
+    if excess is not None:
+        raise CapacityViolationError(excess)
+    return bin_series(instance, admitted, option, on_time)

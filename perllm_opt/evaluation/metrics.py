@@ -6,15 +6,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from perllm_opt.evaluation.continuous import bin_series, capacity_excess
-from perllm_opt.instance import delays
+from perllm_opt.evaluation import continuous, rounds
+from perllm_opt.evaluation.per_bin import PerBin
 from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
 from perllm_opt.instance.realised import Instance
-from perllm_opt.simulation.view import fits
-
-
-class CapacityViolationError(AssertionError):
-    """An assignment uses more of a resource than a round offers (a bug, never user input)."""
 
 
 @dataclass(frozen=True)
@@ -58,53 +53,6 @@ class Evaluation:
     energy_per_round_j: np.ndarray
 
 
-def round_usage(instance: Instance, option: np.ndarray) -> dict[str, np.ndarray]:
-    """Resources used per round by admitted options: compute share per (server, round),
-    KV bytes per (server, round), rate per (link, round), busy share-seconds per (server,
-    round) and admitted count per (server, round)."""
-    opts, topo = instance.options, instance.topology
-    n_s, n_l, n_r = topo.n_servers, topo.n_links, instance.n_rounds
-    o = option[option >= 0]
-    srv = opts.server[o]
-    rnd = instance.request_round[opts.request[o]]
-    cell = srv * n_r + rnd
-    size = n_s * n_r
-    compute = np.bincount(cell, weights=opts.phi[o], minlength=size).reshape(n_s, n_r)
-    kv = np.bincount(
-        cell, weights=instance.request_kv_bytes[opts.request[o]], minlength=size
-    ).reshape(n_s, n_r)
-    busy = np.bincount(cell, weights=opts.busy_share_s[o], minlength=size).reshape(n_s, n_r)
-    count = np.bincount(cell, minlength=size).reshape(n_s, n_r)
-    rate = np.zeros((n_l + 1, n_r))
-    if len(o):
-        links = topo.path_link_matrix[opts.path_id[o]]  # (n, max_len), sentinel n_l
-        np.add.at(
-            rate,
-            (links, np.broadcast_to(rnd[:, None], links.shape)),
-            np.broadcast_to(opts.rate_mbps[o][:, None], links.shape),
-        )
-    return {"compute": compute, "kv": kv, "busy": busy, "count": count, "rate": rate[:n_l]}
-
-
-def check_capacity(
-    instance: Instance, usage: dict[str, np.ndarray], kv_budget_bytes: np.ndarray | None = None
-) -> None:
-    """Raise :class:`CapacityViolationError` if any round exceeds compute, memory or bandwidth."""
-    budget = instance.server_kv_budget_bytes if kv_budget_bytes is None else kv_budget_bytes
-    checks = (
-        ("compute share", usage["compute"], np.ones_like(usage["compute"])),
-        ("KV memory", usage["kv"], np.broadcast_to(budget[:, None], usage["kv"].shape)),
-        ("link rate", usage["rate"], instance.round_bandwidth_mbps),
-    )
-    for name, used, cap in checks:
-        bad = ~fits(used, 0.0, cap)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise CapacityViolationError(
-                f"{name} exceeded at ({r}, round {c}): {used[r, c]} > {cap[r, c]}"
-            )
-
-
 def evaluate(
     instance: Instance, assignment: Assignment, kv_budget_bytes: np.ndarray | None = None
 ) -> Evaluation:
@@ -127,8 +75,29 @@ def evaluate(
     CapacityViolationError
         If the assignment exceeds a round's capacity (no valid assignment does).
     """
+    admitted, on_time, completes = _outcomes(instance, assignment)
+    scorer = continuous.per_bin if instance.continuous else rounds.per_bin
+    bins = scorer(instance, assignment.option, admitted, on_time, kv_budget_bytes)
+    w_tran, w_infer, w_idle = instance.weights
+    weighted_r = w_tran * bins.tran + w_infer * bins.infer + w_idle * bins.idle
+    objective_r = instance.drop_penalty_j * (bins.total - bins.served) + weighted_r
+    return Evaluation(
+        metrics=_metrics(
+            instance, assignment, (admitted, on_time, completes), bins, weighted_r, objective_r
+        ),
+        objective_per_round=objective_r,
+        served_per_round=bins.served,
+        energy_per_round_j=bins.tran + bins.infer + bins.idle,
+    )
+
+
+def _outcomes(
+    instance: Instance, assignment: Assignment
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per request: admitted, on time, completed (not cut off); refuses an assignment that
+    does not fit its instance's option table."""
     opts = instance.options
-    n, n_r, tau = instance.n_requests, instance.n_rounds, instance.round_s
+    n = instance.n_requests
     option, status = assignment.option, assignment.status
     if option.shape != (n,):
         raise ValueError(f"assignment has {option.shape} options for {n} requests")
@@ -140,38 +109,28 @@ def evaluate(
     on_time[admitted] = opts.on_time[o]
     completes = np.zeros(n, dtype=bool)
     completes[admitted] = opts.completes[o]
+    return admitted, on_time, completes
+
+
+def _metrics(
+    instance: Instance,
+    assignment: Assignment,
+    outcomes: tuple[np.ndarray, np.ndarray, np.ndarray],
+    bins: PerBin,
+    weighted_r: np.ndarray,
+    objective_r: np.ndarray,
+) -> Metrics:
+    """The flat metrics row of the per-request ``outcomes`` (admitted, on time, completes)
+    and the per-bin series (energies, weighted energy, objective)."""
+    admitted, on_time, completes = outcomes
+    n, status = instance.n_requests, assignment.status
     late = admitted & ~on_time
     served = int(on_time.sum())
-
-    w_tran, w_infer, w_idle = instance.weights
-    if instance.continuous:
-        excess = capacity_excess(instance, o, kv_budget_bytes)
-        if excess is not None:
-            raise CapacityViolationError(excess)
-        bins = bin_series(instance, admitted, option, on_time)
-        e_tran_r, e_inf_r, e_idle_r = bins["tran"], bins["infer"], bins["idle"]
-        served_r, total_r = bins["served"], bins["total"]
-    else:
-        usage = round_usage(instance, option)
-        check_capacity(instance, usage, kv_budget_bytes)
-        rnd_of = instance.request_round
-        e_tran_r = np.bincount(rnd_of[admitted], weights=opts.energy_tran_j[o], minlength=n_r)
-        e_inf_r = np.bincount(rnd_of[admitted], weights=opts.energy_infer_j[o], minlength=n_r)
-        can_sleep = instance.topology.server_can_sleep
-        on = (~can_sleep[:, None]) | (usage["count"] > 0)
-        idle_sr = delays.idle_energy_j(
-            instance.server_idle_power_w[:, None], tau * on, usage["busy"]
-        )
-        e_idle_r = idle_sr.sum(axis=0)
-        served_r = np.bincount(rnd_of[on_time], minlength=n_r)
-        total_r = np.bincount(rnd_of, minlength=n_r)
-    weighted_r = w_tran * e_tran_r + w_infer * e_inf_r + w_idle * e_idle_r
-    objective_r = instance.drop_penalty_j * (total_r - served_r) + weighted_r
-
-    lat = opts.latency_s[option[completes]]
+    lat = instance.options.latency_s[assignment.option[completes]]
     pct = np.percentile(lat, [50, 95, 99]) if len(lat) else np.full(3, np.nan)
+    e_tran_r, e_inf_r, e_idle_r = bins.tran, bins.infer, bins.idle
     energy = float(e_tran_r.sum() + e_inf_r.sum() + e_idle_r.sum())
-    metrics = Metrics(
+    return Metrics(
         scheduler=assignment.source,
         requests=n,
         served=served,
@@ -193,10 +152,4 @@ def evaluate(
         latency_p50_s=float(pct[0]),
         latency_p95_s=float(pct[1]),
         latency_p99_s=float(pct[2]),
-    )
-    return Evaluation(
-        metrics=metrics,
-        objective_per_round=objective_r,
-        served_per_round=served_r,
-        energy_per_round_j=e_tran_r + e_inf_r + e_idle_r,
     )
