@@ -5,13 +5,16 @@ evaluator read.
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 
-from perllm_opt.config import InstanceConfig
+from perllm_opt.config import InstanceConfig, ServiceTypeConfig
 from perllm_opt.errors import InputError
 from perllm_opt.instance import delays
-from perllm_opt.instance.dynamics import realise_dynamics
+from perllm_opt.instance.dynamics import Dynamics, realise_dynamics
 from perllm_opt.instance.options import (
+    OptionTable,
+    Template,
     build_option_table,
     build_slices,
     build_templates,
@@ -22,9 +25,9 @@ from perllm_opt.instance.size_guard import check_size, instance_size, size_keys
 from perllm_opt.instance.windows import continuous_windows
 from perllm_opt.rng import RngStreams
 from perllm_opt.system.catalog import Catalog, load_catalog
-from perllm_opt.system.deployment import resolve_deployment
-from perllm_opt.system.topology import build_graph, topology_from_graph
-from perllm_opt.workload.generator import generate_requests
+from perllm_opt.system.deployment import Deployment, resolve_deployment
+from perllm_opt.system.topology import Topology, build_graph, topology_from_graph
+from perllm_opt.workload.generator import Requests, generate_requests
 
 
 def _check_weights(
@@ -77,120 +80,41 @@ def build_instance(
     """
     streams = RngStreams(config.seed)
     if catalog is None:
-        catalog = load_catalog(
-            config.calibration.models_file,
-            config.calibration.devices_file,
-            dict(config.calibration.overrides or {}),
-            extra_devices_path=config.calibration.extra_devices_file,
-        )
-    graph = build_graph(config.topology.preset, config.topology.path)
-    if config.topology.wan_bandwidth_mbps is not None:
-        graph = graph.copy()
-        clouds = {n for n, d in graph.nodes(data=True) if d.get("kind") == "cloud"}
-        for u, v, d in graph.edges(data=True):
-            if u in clouds or v in clouds:
-                d["bandwidth_mbps"] = float(config.topology.wan_bandwidth_mbps)
-    topology = topology_from_graph(graph, catalog)
+        catalog = _catalog(config)
+    topology = topology_from_graph(_graph(config), catalog)
     services = tuple(config.services)
     deployment = resolve_deployment(
         topology, catalog, config.deployment, [s.model for s in services]
     )
     service_model = np.asarray([deployment.model_index(s.model) for s in services])
-
     continuous = config.system.mode == "continuous"
     tau = float(config.system.epoch_s if continuous else config.system.round_s)
     slices = build_slices(topology, catalog, config.system.rate_levels_mbps)
-    templates = build_templates(
-        topology,
-        catalog,
-        deployment,
-        service_model,
-        slices,
-        hosts=deployment.can_host if placement else None,
-    )
-    # Refuse, before allocating, a run that cannot fit in memory (instance/size_guard.py).
-    keys, term_keys = size_keys(config, "horizon_s, workload.rate_rps, topology")
-    check_size(
-        instance_size(
-            config,
-            templates,
-            topology.n_links + topology.n_servers,
-            tau,
-            n_sleep_servers=int(np.count_nonzero(topology.server_can_sleep)),
-        ),
-        config.memory_budget_gb,
-        keys,
-        term_keys,
-    )
+    hosts = deployment.can_host if placement else None
+    templates = build_templates(topology, catalog, deployment, service_model, slices, hosts=hosts)
+    _check_size(config, templates, topology, tau)
     n_rounds = int(np.ceil(config.horizon_s / tau))
     requests = generate_requests(
         config.workload, services, topology.n_zones, config.horizon_s, streams
     )
     n_intervals = int(np.ceil(config.horizon_s / config.dynamics.interval_s))
     dynamics = realise_dynamics(config.dynamics, topology, n_intervals, streams)
-
-    rnd = np.minimum((requests.arrival_s // tau).astype(np.int64), n_rounds - 1)
-    dispatch = (rnd + 1) * tau
-    wait = dispatch - requests.arrival_s
-    if continuous:
-        dyn_index = dynamics.interval_of(dispatch)
-        round_bw = None  # capacities are checked over time (timeline.py), not per round
-    else:
-        # A round takes the conditions of the interval holding its start.
-        round_dyn = dynamics.interval_of(np.arange(n_rounds) * tau)
-        dyn_index = round_dyn[rnd]
-        round_bw = dynamics.bandwidth_mbps[:, round_dyn]
+    rnd, dispatch, wait, dyn_index, round_bw = _epochs(
+        requests, dynamics, tau, n_rounds, continuous
+    )
     bpt = config.system.bytes_per_token
     up = delays.uplink_bits(requests.prompt_tokens, requests.attachment_bytes, bpt)
     down = delays.downlink_bits(requests.output_tokens, bpt)
-    cap = np.asarray([s.output_max_tokens for s in services])[requests.service]
-    kv_per_tok = np.asarray(
-        [catalog.models[deployment.models[m]].kv_bytes_per_token for m in service_model]
-    )[requests.service]
-    kv = kv_per_tok * (requests.prompt_tokens + cap)
-
-    count = topology.server_count.astype(float)
-    idle_w = np.asarray([catalog.devices[d].idle_power_w for d in topology.server_device]) * count
-    active_w = (
-        np.asarray([catalog.devices[d].active_power_w for d in topology.server_device]) * count
-    )
+    kv = _kv_bytes(catalog, deployment, service_model, services, requests)
+    idle_w, active_w = _server_power_w(catalog, topology)
     _check_weights(config, idle_w, active_w, topology.servers)
-
-    options = build_option_table(
-        templates,
-        len(services),
-        requests.zone,
-        requests.service,
-        dyn_index,
-        wait,
-        requests.prompt_tokens,
-        requests.output_tokens,
-        requests.deadline_s,
-        up,
-        down,
-        dynamics.speed_factor,
-        dynamics.time_factor(),
-        np.inf if continuous else tau,
+    cap_s = np.inf if continuous else tau
+    options = _option_table(
+        templates, services, requests, dynamics, dyn_index, wait, up, down, cap_s
     )
-    s = config.system
-    weights = (s.w_tran, s.w_infer, s.w_idle)
-    window = None
-    accounting_end = 0.0
-    if continuous:
-        accounting_end = float(config.horizon_s + max(sv.deadline_max_s for sv in services))
-        window, w_start, w_end = continuous_windows(
-            options, len(requests), dispatch, topology.server_can_sleep, s.sleep_block_s
-        )
-    if drop_penalty_j is not None:
-        penalty = float(drop_penalty_j)
-    elif s.drop_penalty_j is not None:
-        penalty = float(s.drop_penalty_j)
-    elif continuous:
-        penalty = continuous_drop_penalty_j(
-            options, window, w_start, w_end, weights, idle_w, s.sleep_block_s
-        )
-    else:
-        penalty = drop_penalty_bound_j(options, rnd, n_rounds, weights, idle_w, tau)
+    window, penalty = _windows_and_penalty(
+        config, options, rnd, n_rounds, dispatch, topology, idle_w, drop_penalty_j
+    )
     return Instance(
         config=config,
         catalog=catalog,
@@ -218,7 +142,163 @@ def build_instance(
         mode=config.system.mode,
         request_dispatch_s=dispatch,
         round_bandwidth_mbps=round_bw,
-        accounting_end_s=accounting_end,
+        accounting_end_s=(
+            float(config.horizon_s + max(sv.deadline_max_s for sv in services))
+            if continuous
+            else 0.0
+        ),
         request_window=window,
         request_interval=dyn_index,
     )
+
+
+def _catalog(config: InstanceConfig) -> Catalog:
+    """The models and devices ``config.calibration`` names (published values by default)."""
+    return load_catalog(
+        config.calibration.models_file,
+        config.calibration.devices_file,
+        dict(config.calibration.overrides or {}),
+        extra_devices_path=config.calibration.extra_devices_file,
+    )
+
+
+def _option_table(
+    templates: tuple[Template, ...],
+    services: tuple[ServiceTypeConfig, ...],
+    requests: Requests,
+    dynamics: Dynamics,
+    dyn_index: np.ndarray,
+    wait: np.ndarray,
+    up: np.ndarray,
+    down: np.ndarray,
+    time_cap_s: float,
+) -> OptionTable:
+    """Every request's options under the realised dynamics (:func:`build_option_table`)."""
+    return build_option_table(
+        templates,
+        len(services),
+        requests.zone,
+        requests.service,
+        dyn_index,
+        wait,
+        requests.prompt_tokens,
+        requests.output_tokens,
+        requests.deadline_s,
+        up,
+        down,
+        dynamics.speed_factor,
+        dynamics.time_factor(),
+        time_cap_s,
+    )
+
+
+def _epochs(
+    requests: Requests, dynamics: Dynamics, tau: float, n_rounds: int, continuous: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Each request's decision epoch (round), dispatch time, wait and the dynamics interval
+    it meets, and (rounds mode) each round's bandwidth per link."""
+    rnd = np.minimum((requests.arrival_s // tau).astype(np.int64), n_rounds - 1)
+    dispatch = (rnd + 1) * tau
+    wait = dispatch - requests.arrival_s
+    if continuous:
+        dyn_index = dynamics.interval_of(dispatch)
+        round_bw = None  # capacities are checked over time (timeline.py), not per round
+    else:
+        # A round takes the conditions of the interval holding its start.
+        round_dyn = dynamics.interval_of(np.arange(n_rounds) * tau)
+        dyn_index = round_dyn[rnd]
+        round_bw = dynamics.bandwidth_mbps[:, round_dyn]
+    return rnd, dispatch, wait, dyn_index, round_bw
+
+
+def _graph(config: InstanceConfig) -> nx.Graph:
+    """The configured topology graph, with ``topology.wan_bandwidth_mbps`` (when set) on
+    every link of a cloud."""
+    graph = build_graph(config.topology.preset, config.topology.path)
+    if config.topology.wan_bandwidth_mbps is not None:
+        graph = graph.copy()
+        clouds = {n for n, d in graph.nodes(data=True) if d.get("kind") == "cloud"}
+        for u, v, d in graph.edges(data=True):
+            if u in clouds or v in clouds:
+                d["bandwidth_mbps"] = float(config.topology.wan_bandwidth_mbps)
+    return graph
+
+
+def _check_size(
+    config: InstanceConfig, templates: tuple[Template, ...], topology: Topology, tau: float
+) -> None:
+    """Refuse, before allocating, a run that cannot fit in memory (instance/size_guard.py)."""
+    keys, term_keys = size_keys(config, "horizon_s, workload.rate_rps, topology")
+    check_size(
+        instance_size(
+            config,
+            templates,
+            topology.n_links + topology.n_servers,
+            tau,
+            n_sleep_servers=int(np.count_nonzero(topology.server_can_sleep)),
+        ),
+        config.memory_budget_gb,
+        keys,
+        term_keys,
+    )
+
+
+def _kv_bytes(
+    catalog: Catalog,
+    deployment: Deployment,
+    service_model: np.ndarray,
+    services: tuple[ServiceTypeConfig, ...],
+    requests: Requests,
+) -> np.ndarray:
+    """KV memory each request holds: its model's bytes per token over its prompt and the
+    longest output its service allows."""
+    cap = np.asarray([s.output_max_tokens for s in services])[requests.service]
+    kv_per_tok = np.asarray(
+        [catalog.models[deployment.models[m]].kv_bytes_per_token for m in service_model]
+    )[requests.service]
+    return kv_per_tok * (requests.prompt_tokens + cap)
+
+
+def _server_power_w(catalog: Catalog, topology: Topology) -> tuple[np.ndarray, np.ndarray]:
+    """Idle and active power of each server (its device's, times its count of devices)."""
+    count = topology.server_count.astype(float)
+    idle_w = np.asarray([catalog.devices[d].idle_power_w for d in topology.server_device]) * count
+    active_w = (
+        np.asarray([catalog.devices[d].active_power_w for d in topology.server_device]) * count
+    )
+    return idle_w, active_w
+
+
+def _windows_and_penalty(
+    config: InstanceConfig,
+    options: OptionTable,
+    rnd: np.ndarray,
+    n_rounds: int,
+    dispatch: np.ndarray,
+    topology: Topology,
+    idle_w: np.ndarray,
+    drop_penalty_j: float | None,
+) -> tuple[np.ndarray | None, float]:
+    """Continuous mode's independent windows (None in rounds mode) and the drop penalty:
+    ``drop_penalty_j``, else ``system.drop_penalty_j``, else one that dominates every
+    energy difference within a window (continuous) or a round."""
+    s = config.system
+    continuous = s.mode == "continuous"
+    weights = (s.w_tran, s.w_infer, s.w_idle)
+    window = None
+    if continuous:
+        window, w_start, w_end = continuous_windows(
+            options, len(rnd), dispatch, topology.server_can_sleep, s.sleep_block_s
+        )
+    if drop_penalty_j is not None:
+        penalty = float(drop_penalty_j)
+    elif s.drop_penalty_j is not None:
+        penalty = float(s.drop_penalty_j)
+    elif continuous:
+        penalty = continuous_drop_penalty_j(
+            options, window, w_start, w_end, weights, idle_w, s.sleep_block_s
+        )
+    else:
+        tau = float(s.round_s)
+        penalty = drop_penalty_bound_j(options, rnd, n_rounds, weights, idle_w, tau)
+    return window, penalty
