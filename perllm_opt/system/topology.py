@@ -206,6 +206,37 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         For an unknown node kind, a server without a (known) device profile, a link without
         bandwidth or latency, or a zone with no path to any server.
     """
+    zones, servers = _zones_and_servers(graph)
+    devices, counts, sleep, is_cloud, models_attr = _server_attrs(graph, servers, catalog)
+    links, bw, lat_arr, energy_arr, fluct = _links(graph)
+    reachable, path_lat, path_energy, path_links, matrix = _paths(
+        graph, zones, servers, links, lat_arr, energy_arr
+    )
+    return Topology(
+        graph=graph,
+        zones=tuple(str(z) for z in zones),
+        servers=tuple(str(s) for s in servers),
+        server_device=tuple(devices),
+        server_is_cloud=np.asarray(is_cloud, dtype=bool),
+        server_count=np.asarray(counts, dtype=np.int64),
+        server_can_sleep=np.asarray(sleep, dtype=bool),
+        server_models_attr=tuple(models_attr),
+        links=tuple((str(u), str(v)) for u, v in links),
+        link_bandwidth_mbps=np.asarray(bw, dtype=float),
+        link_latency_s=lat_arr,
+        link_energy_j_per_bit=energy_arr,
+        link_fluctuates=np.asarray(fluct, dtype=bool),
+        path_reachable=reachable,
+        path_latency_s=path_lat,
+        path_energy_j_per_bit=path_energy,
+        path_link_matrix=matrix,
+        path_links=tuple(path_links),
+    )
+
+
+def _zones_and_servers(graph: nx.Graph) -> tuple[list, list]:
+    """The user zones and the servers of ``graph``, in node order (every node's attributes
+    and kind checked)."""
     zones, servers = [], []
     for node, attrs in graph.nodes(data=True):
         unknown = sorted(set(attrs) - set(NODE_ATTRS))
@@ -218,7 +249,12 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
             servers.append(node)
     require(bool(zones), "topology", "no user node", "at least one node of kind 'user'")
     require(bool(servers), "topology", "no server", "at least one node of kind 'edge' or 'cloud'")
+    return zones, servers
 
+
+def _server_attrs(graph: nx.Graph, servers: list, catalog: Catalog) -> tuple[list, ...]:
+    """Per server: device profile, count of devices, whether it may sleep, whether it is a
+    cloud, and its ``models`` attribute (checked)."""
     devices, counts, sleep, is_cloud, models_attr = [], [], [], [], []
     for s in servers:
         attrs = graph.nodes[s]
@@ -257,7 +293,12 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         default_sleep = attrs["kind"] == "edge"
         sleep.append(_flag(attrs.get("can_sleep", default_sleep), f"server {s!r}.can_sleep"))
         models_attr.append(_models_attr(attrs.get("models"), f"server {s!r}.models"))
+    return devices, counts, sleep, is_cloud, models_attr
 
+
+def _links(graph: nx.Graph) -> tuple[list, list, np.ndarray, np.ndarray, list]:
+    """Per link: its end nodes, bandwidth (Mbps), latency (s), energy (J/bit) and whether
+    it fluctuates (checked)."""
     links = []
     bw, lat, energy, fluct = [], [], [], []
     for u, v, attrs in graph.edges(data=True):
@@ -275,14 +316,27 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         lat.append(latency / 1e3)
         energy.append(e * 1e-6)
         fluct.append(_flag(attrs.get("fluctuates", False), f"{where}.fluctuates"))
-    link_index = {frozenset(uv): i for i, uv in enumerate(links)}
+    return links, bw, np.asarray(lat), np.asarray(energy), fluct
 
+
+def _paths(
+    graph: nx.Graph,
+    zones: list,
+    servers: list,
+    links: list,
+    lat_arr: np.ndarray,
+    energy_arr: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, ...]], np.ndarray]:
+    """The lowest-latency path from each zone to each server (never through another zone):
+    reachable, latency (s), energy (J/bit), its links, and the (zone x server) x links
+    matrix padded with the sentinel link ``len(links)``. Refuses a zone that reaches no
+    server and a server no zone reaches."""
+    link_index = {frozenset(uv): i for i, uv in enumerate(links)}
     n_z, n_s = len(zones), len(servers)
     reachable = np.zeros((n_z, n_s), dtype=bool)
     path_lat = np.full((n_z, n_s), np.inf)
     path_energy = np.full((n_z, n_s), np.inf)
     path_links: list[tuple[int, ...]] = [()] * (n_z * n_s)
-    lat_arr, energy_arr = np.asarray(lat), np.asarray(energy)
     zone_set = set(zones)
     for zi, z in enumerate(zones):
         # Requests never route through another zone's access point.
@@ -322,24 +376,4 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
     matrix = np.full((n_z * n_s, max(max_len, 1)), len(links), dtype=np.int64)
     for pid, p in enumerate(path_links):
         matrix[pid, : len(p)] = p
-
-    return Topology(
-        graph=graph,
-        zones=tuple(str(z) for z in zones),
-        servers=tuple(str(s) for s in servers),
-        server_device=tuple(devices),
-        server_is_cloud=np.asarray(is_cloud, dtype=bool),
-        server_count=np.asarray(counts, dtype=np.int64),
-        server_can_sleep=np.asarray(sleep, dtype=bool),
-        server_models_attr=tuple(models_attr),
-        links=tuple((str(u), str(v)) for u, v in links),
-        link_bandwidth_mbps=np.asarray(bw, dtype=float),
-        link_latency_s=lat_arr,
-        link_energy_j_per_bit=energy_arr,
-        link_fluctuates=np.asarray(fluct, dtype=bool),
-        path_reachable=reachable,
-        path_latency_s=path_lat,
-        path_energy_j_per_bit=path_energy,
-        path_link_matrix=matrix,
-        path_links=tuple(path_links),
-    )
+    return reachable, path_lat, path_energy, path_links, matrix
