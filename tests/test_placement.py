@@ -29,13 +29,13 @@ from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import reduce_problem
 from perllm_opt.milp.placement import (
-    PairFixings,
     heaviest_fitting_weights,
     option_pairs,
     placement_problem,
     placement_start,
     restrict_to_deployment,
 )
+from perllm_opt.milp.placement_search import PairFixings
 from perllm_opt.milp.solve import solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)

@@ -216,7 +216,7 @@ def solve_assignment_direct(
         As :func:`perllm_opt.milp.solve.solve_assignment` with ``lexicographic=False``.
     """
     t0 = time.perf_counter()
-    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    n_o, n_i = data.n_options, data.n_items
     n_d = n_i if data.drop_cost is not None else 0
     h = highs_model(data, cfg, relax, max_nodes, presolve, relaxed_items)
     if max_drops is not None and n_d:
@@ -232,6 +232,13 @@ def solve_assignment_direct(
     t1 = time.perf_counter()
     h.run()
     solve_s = time.perf_counter() - t1
+    return _result(h, data, relax, build_s, solve_s)
+
+
+def _result(
+    h: highspy.Highs, data: AssignmentData, relax: bool, build_s: float, solve_s: float
+) -> SolveResult:
+    """The :class:`SolveResult` of ``h`` after its run on ``data``."""
     model_status = h.getModelStatus()
     info = h.getInfo()
     has = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -251,6 +258,8 @@ def solve_assignment_direct(
             status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
             None, None, None, relaxed=relax,
         )  # fmt: skip
+    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    n_d = n_i if data.drop_cost is not None else 0
     x_all = np.asarray(h.getSolution().col_value)
     x, drop, gate = x_all[:n_o], x_all[n_o : n_o + n_d], x_all[n_o + n_d :]
     return SolveResult(

@@ -14,7 +14,7 @@ from perllm_opt.instance.assignment import Assignment
 from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.continuous_optimum import solve_continuous
 from perllm_opt.milp.perllm import always_on_idle_j, joint_problem, round_problem
-from perllm_opt.milp.placement import solve_placement_continuous
+from perllm_opt.milp.placement_search import solve_placement_continuous
 from perllm_opt.milp.subproblems import (
     OptimumResult,
     Totals,
@@ -44,7 +44,7 @@ def solve_optimum(
     Fixed deployment: rounds share no capacity, so each round is solved on its own (exact).
     Placement mode (``instance.placement``): in rounds mode one MILP over all rounds with
     deployment variables; in continuous mode a search over deployments with a certified
-    bound (:func:`perllm_opt.milp.placement.solve_placement_continuous`). ``cfg.objective``
+    bound (:func:`perllm_opt.milp.placement_search.solve_placement_continuous`). ``cfg.objective``
     picks lexicographic (served, then energy) or weighted;
     ``cfg.lp_relaxation`` returns only the bound of the weighted objective's relaxation.
     Subproblems are reduced exactly (``cfg.reduce``) and solved by ``cfg.workers`` processes

@@ -312,62 +312,109 @@ def solve_assignment(
     drops_bound = math.nan
     if lexicographic and has:
         drops = float(sum(v.value or 0.0 for v in m._drop))
-        stage1_optimal = status == OPTIMAL
         # No finite bound yet (stopped before the root LP): drops are at least 0.
-        drops_bound = drops if stage1_optimal else (bound if math.isfinite(bound) else 0.0)
-        stage1 = (_values(m._x), _values(m._drop))
-        t2 = time.perf_counter()
-        floor = drops if relax else math.floor(drops + 0.5)
-        declare_served_floor(m, floor + 1e-6)
-        m.obj.deactivate()
-        m.obj2 = pe.Objective(expr=cost_expression(m, data, with_drops=False), sense=pe.minimize)
-        build_s += time.perf_counter() - t2
-        left = max(cfg.time_limit_s - (time.perf_counter() - t1), 0.25 * cfg.time_limit_s)
-        started = False
-        if warm:
-            x1, drop1 = stage1
-            started = runner.set_start(m, _start_values(m, data, x1, drop1))
-        status2, obj, bound, solver_s2, has = runner.run(m, left, presolve=not started)
-        # HiGHS's run clock keeps running across the runs of one (persistent) model: the
-        # second stage's reading then already includes the first stage.
-        solver_s = solver_s2 if solver_s2 >= solver_s else solver_s + solver_s2
-        status = status2 if stage1_optimal or status2 != OPTIMAL else FEASIBLE
-        if not has and status2 != INFEASIBLE:
-            # Keep the first stage's plan (it meets the floor); close gates it does not use.
-            x1, drop1 = stage1
-            x1, _, gate_used = data.columns_for(x1)
-            for var, val in zip(m._x, x1, strict=True):
-                var.set_value(val)
-            for var, val in zip(m._g, gate_used, strict=True):
-                var.set_value(val)
-            for var, val in zip(m._drop, drop1.round(), strict=True):
-                var.set_value(val)
-            obj = float(data.option_cost @ x1 + data.gate_cost @ gate_used)
-            obj += float(data.constant)
-            status, has = FEASIBLE, True
-            if bound != bound:
-                bound = float(data.constant)
-        elif not has:
-            status = INFEASIBLE
+        drops_bound = drops if status == OPTIMAL else (bound if math.isfinite(bound) else 0.0)
+        status, obj, bound, solver_s, has, stage_build_s = _second_stage(
+            runner, m, data, cfg, (relax, warm, t1), drops, (status, solver_s)
+        )
+        build_s += stage_build_s
     solve_s = time.perf_counter() - t1
-    if not has:
-        res = SolveResult(
-            status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
-            None, None, None, relaxed=relax, drops_bound=drops_bound,
-        )  # fmt: skip
-    else:
-        x = _values(m._x)
-        drop = _values(m._drop) if m._drop else np.zeros(0)
-        gate = _values(m._g)
-        if math.isnan(drops):
-            drops = float(drop.sum())
-        res = SolveResult(
-            status, obj, bound, relative_gap(obj, bound), drops, build_s, solve_s, solver_s,
-            x, drop, gate, relaxed=relax, drops_bound=drops_bound,
-        )  # fmt: skip
+    res = _result(
+        m, (status, obj, bound, has), drops, drops_bound, (build_s, solve_s, solver_s), relax
+    )
     if initial_x is not None:
         res = _no_worse_than_start(res, data, initial_x, lexicographic)
     return res
+
+
+def _second_stage(
+    runner: _Runner,
+    m: pe.ConcreteModel,
+    data: AssignmentData,
+    cfg: SolverConfig,
+    how: tuple[bool, bool, float],
+    drops: float,
+    first: tuple[str, float],
+) -> tuple[str, float, float, float, bool, float]:
+    """The lexicographic second stage: the least cost with the drops kept at the first
+    stage's (``how``: relaxed, warm-started, the first stage's start time; ``first``: its
+    status and solver seconds). Returns status, objective, bound, solver seconds, whether
+    a solution exists, and the seconds spent building the stage. Without a solution in
+    time it keeps the first stage's plan (status ``feasible``)."""
+    relax, warm, t1 = how
+    stage1_optimal = first[0] == OPTIMAL
+    stage1 = (_values(m._x), _values(m._drop))
+    t2 = time.perf_counter()
+    floor = drops if relax else math.floor(drops + 0.5)
+    declare_served_floor(m, floor + 1e-6)
+    m.obj.deactivate()
+    m.obj2 = pe.Objective(expr=cost_expression(m, data, with_drops=False), sense=pe.minimize)
+    build_s = time.perf_counter() - t2
+    left = max(cfg.time_limit_s - (time.perf_counter() - t1), 0.25 * cfg.time_limit_s)
+    started = False
+    if warm:
+        x1, drop1 = stage1
+        started = runner.set_start(m, _start_values(m, data, x1, drop1))
+    status2, obj, bound, solver_s2, has = runner.run(m, left, presolve=not started)
+    # HiGHS's run clock keeps running across the runs of one (persistent) model: the
+    # second stage's reading then already includes the first stage.
+    solver_s = solver_s2 if solver_s2 >= first[1] else first[1] + solver_s2
+    status = status2 if stage1_optimal or status2 != OPTIMAL else FEASIBLE
+    if not has and status2 != INFEASIBLE:
+        obj = _keep_first_stage(m, data, stage1)
+        status, has = FEASIBLE, True
+        if bound != bound:
+            bound = float(data.constant)
+    elif not has:
+        status = INFEASIBLE
+    return status, obj, bound, solver_s, has, build_s
+
+
+def _keep_first_stage(
+    m: pe.ConcreteModel, data: AssignmentData, stage1: tuple[np.ndarray, np.ndarray]
+) -> float:
+    """Put the first stage's plan back into ``m`` (it meets the floor; gates it does not
+    use closed) and return its cost."""
+    x1, drop1 = stage1
+    x1, _, gate_used = data.columns_for(x1)
+    for var, val in zip(m._x, x1, strict=True):
+        var.set_value(val)
+    for var, val in zip(m._g, gate_used, strict=True):
+        var.set_value(val)
+    for var, val in zip(m._drop, drop1.round(), strict=True):
+        var.set_value(val)
+    obj = float(data.option_cost @ x1 + data.gate_cost @ gate_used)
+    obj += float(data.constant)
+    return obj
+
+
+def _result(
+    m: pe.ConcreteModel,
+    outcome: tuple[str, float, float, bool],
+    drops: float,
+    drops_bound: float,
+    times: tuple[float, float, float],
+    relax: bool,
+) -> SolveResult:
+    """The :class:`SolveResult` of ``m`` after its last run (``outcome``: status,
+    objective, bound, whether a solution exists; ``times``: build, solve and solver
+    seconds)."""
+    status, obj, bound, has = outcome
+    build_s, solve_s, solver_s = times
+    if not has:
+        return SolveResult(
+            status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
+            None, None, None, relaxed=relax, drops_bound=drops_bound,
+        )  # fmt: skip
+    x = _values(m._x)
+    drop = _values(m._drop) if m._drop else np.zeros(0)
+    gate = _values(m._g)
+    if math.isnan(drops):
+        drops = float(drop.sum())
+    return SolveResult(
+        status, obj, bound, relative_gap(obj, bound), drops, build_s, solve_s, solver_s,
+        x, drop, gate, relaxed=relax, drops_bound=drops_bound,
+    )  # fmt: skip
 
 
 def start_outcome(
