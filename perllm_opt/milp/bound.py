@@ -294,14 +294,7 @@ def lagrangian_bound(
     if iterations < 1:
         raise ValueError(f"lagrangian_bound: iterations must be >= 1, got {iterations}")
     if integral:
-        parts = [data.option_cost, data.gate_cost, [data.constant]]
-        parts += [] if data.drop_cost is None else [data.drop_cost]
-        values = np.concatenate([np.asarray(p, dtype=float) for p in parts])
-        if np.any(values != np.round(values)):
-            raise ValueError(
-                "lagrangian_bound: integral=True needs integer costs (option, gate, drop "
-                "and constant), e.g. the drops-only first stage"
-            )
+        _check_integral(data)
     cfg = cfg or SolverConfig(time_limit_s=30.0, mip_rel_gap=1e-9, threads=1)
     if data.n_options == 0:
         drops = 0.0 if data.drop_cost is None else float(np.sum(data.drop_cost))
@@ -311,6 +304,49 @@ def lagrangian_bound(
     lp_value, y = _lp_item_duals(data, cfg)
     blocks = _Blocks(data, block)
     goal = lp_value + 0.05 * abs(lp_value) + 1.0 if target is None else float(target)
+    best, best_y, best_lows, best_plans, history = _subgradient(
+        blocks, y, goal, cfg, iterations, t0 + time_limit_s
+    )
+    proven = max(best, lp_value)
+    rounds = 0
+    if integral and best_lows:
+        proven, rounds = _round_up(blocks, best_y, best_lows, best_plans, proven, cfg, cutoff_s)
+    return LagrangianBound(
+        bound=proven,
+        cutoff_rounds=rounds,
+        lp_bound=lp_value,
+        first_bound=history[0],
+        iterations=len(history),
+        n_blocks=int(block.max()) + 1 if len(block) else 0,
+        seconds=time.perf_counter() - t0,
+        history=tuple(history),
+    )
+
+
+def _check_integral(data: AssignmentData) -> None:
+    """Refuse ``integral=True`` on data with a cost that is not an integer."""
+    parts = [data.option_cost, data.gate_cost, [data.constant]]
+    parts += [] if data.drop_cost is None else [data.drop_cost]
+    values = np.concatenate([np.asarray(p, dtype=float) for p in parts])
+    if np.any(values != np.round(values)):
+        raise ValueError(
+            "lagrangian_bound: integral=True needs integer costs (option, gate, drop "
+            "and constant), e.g. the drops-only first stage"
+        )
+
+
+def _subgradient(
+    blocks: _Blocks,
+    y: np.ndarray,
+    goal: float,
+    cfg: SolverConfig,
+    iterations: int,
+    deadline: float,
+) -> tuple[float, np.ndarray, list, list, list[float]]:
+    """Subgradient steps on the prices ``y`` toward ``goal`` (Polyak; the step halves
+    after three evaluations without progress, from the best prices) until ``iterations``
+    evaluations, a vanishing gradient, the goal, or ``deadline`` (``perf_counter``). The
+    best value, its prices, blocks' bounds and plans, and every value."""
     best, best_y = -math.inf, y
     history = []
     step_scale = 2.0
@@ -330,23 +366,10 @@ def lagrangian_bound(
                 stall = 0
                 y = best_y
         norm = float(grad @ grad)
-        if norm < 1e-12 or best >= goal - 1e-9 or time.perf_counter() - t0 > time_limit_s:
+        if norm < 1e-12 or best >= goal - 1e-9 or time.perf_counter() > deadline:
             break
         y = y + step_scale * (goal - val) / norm * grad
-    proven = max(best, lp_value)
-    rounds = 0
-    if integral and best_lows:
-        proven, rounds = _round_up(blocks, best_y, best_lows, best_plans, proven, cfg, cutoff_s)
-    return LagrangianBound(
-        bound=proven,
-        cutoff_rounds=rounds,
-        lp_bound=lp_value,
-        first_bound=history[0],
-        iterations=len(history),
-        n_blocks=int(block.max()) + 1 if len(block) else 0,
-        seconds=time.perf_counter() - t0,
-        history=tuple(history),
-    )
+    return best, best_y, best_lows, best_plans, history
 
 
 #: Margin kept above what a cutoff proof needs (HiGHS's tolerances are about 1e-6).
