@@ -89,7 +89,7 @@ from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.epoch_plan import PLAN_GUARD_S, plan_epoch
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
 from perllm_opt.schedulers.fast_plan import plan_epoch_fast
-from perllm_opt.simulation.view import Feedback, RoundView, fits, free_mask
+from perllm_opt.simulation.view import Feedback, RoundView, SystemInfo, fits, free_mask
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -336,94 +336,104 @@ class CSUCB(Scheduler):
 
     # -- the round's plan ----------------------------------------------------------------
     def begin_round(self, view: RoundView) -> None:
+        """Plan the epoch: each request's arm (or none), by the configured plan."""
         info = self.info
-        n_s = info.n_servers
         n = len(view)
         self._forget(float(view.now_s))
         mu_lo, sigma, v_lo = self.indices()
         bw = self._conservative_bandwidth(view)
         self.plan_bandwidth_mbps = bw
-        budget = np.minimum(view.deadline_s - view.wait_s, info.time_cap_s)
-        kv_bytes = np.asarray(view.kv_bytes, dtype=float)
-        compute_used = np.asarray(view.compute_used, dtype=float)
-        kv_used = np.asarray(view.kv_used_bytes, dtype=float)
-        finite_bw = np.isfinite(bw)
-        rate_frac = np.zeros_like(bw)
-        rate_frac[finite_bw] = np.asarray(view.rate_used_mbps)[finite_bw] / np.maximum(
-            bw[finite_bw], 1e-12
-        )
-        capacity_left = np.concatenate(
-            [1.0 - compute_used, 1.0 - kv_used / info.server_kv_budget_bytes, 1.0 - rate_frac]
-        )
-        path_res = np.min((bw - view.rate_used_mbps)[info.path_link_matrix], axis=1)
+        ep = _epoch(info, view, bw, (mu_lo, sigma, v_lo))
 
         # Pass 1, vectorised per template: feasibility, cost, and the demand each resource
         # would see if every request took its lightest feasible arm.
         keys = np.asarray(view.template)
         order = np.argsort(keys, kind="stable")
         bounds = np.flatnonzero(np.diff(keys[order])) + 1
-        demand = np.zeros(2 * n_s + info.n_links + 1)
+        demand = np.zeros(2 * info.n_servers + info.n_links + 1)
         groups = []
         self._where = np.zeros((n, 2), dtype=np.int64)
         for gi, members in enumerate(np.split(order, bounds) if n else []):
             key = int(keys[members[0]])
-            t = info.templates[key]
             self._where[members, 0] = gi
             self._where[members, 1] = np.arange(len(members))
-            if len(t) == 0:
-                groups.append(None)
-                continue
-            cm = self.models[key]
-            s, arms, srv = t.service, t.server_slice, t.server
-            up = np.asarray(view.up_bits)[members][:, None]
-            prompt = np.asarray(view.prompt_tokens)[members][:, None].astype(float)
-            b = budget[members][:, None]
-            d = up * cm.time_per_up_bit + prompt * cm.time_per_prompt_token + cm.time_const_s
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = (np.log(np.maximum(b, 0.0) / d) - mu_lo[s, arms]) / sigma[s, arms]
-            static_ok = fits(compute_used[srv], t.phi, 1.0) & fits(
-                0.0, t.rate_mbps, path_res[t.path_id]
+            groups.append(self._group(ep, key, members, demand))
+        footprint, n_feasible = self._price(groups, demand, ep.capacity_left, n)
+        self._groups = groups
+        if self.plan_mode == "milp":
+            self.plan = plan_epoch(
+                info, view, self._milp_candidates(n), bw, self._solver, self.plan_slack
             )
-            kv_g = kv_bytes[members][:, None]
-            ok = (
-                (z >= self.z_min)
-                & static_ok
-                & fits(kv_used[srv], kv_g, info.server_kv_budget_bytes[srv])
+        elif self.plan_mode == "fast":
+            self.plan = plan_epoch_fast(
+                info, view, self._milp_candidates(n, reduce=True), bw, self.plan_slack, reduced=True
             )
-            res, x = self._template_resources(key, bw)
-            x_kv = kv_g / info.server_kv_budget_bytes[srv]
-            weight = x.sum(axis=1)[None, :] + x_kv
-            has = ok.any(axis=1)
-            light = np.argmin(np.where(ok, weight, np.inf), axis=1)[has]
-            np.add.at(demand, res[light], x[light])
-            np.add.at(demand, n_s + srv[light], x_kv[has, light])
-            energy = (
-                up * cm.energy_per_up_bit + prompt * cm.energy_per_prompt_token + cm.energy_const_j
-            )
-            p = normal_cdf(np.where(np.isfinite(z), z, -10.0))
-            cost = np.exp(mu_lo[s, arms]) * energy / self.energy_scale[s] + self.theta * (
-                1.0 - p * (1.0 - v_lo[s, arms])
-            )
-            groups.append(
-                {
-                    "members": members,
-                    "t": t,
-                    "ok": ok,
-                    "p": p * (1.0 - v_lo[s, arms]),
-                    "energy_j": np.exp(mu_lo[s, arms]) * energy,
-                    "cost": cost,
-                    "d": d,
-                    "res": res,
-                    "x": x,
-                    "x_kv": x_kv,
-                    "res_l": res.tolist(),
-                    "x_l": x.tolist(),
-                    "srv_l": srv.tolist(),
-                    "wake": cm.wake_j / self.energy_scale[s],
-                }
-            )
+        else:
+            self.plan = self._greedy_plan(ep, groups, footprint, n_feasible)
+        self.replan = False
 
-        # Congestion prices: demand over what is left, negligible while a resource suffices.
+    def _group(self, ep: _Epoch, key: int, members: np.ndarray, demand: np.ndarray) -> dict | None:
+        """One template's requests of the epoch: which arms are feasible, their cost and
+        price footprint inputs; adds to ``demand`` what their lightest feasible arms use."""
+        info, view = self.info, ep.view
+        n_s = info.n_servers
+        t = info.templates[key]
+        if len(t) == 0:
+            return None
+        mu_lo, sigma, v_lo = ep.indices
+        cm = self.models[key]
+        s, arms, srv = t.service, t.server_slice, t.server
+        up = np.asarray(view.up_bits)[members][:, None]
+        prompt = np.asarray(view.prompt_tokens)[members][:, None].astype(float)
+        b = ep.budget[members][:, None]
+        d = up * cm.time_per_up_bit + prompt * cm.time_per_prompt_token + cm.time_const_s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (np.log(np.maximum(b, 0.0) / d) - mu_lo[s, arms]) / sigma[s, arms]
+        static_ok = fits(ep.compute_used[srv], t.phi, 1.0) & fits(
+            0.0, t.rate_mbps, ep.path_res[t.path_id]
+        )
+        kv_g = ep.kv_bytes[members][:, None]
+        ok = (
+            (z >= self.z_min)
+            & static_ok
+            & fits(ep.kv_used[srv], kv_g, info.server_kv_budget_bytes[srv])
+        )
+        res, x = self._template_resources(key, ep.bw)
+        x_kv = kv_g / info.server_kv_budget_bytes[srv]
+        weight = x.sum(axis=1)[None, :] + x_kv
+        has = ok.any(axis=1)
+        light = np.argmin(np.where(ok, weight, np.inf), axis=1)[has]
+        np.add.at(demand, res[light], x[light])
+        np.add.at(demand, n_s + srv[light], x_kv[has, light])
+        energy = up * cm.energy_per_up_bit + prompt * cm.energy_per_prompt_token + cm.energy_const_j
+        p = normal_cdf(np.where(np.isfinite(z), z, -10.0))
+        cost = np.exp(mu_lo[s, arms]) * energy / self.energy_scale[s] + self.theta * (
+            1.0 - p * (1.0 - v_lo[s, arms])
+        )
+        return {
+            "members": members,
+            "t": t,
+            "ok": ok,
+            "p": p * (1.0 - v_lo[s, arms]),
+            "energy_j": np.exp(mu_lo[s, arms]) * energy,
+            "cost": cost,
+            "d": d,
+            "res": res,
+            "x": x,
+            "x_kv": x_kv,
+            "res_l": res.tolist(),
+            "x_l": x.tolist(),
+            "srv_l": srv.tolist(),
+            "wake": cm.wake_j / self.energy_scale[s],
+        }
+
+    def _price(
+        self, groups: list, demand: np.ndarray, capacity_left: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Congestion prices (demand over what is left, negligible while a resource
+        suffices) into each group's ``total``; each request's cheapest feasible footprint
+        and its number of feasible arms."""
+        n_s = self.info.n_servers
         with np.errstate(divide="ignore", invalid="ignore"):
             pressure = demand / np.maximum(capacity_left, 1e-12)
         price = np.where(pressure > 1.0, pressure, pressure**self.price_steepness)
@@ -438,27 +448,20 @@ class CSUCB(Scheduler):
             g["total"] = g["cost"] + self.price_weight * fp
             footprint[g["members"]] = np.where(g["ok"], fp, np.inf).min(axis=1)
             n_feasible[g["members"]] = g["ok"].sum(axis=1)
-        self._groups = groups
-        if self.plan_mode == "milp":
-            self.plan = plan_epoch(
-                info, view, self._milp_candidates(n), bw, self._solver, self.plan_slack
-            )
-            self.replan = False
-            return
-        if self.plan_mode == "fast":
-            self.plan = plan_epoch_fast(
-                info, view, self._milp_candidates(n, reduce=True), bw, self.plan_slack, reduced=True
-            )
-            self.replan = False
-            return
+        return footprint, n_feasible
 
-        # Pass 2: cheapest footprints first (most requests served), each at least cost.
+    def _greedy_plan(
+        self, ep: _Epoch, groups: list, footprint: np.ndarray, n_feasible: np.ndarray
+    ) -> list[int]:
+        """Pass 2 of the greedy plan: cheapest footprints first (most requests served),
+        each at least cost among the arms that still fit."""
+        n = len(footprint)
         plan = [DECLINE] * n
-        used = [0.0] * len(capacity_left)
-        cap = (capacity_left * (1.0 + 1e-9) + 1e-9).tolist()
-        busy = compute_used > 0.0
+        used = [0.0] * len(ep.capacity_left)
+        cap = (ep.capacity_left * (1.0 + 1e-9) + 1e-9).tolist()
+        busy = ep.compute_used > 0.0
         where = self._where.tolist()
-        for k in np.lexsort((budget, n_feasible, footprint)).tolist():
+        for k in np.lexsort((ep.budget, n_feasible, footprint)).tolist():
             if not n_feasible[k]:
                 break  # the rest have no feasible arm (sorted last)
             gi, r = where[k]
@@ -478,8 +481,7 @@ class CSUCB(Scheduler):
                     busy[g["srv_l"][c]] = True
                     plan[k] = c
                     break
-        self.plan = plan
-        self.replan = False
+        return plan
 
     def _plan_free(self, view: RoundView, k: int, t) -> np.ndarray:
         """:func:`free_mask` with every path link's planning bandwidth minus what is in use."""
@@ -555,6 +557,48 @@ class CSUCB(Scheduler):
             np.add.at(self.time_n, idx, 1.0)
             np.add.at(self.log_sum, idx, first)
             np.add.at(self.log_sq_sum, idx, second)
+
+
+@dataclass(frozen=True, eq=False)
+class _Epoch:
+    """What one epoch's plan reads: the view, the planning bandwidth, each request's time
+    budget and KV bytes, what is in use, what is left of every resource (compute, KV
+    memory, links), each path's residual bandwidth, and the learnt indices."""
+
+    view: RoundView
+    bw: np.ndarray
+    budget: np.ndarray
+    kv_bytes: np.ndarray
+    compute_used: np.ndarray
+    kv_used: np.ndarray
+    capacity_left: np.ndarray
+    path_res: np.ndarray
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _epoch(
+    info: SystemInfo,
+    view: RoundView,
+    bw: np.ndarray,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> _Epoch:
+    """The :class:`_Epoch` of ``view`` at planning bandwidth ``bw``."""
+    budget = np.minimum(view.deadline_s - view.wait_s, info.time_cap_s)
+    kv_bytes = np.asarray(view.kv_bytes, dtype=float)
+    compute_used = np.asarray(view.compute_used, dtype=float)
+    kv_used = np.asarray(view.kv_used_bytes, dtype=float)
+    finite_bw = np.isfinite(bw)
+    rate_frac = np.zeros_like(bw)
+    rate_frac[finite_bw] = np.asarray(view.rate_used_mbps)[finite_bw] / np.maximum(
+        bw[finite_bw], 1e-12
+    )
+    capacity_left = np.concatenate(
+        [1.0 - compute_used, 1.0 - kv_used / info.server_kv_budget_bytes, 1.0 - rate_frac]
+    )
+    path_res = np.min((bw - view.rate_used_mbps)[info.path_link_matrix], axis=1)
+    return _Epoch(
+        view, bw, budget, kv_bytes, compute_used, kv_used, capacity_left, path_res, indices
+    )
 
 
 def _undominated_rows(g: dict) -> np.ndarray:

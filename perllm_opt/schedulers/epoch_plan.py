@@ -197,40 +197,10 @@ def epoch_problem(
     dropped (:func:`undominated`; ``reduce=False``: the caller has dropped them); other
     arguments as :func:`plan_epoch`."""
     n_s = info.n_servers
-    bw = np.asarray(bandwidth_mbps, dtype=float)
-    rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
-    cap = np.concatenate(
-        [
-            np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
-            np.maximum(
-                np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
-            )
-            / GB,
-            rate_left[:-1],
-        ]
-    )
+    cap = _capacity_left(info, view, bandwidth_mbps)
     plm = np.asarray(info.path_link_matrix)
     kv_gb = np.asarray(view.kv_bytes, dtype=float) / GB
-    items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l = ([] for _ in range(8))
-    for k, (cand, p, cost) in enumerate(cands):
-        t = info.templates[int(view.template[k])]
-        cand = np.asarray(cand, dtype=np.int64)
-        p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
-        srv, path = t.server[cand], t.path_id[cand]
-        phi, rate = t.phi[cand], t.rate_mbps[cand]
-        keep = undominated(srv, path, phi, rate, p, cost) if reduce else None
-        if keep is not None and not keep.all():
-            cand, p, cost = cand[keep], p[keep], cost[keep]
-            srv, path, phi, rate = srv[keep], path[keep], phi[keep], rate[keep]
-        m = len(cand)
-        items.append(np.full(m + 1, k, dtype=np.int64))
-        cand_l += [cand, _DECLINE_1]
-        p_l += [p, _ZERO_1]
-        cost_l += [cost, _ZERO_1]
-        srv_l += [np.asarray(srv, dtype=np.int64), _NONE_1]
-        phi_l += [np.asarray(phi, dtype=float), _ZERO_1]
-        rate_l += [np.asarray(rate, dtype=float), _ZERO_1]
-        path_l += [np.asarray(path, dtype=np.int64), _NONE_1]
+    items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l = _options(info, view, cands, reduce)
     item = np.concatenate(items)
     cand_of = np.concatenate(cand_l)
     srv_of = np.concatenate(srv_l)
@@ -276,6 +246,50 @@ def epoch_problem(
         option_gate_option=og_opt,
         option_gate_gate=og[og_opt],
     )
+
+
+def _capacity_left(info: SystemInfo, view: RoundView, bandwidth_mbps: np.ndarray) -> np.ndarray:
+    """What is left of every resource row: compute share, KV memory (GB), link rate."""
+    bw = np.asarray(bandwidth_mbps, dtype=float)
+    rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
+    return np.concatenate(
+        [
+            np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
+            np.maximum(
+                np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
+            )
+            / GB,
+            rate_left[:-1],
+        ]
+    )
+
+
+def _options(
+    info: SystemInfo, view: RoundView, cands: Candidates, reduce: bool
+) -> tuple[list[np.ndarray], ...]:
+    """Per request, its (undominated) candidates then the null option: item, candidate,
+    P(on time), cost, server, share, rate and path, as lists of arrays to concatenate."""
+    items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l = ([] for _ in range(8))
+    for k, (cand, p, cost) in enumerate(cands):
+        t = info.templates[int(view.template[k])]
+        cand = np.asarray(cand, dtype=np.int64)
+        p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
+        srv, path = t.server[cand], t.path_id[cand]
+        phi, rate = t.phi[cand], t.rate_mbps[cand]
+        keep = undominated(srv, path, phi, rate, p, cost) if reduce else None
+        if keep is not None and not keep.all():
+            cand, p, cost = cand[keep], p[keep], cost[keep]
+            srv, path, phi, rate = srv[keep], path[keep], phi[keep], rate[keep]
+        m = len(cand)
+        items.append(np.full(m + 1, k, dtype=np.int64))
+        cand_l += [cand, _DECLINE_1]
+        p_l += [p, _ZERO_1]
+        cost_l += [cost, _ZERO_1]
+        srv_l += [np.asarray(srv, dtype=np.int64), _NONE_1]
+        phi_l += [np.asarray(phi, dtype=float), _ZERO_1]
+        rate_l += [np.asarray(rate, dtype=float), _ZERO_1]
+        path_l += [np.asarray(path, dtype=np.int64), _NONE_1]
+    return items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l
 
 
 def plan_epoch(
