@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from perllm_opt.errors import InputError, require, require_non_negative, require_positive
+from perllm_opt.errors import (
+    InputError,
+    require,
+    require_int,
+    require_non_negative,
+    require_positive,
+)
 
 MODES = ("continuous", "rounds")
 
@@ -556,12 +562,10 @@ class SolverConfig:
             self.objective,
             f"one of {list(SOLVER_OBJECTIVES)}",
         )
-        require(
-            isinstance(self.workers, int)
-            and not isinstance(self.workers, bool)
-            and self.workers >= 1,
-            "solver.workers",
+        require_int(
             self.workers,
+            "solver.workers",
+            1,
             "a positive integer (processes solving subproblems at once)",
         )
         require(
@@ -573,28 +577,22 @@ class SolverConfig:
         if self.window_s is not None:
             require_positive(self.window_s, "solver.window_s")
         if self.checks is not None:
-            require(
-                isinstance(self.checks, int)
-                and not isinstance(self.checks, bool)
-                and self.checks >= 1,
-                "solver.checks",
+            require_int(
                 self.checks,
+                "solver.checks",
+                1,
                 "an integer >= 1 (HiGHS interrupt checks per MIP search) or null",
             )
-        require(
-            isinstance(self.lookahead_blocks, int)
-            and not isinstance(self.lookahead_blocks, bool)
-            and self.lookahead_blocks >= 0,
-            "solver.lookahead_blocks",
+        require_int(
             self.lookahead_blocks,
+            "solver.lookahead_blocks",
+            0,
             "an integer >= 0 (blocks after the current one that the rolling plan looks at)",
         )
-        require(
-            isinstance(self.improve_passes, int)
-            and not isinstance(self.improve_passes, bool)
-            and self.improve_passes >= 0,
-            "solver.improve_passes",
+        require_int(
             self.improve_passes,
+            "solver.improve_passes",
+            0,
             "an integer >= 0 (fix-and-optimize passes over the rolling plan)",
         )
         require_positive(self.search_window_s, "solver.search_window_s")
@@ -607,19 +605,12 @@ class SolverConfig:
             ("search_checks", 1),
             ("whole_max_options", 0),
         ):
-            value = getattr(self, key)
-            require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= least,
-                f"solver.{key}",
-                value,
-                f"an integer >= {least}",
-            )
+            require_int(getattr(self, key), f"solver.{key}", least, f"an integer >= {least}")
         for key in ("placement_moves", "placement_nodes"):
-            value = getattr(self, key)
-            require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            require_int(
+                getattr(self, key),
                 f"solver.{key}",
-                value,
+                0,
                 "an integer >= 0 (placement=optimize in continuous mode: neighbour "
                 "deployments the search tries, LP relaxations of the bound's branching)",
             )

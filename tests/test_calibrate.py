@@ -20,8 +20,9 @@ import pytest
 import yaml
 from support import DATA, REPO, small_config
 
-from perllm_opt.calibration.devices import Given, ModelRule, Template, calibrate, precision_of
+from perllm_opt.calibration.devices import Given, Template, calibrate
 from perllm_opt.calibration.llama_bench import parse_llama_bench, read_llama_bench
+from perllm_opt.calibration.model_map import ModelRule, precision_of
 from perllm_opt.cli import calibrate as cli
 from perllm_opt.config import CalibrationConfig, TopologyConfig
 from perllm_opt.errors import InputError

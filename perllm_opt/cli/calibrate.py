@@ -27,8 +27,9 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from perllm_opt.calibration.devices import Given, ModelRule, Template, calibrate, devices_yaml
+from perllm_opt.calibration.devices import Given, Template, calibrate, devices_yaml
 from perllm_opt.calibration.llama_bench import read_llama_bench
+from perllm_opt.calibration.model_map import ModelRule
 from perllm_opt.errors import InputError
 from perllm_opt.system.catalog import load_catalog
 from perllm_opt.system.presets import paper_graph
