@@ -491,8 +491,8 @@ class SolverConfig:
     ``lp_relaxation`` reports the LP bound instead of solving the MILP (large instances).
     ``reduce`` removes the rows, options and requests no optimum needs (milp/reduce.py; the
     optimum is unchanged). ``warm_start`` starts stage 2 from stage 1's solution and stage 1
-    from the best scheduler's on-time set (off by default: HiGHS 1.16.0 needs its presolve
-    off for a started model, which costs more than the start saves; docs/model.md).
+    from the best scheduler's on-time set (off by default: a started model needs HiGHS's
+    presolve off, which costs more than the start saves; docs/model.md).
     ``workers`` solves independent subproblems (rounds, windows) in that many processes, on
     this machine (``backend=local``) or as Ray tasks (``backend=ray``: the cluster at
     ``ray_address`` or ``RAY_ADDRESS``, else a local Ray on loopback); the result is the

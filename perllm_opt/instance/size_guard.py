@@ -1,17 +1,13 @@
 """How big a run will be, estimated from its config before anything large is allocated, and
 the memory budget it must fit in.
 
-The estimate counts every size the config multiplies memory by: the requests (rate x
-horizon, or the trace's rows), the options (each request is offered its (zone, service)
-template's candidates: servers x rate levels), the decision epochs or rounds, the bins of the
-per-bin series (per scheduler), the sleep blocks (per server that may sleep) and the dynamics
-intervals (per link and server). It prices them with per-item costs measured on this
-project's runs (2-core machine; issue 11 for options, issue 28 for the others, table in
-docs/experiments.md): about 2.7-3.1 KB per option with the schedulers and 4.9 KB with the MILP
-optimum as well, about 190 B per epoch, 280 B per bin and scheduler, 90 B per sleep block and
-sleeping server, 32 B per interval and link or server. The constants below round those up. A
-refusal names the key behind the largest term. The budget (``memory_budget_gb``) defaults to
-half of the machine's physical memory, or, in a SLURM job, to the job's memory.
+The estimate counts every size the config multiplies memory by (requests, options, epochs
+or rounds, bins per scheduler, sleep blocks per sleeping server, dynamics intervals per link
+or server) and prices each with a per-item cost measured on this project's runs, rounded
+up (the measurements: docs/design_notes.md and docs/experiments.md). A refusal names the key
+behind the largest term. The budget (``memory_budget_gb``) defaults to half of the
+machine's physical memory, or, in a SLURM job, to the job's memory.
+
 """
 
 from __future__ import annotations
@@ -35,11 +31,11 @@ BASE_BYTES = 200 * 2**20
 OPTION_BYTES = 3 * 2**10
 #: Per option, in addition, when the MILP optimum is solved (Pyomo model and HiGHS copy).
 OPTIMUM_OPTION_BYTES = 6 * 2**10
-#: Per decision epoch or round: the epoch plans and dispatch bookkeeping (190 B measured).
+#: Per decision epoch or round: the epoch plans and dispatch bookkeeping.
 ROUND_BYTES = 192
-#: Per bin of the per-bin series and scheduler: its series, outcomes and regret rows (280 B).
+#: Per bin of the per-bin series and scheduler: its series, outcomes and regret rows.
 BIN_BYTES = 288
-#: Per sleep block and server that may sleep: the on/off windows (90 B measured).
+#: Per sleep block and server that may sleep: the on/off windows.
 SLEEP_BLOCK_BYTES = 96
 #: Per dynamics interval and link or server: the realised bandwidth and speed factors.
 INTERVAL_BYTES = 32

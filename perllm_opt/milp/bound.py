@@ -1,36 +1,13 @@
 """A Lagrangian lower bound of an assignment MILP by blocks of options (e.g. by server).
 
-The items' assignment rows ``sum_{o of i} x_o + drop_i = 1`` are the only rows that tie the
-servers together in continuous mode (compute and KV rows belong to one server; link rows that
-span servers merge their servers into one block). Dualizing them with free prices ``y_i``
-(Geoffrion 1974, "Lagrangean relaxation for integer programming", Math. Prog. Study 2) gives
+In continuous mode only the items' assignment rows tie the servers together; dualizing them
+with prices ``y`` (Geoffrion 1974) leaves one MILP per block, and every ``L(y)`` is a lower
+bound on the optimum, at least the LP bound once the prices start at the LP's duals. The
+prices improve by subgradient steps; each block contributes HiGHS's proven bound on it, so
+the result stays valid when a block stops at its budget. The derivation, a call on a
+window's first stage and its cost: docs/design_notes.md; the proof: docs/model.md, "A
+Lagrangian bound by server".
 
-    L(y) = sum_i y_i + sum_i min(0, d_i - y_i)
-           + sum_b min { sum_{o in b} (c_o - y_i(o)) x_o + gate cost : x in X_b },
-
-where ``X_b`` is block ``b``'s integer set: its capacity rows, its gates and, still valid,
-at most one option of each item inside the block. Every ``L(y)`` is a lower bound on the
-MILP's optimum; ``max_y L(y)`` is at least the LP bound (it is the LP over the convex hulls of
-the ``X_b``), strictly more where the blocks' own integrality binds. Items whose options all
-lie in one block keep their whole assignment row (and drop cost) inside that block and take
-no price. The prices start at the LP's duals (so the first ``L`` is already at least the LP)
-and improve by subgradient steps (Held, Wolfe & Crowder 1974, Polyak's step toward a target).
-Each block's minimum is bounded by HiGHS's proven bound on it, so the result stays valid when
-a block's MILP stops at its budget. docs/model.md, "A Lagrangian bound by server", has the
-proof and the measurements.
-
-How to call it on a continuous window's first stage (``prob`` from
-:func:`perllm_opt.milp.continuous.window_problem`)::
-
-    drops = replace(prob.data, option_cost=0 * prob.data.option_cost, drop_cost=ones,
-                    gate_cost=0 * prob.data.gate_cost, constant=0.0)
-    res = lagrangian_bound(drops, instance.options.server[prob.option],
-                           SolverConfig(time_limit_s=20, mip_rel_gap=1e-9, threads=1),
-                           iterations=1, integral=True, cutoff_s=120)
-    # res.bound: proven lower bound on the window's drops (an integer)
-
-Cost: one LP of the whole window, one sub-MILP per server within ``cfg``'s budget per
-iteration, then cutoff proofs within ``cutoff_s``: 32 s on the 90-s testbed.
 """
 
 from __future__ import annotations

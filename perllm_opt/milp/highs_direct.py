@@ -189,15 +189,11 @@ def solve_assignment_direct(
         Branch-and-bound node limit (HiGHS ``mip_max_nodes``): unlike the time limit it
         stops at the same point on every machine, so results stay reproducible.
     presolve : bool
-        HiGHS's presolve. The epoch plans turn it off: on some of them HiGHS 1.16.0 loops in
-        its MIP presolve past any time limit (``benchmarks/data/highs_presolve_hang.mps``;
-        docs/benchmarks.md). That costs nothing measurable on continuous mode's small plans
-        but slows rounds mode's whole-round plans (docs/benchmarks.md).
+        HiGHS's presolve (the epoch plans turn it off: docs/design_notes.md).
     initial_x : ndarray of float, shape (n_options,), optional
         A feasible assignment (0/1 per option) to start branch-and-bound from, with drops
-        and gates set to match: an incumbent from the first node prunes the search. The
-        optimal value is the same, but which plan within ``cfg.mip_rel_gap`` comes back can
-        change; the epoch plans do not use it yet (docs/benchmarks.md).
+        and gates set to match. The optimal value is the same, but which plan within
+        ``cfg.mip_rel_gap`` comes back can change.
     relaxed_items : ndarray of bool, shape (n_items,), optional
         Items whose options and drop are continuous (relax-and-fix: the rolling plan's
         look-ahead, perllm_opt/milp/rolling.py); their values in the result are fractional.
@@ -313,9 +309,8 @@ def lp_bound(data: AssignmentData, cfg: SolverConfig, method: str = "ipm") -> tu
     """The LP relaxation's optimum of ``data`` (weighted objective; a lower bound on the
     MILP's) and HiGHS's seconds; NaN when not proven within ``cfg.time_limit_s``.
 
-    ``method`` is HiGHS's ``solver`` option: the interior point method by default, which
-    solves the LP of an hour-long continuous window (99,123 options, 17,291 rows) in about
-    90 s where the dual simplex does not finish in 600 s (docs/benchmarks.md).
+    ``method`` is HiGHS's ``solver`` option: the interior point method by default, much
+    faster than the dual simplex on long continuous windows (docs/design_notes.md).
     """
     h = highs_model(data, cfg, relax=True)
     h.setOptionValue("solver", method)

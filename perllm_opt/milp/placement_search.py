@@ -48,9 +48,7 @@ class PairFixings:
     ``solve(fixed)`` fixes pair ``k``'s gate (column ``gate_start + k``) to ``fixed[k]``
     (1 deployed, 0 not, -1 free) through its bounds, which is the problem restricted to
     those deployments. As an LP (``relax``) each solve uses HiGHS's interior point method
-    with crossover: on the default joint problem 3x faster than its simplex from scratch
-    (the same value), and faster than its dual simplex from the last basis, which needed
-    many pivots after fixing a gate (docs/model.md, "Placement in continuous mode").
+    with crossover, the fastest here (docs/design_notes.md).
     """
 
     def __init__(

@@ -83,11 +83,8 @@ class _Runner:
         any pending change of ``m`` (the next solve then finds nothing to update and HiGHS
         keeps the start). Returns False, and does nothing, for any other solver.
 
-        Run a started model with ``presolve=False``: HiGHS 1.16.0 given a start with its MIP
-        presolve on can return a wrong "optimal" (a round of the default rounds setting:
-        drops 33 reported optimal where 31 is, and, through highspy directly, objective 30
-        reported for a solution of 33; benchmarks/data/highs_start_presolve_bug.mps). With
-        presolve off it returns the optimum, 31."""
+        Run a started model with ``presolve=False``: with its presolve on, HiGHS given a
+        start can return a wrong "optimal" (docs/design_notes.md)."""
         opt = self.contrib
         if opt is None or not hasattr(opt, "_solver_model") or not hasattr(opt, "set_instance"):
             return False

@@ -1,78 +1,17 @@
-"""CS-UCB: the constraint-satisfaction upper-confidence-bound scheduler of PerLLM.
+"""CS-UCB: the constraint-satisfaction upper-confidence-bound scheduler of PerLLM (Yang et
+al., arXiv:2405.14636, 2024), as built here (docs/model.md, "CS-UCB as built").
 
-Yang et al., "PerLLM: Personalized Inference Scheduling with Edge-Cloud Collaboration for
-Diverse LLM Services", arXiv:2405.14636 (2024), describe CS-UCB as a combinatorial
-multi-armed bandit with a constraint-satisfaction mechanism, a penalty weight ``theta`` on
-constraint violation and a regret bound ``Reg(T) <= sqrt(2 M N log L) + theta P(t)``. Only
-its abstract was available to us (the paper itself is public), so the details below are ours
-(docs/model.md, "CS-UCB as built"); we do not claim the paper's bound for them.
+Per arm (service type, server, share level, rate level) it learns the distribution of
+``log rho``, the realised time over the profile's estimate, and the refusal rate; at each
+decision epoch it plans the epoch's requests on optimistic indices (UCB), feasible only
+where the deadline is likely met and the resources are free, and plays the plan in arrival
+order, re-choosing a request whose planned arm no longer fits after a refusal. The
+statistics are pooled per server, forgotten over ``memory_s`` and updated with censored
+times in rounds mode; links are planned at an AR(1) forecast of their bandwidth. The plan
+is one of three combinatorial oracles (``plan_mode``): ``fast``
+(:mod:`perllm_opt.schedulers.fast_plan`), ``milp``
+(:mod:`perllm_opt.schedulers.epoch_plan`) or ``greedy`` (priced, most constrained first).
 
-**Arms** are (service type, server, share level, rate level). For each arm the scheduler
-learns the distribution of ``log rho``, where ``rho`` is the realised dispatch-to-completion
-time over the profile's estimate ``d`` (it absorbs the unknown device speed, background load
-and output length), and the rate ``v`` at which the environment refuses the arm. Priors:
-``log rho ~ (0, prior_sigma^2)`` (trust the profile) and ``v = 0``, each worth
-``prior_weight`` observations.
-
-**Index** (once per round or decision epoch): optimistic ``mu_lo = mean(log rho) - r`` and
-``v_lo = max(0, mean(v) - r)`` with the UCB radius ``r = sqrt(exploration * ln N / n)``
-(Auer et al., Machine Learning 47, 2002).
-
-**Sharing across arms** (``pool``): a server's true speed moves every arm on it alike, so
-the prior mean of an arm's ``log rho`` is its server's pooled mean over all its arms (itself
-shrunk to 0 with ``prior_weight`` pseudo-observations) instead of 0: one server's evidence
-informs its untried arms (empirical Bayes, a two-level normal model).
-
-**Forgetting** (``memory_s``): every statistic decays by ``exp(-dt / memory_s)`` between
-decisions ``dt`` seconds apart, the discounted UCB of Garivier & Moulines (ALT 2011) in
-continuous time, so that what was learnt before a change fades (``inf``: never).
-
-**Censored feedback**: in rounds mode a request cut off at its round's end only tells that
-its time exceeded what it ran, ``log rho > c``. Such an observation enters the statistics as
-its conditional moments under the arm's current normal estimate ``N(m, s^2)``,
-``E[X | X > c] = m + s lambda(a)`` and ``Var = s^2 (1 + a lambda - lambda^2)`` with
-``a = (c - m) / s`` and ``lambda = phi(a) / (1 - Phi(a))`` (one stochastic EM step for a
-truncated normal; Dempster, Laird & Rubin, JRSS B 39, 1977), never as an exact time.
-
-**Constraint satisfaction**: for request ``i`` with time budget ``b = min(dD - wait, tau)``
-(``dD - wait`` in continuous mode), the optimistic probability of meeting it on arm ``a`` is
-``p = Phi((ln(b / d) - mu_lo) / sigma)``. An arm is *feasible* when ``p >= confidence``
-and its resources are free: compute share and memory exactly, link rate against a
-conservative bandwidth.
-
-**Bandwidth**: each link's bandwidth is predicted by an AR(1) model fitted online to the
-bandwidths observed so far (``B_next = m + rho (B_last - m)`` with the sample mean ``m``,
-variance ``v`` and lag-1 autocorrelation ``rho`` clipped to [0, 1]), and the conservative
-value is the prediction minus ``bandwidth_margin`` x its standard error ``sqrt(v (1 -
-rho^2))``. It follows the last observation when the process is persistent (a random walk)
-and the long-run mean when it is memoryless (i.i.d. dynamics).
-
-**Combinatorial choice** (the super-arm of a round, as in CUCB, Chen et al., ICML 2013),
-``plan_mode``. All three plan over the feasible arms on the optimistic estimates: most
-``p (1 - v_lo)`` summed, then least ``exp(mu_lo) e`` plus waking costs, under the exact
-compute and KV left and the planned bandwidth. ``fast`` (default): the combinatorial oracle
-of :mod:`perllm_opt.schedulers.fast_plan` (each request's likeliest arm when they fit
-together, else the LP relaxation rounded and repaired, then an energy pass); on the default
-setting and in rounds mode (seeds 0-4) it serves 99.7% and 99.8% of the exact plan's
-on-time requests at a fraction of its cost (docs/benchmarks.md). ``milp``: the exact
-oracle, the two-stage epoch MILP of :mod:`perllm_opt.schedulers.epoch_plan` (shared with the
-known-means oracle; the ``cs_ucb_milp`` ablation). ``greedy`` (the ``cs_ucb_greedy``
-ablation): the round's requests are taken most-constrained first (fewest feasible
-arms, then least time budget), each given the feasible arm of least cost
-
-    exp(mu_lo) * e / e_scale + theta * (1 - p (1 - v_lo)) + price_weight * sum_r x_r psi(u_r + x_r)
-
-that still fits what the plan has reserved. Here ``e`` is the profile's weighted marginal
-energy (plus waking a sleeping server), ``x_r`` the fraction of resource ``r`` (the server's
-compute, each path link's conservative bandwidth) the arm takes, ``u_r`` the fraction already
-planned, and ``psi(u) = (exp(beta u) - 1) / (exp(beta) - 1)`` an exponential price that is
-negligible while a resource is idle and dominates as it fills (online primal-dual packing,
-Buchbinder & Naor, Found. Trends Theor. Comput. Sci. 3, 2009). Most-constrained-first leaves
-the flexible requests (those an edge can serve) for last, so shared WAN capacity goes first to
-requests only the cloud can serve; the price keeps each request to the least resources that
-likely meet its deadline. Cost: O(arms) per request.
-The plan is then played in arrival order; after a refusal, each further request is checked
-against the live reservations and re-chosen if its planned arm no longer fits.
 """
 
 from __future__ import annotations
@@ -143,8 +82,7 @@ class CSUCB(Scheduler):
     bandwidth_cap : bool
         Never plan a link above its last observed bandwidth (then every chosen arm is free
         per the view). Off by default: under i.i.d. dynamics the forecast (the mean) beats
-        the last observation (2 tuning seeds, iid rounds, 1,200 s: 2,662 on time uncapped,
-        2,508 capped, oracle 2,694).
+        the last observation (docs/design_notes.md).
     price_weight : float
         Weight of the resource price in the cost.
     price_steepness : float
@@ -166,12 +104,8 @@ class CSUCB(Scheduler):
         ablation: the profile priors and the plan only, every decision independent of the
         outcomes seen.
 
-    The defaults of ``exploration``, ``confidence``, ``prior_weight``, ``memory_s``,
-    ``price_weight`` and ``plan_slack`` are the best of 30 Optuna trials on seeds 100-104
-    only, the budget every tuned rival had (``paper/tuning/cs_ucb_trials.csv``,
-    ``conf/tune/cs_ucb.yaml``), disjoint from the seeds the experiments report. The other
-    keys keep the values of the earlier grid (``benchmarks/tune_cs_ucb.py``). The trials ran
-    with ``plan_mode=milp``; the default plan is now ``fast``, so a retune may move them.
+    The tuned defaults come from the tuning protocol (docs/experiments.md, "Tuning";
+    their history: docs/design_notes.md).
     """
 
     name: str = "cs_ucb"
