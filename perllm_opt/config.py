@@ -512,7 +512,7 @@ class SolverConfig:
     the unserved count, then ``search_polish_passes`` on the energy, each sub-MILP within
     ``search_checks`` interrupt checks and started from the current plan if ``search_warm``.
     ``placement_moves`` and ``placement_nodes`` budget ``placement=optimize`` in continuous
-    mode (milp/placement.py): how many neighbour deployments its local search tries, and how
+    mode (milp/placement_search.py): how many neighbour deployments its local search tries, and how
     many LP relaxations its bound's branching over the deployment solves (the root's at
     least).
     """

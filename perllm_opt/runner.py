@@ -204,7 +204,7 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
 
 def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstimate:
     """The expected memory of a whole run on the built ``instance``: its exact option count,
-    ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (size_guard.py)."""
+    ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (instance/size_guard.py)."""
     base = instance_size(
         instance.config,
         instance.templates,

@@ -1,5 +1,5 @@
 """Arrival processes (perllm_opt/workload/arrivals.py), request generation (generator.py), the
-dynamics (dynamics.py) and named random streams (rng.py)."""
+dynamics (instance/dynamics.py) and named random streams (rng.py)."""
 
 from __future__ import annotations
 

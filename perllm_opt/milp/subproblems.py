@@ -41,7 +41,7 @@ class OptimumResult:
         bound and the relative gap. For an LP relaxation, ``objective`` is NaN and ``bound``
         the relaxation's value.
     build_s, solve_s, solver_s : float
-        Totals over the subproblems (see :class:`~perllm_opt.milp.solve.SolveResult`).
+        Totals over the subproblems (see :class:`~perllm_opt.milp.result.SolveResult`).
     assignment : Assignment or None
         Only when a solution exists (never for a relaxation).
     objective_per_round : ndarray
