@@ -62,8 +62,15 @@ class ContinuousMode(ServiceMode):
     """Continuous mode's part of the simulation loop: reservations live until their
     realised completion, link rates only during the two transmissions."""
 
-    def __init__(self, instance: Instance, info: SystemInfo) -> None:
-        super().__init__(instance)
+    def __init__(
+        self,
+        instance: Instance,
+        info: SystemInfo,
+        scheduler: Scheduler,
+        option: np.ndarray,
+        status: np.ndarray,
+    ) -> None:
+        super().__init__(instance, scheduler, option, status)
         n_s, n_l = instance.topology.n_servers, instance.topology.n_links
         dyn = instance.dynamics
         self.step_s = dyn.interval_s
@@ -76,9 +83,7 @@ class ContinuousMode(ServiceMode):
         self.held: list[list[tuple[float, float, float]]] = [[] for _ in range(n_l)]
         self.unreported: list[tuple[float, int]] = []  # heap of completions not yet told
 
-    def begin_epoch(
-        self, t: int, ids: np.ndarray, scheduler: Scheduler, option: np.ndarray
-    ) -> RoundView | None:
+    def begin_epoch(self, t: int, ids: np.ndarray) -> RoundView | None:
         """An epoch without arrivals decides nothing (what ended is released at the next)."""
         if len(ids) == 0:
             return None
@@ -89,7 +94,8 @@ class ContinuousMode(ServiceMode):
             reported.append(heapq.heappop(self.unreported)[1])
         if reported:
             r_ids = np.asarray(reported, dtype=np.int64)
-            scheduler.update(outcomes(self.instance, r_ids, option[r_ids], keep_order=True))
+            fb = outcomes(self.instance, r_ids, self.option[r_ids], keep_order=True)
+            self.scheduler.update(fb)
         self._refresh(now)
         lv = list(self.live.values())
         return epoch_view(
@@ -178,12 +184,5 @@ class ContinuousMode(ServiceMode):
             self.held[e].append((dn_start, end, r))
             rate_used[e] += r
 
-    def end_epoch(
-        self,
-        t: int,
-        ids: np.ndarray,
-        scheduler: Scheduler,
-        option: np.ndarray,
-        status: np.ndarray,
-    ) -> None:
+    def end_epoch(self, t: int, ids: np.ndarray) -> None:
         """Nothing: completions are told at the first epoch at or after them."""

@@ -26,6 +26,10 @@ class ServiceMode(ABC):
     Attributes
     ----------
     instance : Instance
+    scheduler : Scheduler
+        The scheduler run, told the outcomes when the mode reveals them.
+    option, status : ndarray
+        The run's assignment as the loop fills it in.
     arrays, views : dict of str to ndarray
         The resource arrays (:func:`~perllm_opt.simulation.knowledge.resource_arrays`) and
         the read-only views of them the scheduler's :class:`RoundView` holds.
@@ -34,17 +38,18 @@ class ServiceMode(ABC):
         reads them scalar by scalar); the loop mirrors them into ``arrays``.
     """
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(
+        self, instance: Instance, scheduler: Scheduler, option: np.ndarray, status: np.ndarray
+    ) -> None:
         self.instance = instance
+        self.scheduler, self.option, self.status = scheduler, option, status
         self.arrays, self.views = resource_arrays(instance)
         n_s = instance.topology.n_servers
         self.compute = [0.0] * n_s
         self.kv = [0.0] * n_s
 
     @abstractmethod
-    def begin_epoch(
-        self, t: int, ids: np.ndarray, scheduler: Scheduler, option: np.ndarray
-    ) -> RoundView | None:
+    def begin_epoch(self, t: int, ids: np.ndarray) -> RoundView | None:
         """Open decision epoch ``t`` for requests ``ids``: release what has ended, tell the
         scheduler what it may learn by now, and return its view (None: no decision)."""
 
@@ -58,12 +63,5 @@ class ServiceMode(ABC):
         bytes; the loop has reserved the server) until the mode releases it."""
 
     @abstractmethod
-    def end_epoch(
-        self,
-        t: int,
-        ids: np.ndarray,
-        scheduler: Scheduler,
-        option: np.ndarray,
-        status: np.ndarray,
-    ) -> None:
+    def end_epoch(self, t: int, ids: np.ndarray) -> None:
         """Close decision epoch ``t`` (its requests' ``option`` and ``status`` are set)."""

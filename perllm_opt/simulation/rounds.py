@@ -21,17 +21,17 @@ from perllm_opt.simulation.view import CAPACITY_RTOL, RoundView
 class RoundsMode(ServiceMode):
     """Rounds mode's part of the simulation loop: each round starts empty."""
 
-    def __init__(self, instance: Instance) -> None:
-        super().__init__(instance)
+    def __init__(
+        self, instance: Instance, scheduler: Scheduler, option: np.ndarray, status: np.ndarray
+    ) -> None:
+        super().__init__(instance, scheduler, option, status)
         topo = instance.topology
         self.rate_mbps = [t.rate_mbps.tolist() for t in instance.templates]
         # Rate reserved on each link this round (sentinel last) and the round's capacity.
         self.rate = [0.0] * (topo.n_links + 1)
         self.capacity: list[float] = []
 
-    def begin_epoch(
-        self, t: int, ids: np.ndarray, scheduler: Scheduler, option: np.ndarray
-    ) -> RoundView:
+    def begin_epoch(self, t: int, ids: np.ndarray) -> RoundView:
         instance, arrays = self.instance, self.arrays
         topo = instance.topology
         arrays["c"][:] = 0.0
@@ -54,16 +54,9 @@ class RoundsMode(ServiceMode):
             rate[e] += r
             rate_used[e] = rate[e]
 
-    def end_epoch(
-        self,
-        t: int,
-        ids: np.ndarray,
-        scheduler: Scheduler,
-        option: np.ndarray,
-        status: np.ndarray,
-    ) -> None:
+    def end_epoch(self, t: int, ids: np.ndarray) -> None:
         """Tell the round's outcomes, then reveal its realised bandwidth."""
-        done = ids[status[ids] == ADMITTED]
+        done = ids[self.status[ids] == ADMITTED]
         if len(done):
-            scheduler.update(outcomes(self.instance, done, option[done]))
+            self.scheduler.update(outcomes(self.instance, done, self.option[done]))
         self.arrays["b"][:-1] = self.instance.round_bandwidth_mbps[:, t]

@@ -74,7 +74,10 @@ def simulate(
         leave=False,
         mininterval=0.5,
     )
-    mode = ContinuousMode(instance, info) if instance.continuous else RoundsMode(instance)
+    if instance.continuous:
+        mode: ServiceMode = ContinuousMode(instance, info, scheduler, option, status)
+    else:
+        mode = RoundsMode(instance, scheduler, option, status)
     _run(instance, scheduler, mode, option, status, bar)
     bar.close()
     return SimulationResult(
@@ -113,7 +116,7 @@ def _run(
     rtol = CAPACITY_RTOL
 
     for t, ids in enumerate(instance.round_requests()):
-        view = mode.begin_epoch(t, ids, scheduler, option)
+        view = mode.begin_epoch(t, ids)
         if view is None:
             continue
         scheduler.begin_round(view)
@@ -144,5 +147,5 @@ def _run(
                 np.min((bw_est - rate_used)[matrix], axis=1, out=path_res)
             option[i] = ptr[i] + c
             status[i] = ADMITTED
-        mode.end_epoch(t, ids, scheduler, option, status)
+        mode.end_epoch(t, ids)
         bar.update(len(ids))
