@@ -30,7 +30,7 @@ from perllm_opt.rng import RngStreams
 from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
 from perllm_opt.topology import Topology, build_graph, topology_from_graph
 from perllm_opt.trace import resolve_trace_path
-from perllm_opt.workload import Requests, generate_requests
+from perllm_opt.workload.generator import Requests, generate_requests
 
 
 @dataclass(frozen=True, eq=False)
