@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perllm_opt.errors import InputError, require, require_non_negative, require_positive
+from perllm_opt.system.networks import NetworkConfig
+from perllm_opt.system.sites import SitesConfig
 
 MODES = ("continuous", "rounds")
 
@@ -88,7 +90,9 @@ class SystemConfig:
 
 @dataclass
 class TopologyConfig:
-    """Which edge-cloud graph: a preset (``paper``, ``large``) or a user file (``path``).
+    """Which edge-cloud graph: a preset (``paper``, ``large``), a user file (``path``), or a
+    system built on real data: ``preset: zoo`` on the Topology Zoo or SNDlib network
+    ``network`` (knobs in ``zoo``), ``preset: eua`` on the EUA sites (knobs in ``eua``).
 
     ``wan_bandwidth_mbps`` overrides the nominal bandwidth of every link that touches a cloud
     node (the WAN), for bandwidth scenarios.
@@ -96,7 +100,10 @@ class TopologyConfig:
 
     preset: str | None = "paper"
     path: str | None = None
+    network: str | None = None
     wan_bandwidth_mbps: float | None = None
+    zoo: NetworkConfig = field(default_factory=NetworkConfig)
+    eua: SitesConfig = field(default_factory=SitesConfig)
 
     def __post_init__(self) -> None:
         if (self.preset is None) == (self.path is None):
@@ -105,8 +112,19 @@ class TopologyConfig:
                 {"preset": self.preset, "path": self.path},
                 "exactly one of topology.preset or topology.path",
             )
+        if self.network is not None:
+            require(
+                self.preset == "zoo",
+                "topology.network",
+                self.network,
+                "no network unless topology.preset is 'zoo' (topology=zoo)",
+            )
         if self.wan_bandwidth_mbps is not None:
             require_positive(self.wan_bandwidth_mbps, "topology.wan_bandwidth_mbps")
+        if self.preset == "zoo":
+            self.zoo.check("topology.zoo")
+        elif self.preset == "eua":
+            self.eua.check("topology.eua")
 
 
 @dataclass
