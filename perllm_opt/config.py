@@ -13,6 +13,7 @@ from typing import Any
 from perllm_opt.errors import InputError, require, require_non_negative, require_positive
 from perllm_opt.system.networks import NetworkConfig
 from perllm_opt.system.sites import SitesConfig
+from perllm_opt.trace import TRACE_FORMATS
 
 MODES = ("continuous", "rounds")
 
@@ -259,7 +260,8 @@ class WorkloadConfig:
     ``poisson``: rate ``rate_rps``. ``bursty``: a two-state Markov-modulated Poisson process
     with mean rate ``rate_rps``, the high state ``burst_ratio`` times the low one, a share
     ``burst_fraction`` of time in the high state, high periods of mean ``burst_mean_s``.
-    ``trace``: arrival times and token counts from an Azure-format CSV, the window
+    ``trace``: arrival times and token counts from a trace file (``trace_format``: an
+    Azure-format CSV, a Mooncake-format JSONL, or ``auto``: told by content), the window
     ``[trace_start_s, trace_start_s + horizon)`` of the trace, time-scaled so its mean rate is
     ``rate_rps`` (or its own rate when ``trace_native_rate`` is true).
     """
@@ -273,6 +275,7 @@ class WorkloadConfig:
     trace_path: str | None = None
     trace_start_s: float = 0.0
     trace_native_rate: bool = False
+    trace_format: str = "auto"
 
     def __post_init__(self) -> None:
         require(
@@ -300,12 +303,18 @@ class WorkloadConfig:
                 "non-negative weights with a positive sum",
             )
         require_non_negative(self.trace_start_s, "workload.trace_start_s")
+        require(
+            self.trace_format in TRACE_FORMATS,
+            "workload.trace_format",
+            self.trace_format,
+            f"one of {list(TRACE_FORMATS)}",
+        )
         if self.kind == "trace":
             require(
                 bool(self.trace_path),
                 "workload.trace_path",
                 self.trace_path,
-                "a CSV path when workload.kind is 'trace'",
+                "a trace file when workload.kind is 'trace'",
             )
 
 
