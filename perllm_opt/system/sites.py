@@ -105,7 +105,8 @@ class EuaData:
     user_lon_lat_deg: np.ndarray
 
 
-def _data_dir(data_dir: str | None) -> Path:
+def eua_dir(data_dir: str | None) -> Path:
+    """The folder of the EUA files: ``data_dir``, else the packaged copy."""
     if data_dir is None:
         return Path(str(resources.files("perllm_opt.data").joinpath("sites").joinpath("eua")))
     base = Path(data_dir)
@@ -161,7 +162,7 @@ def _check_positions(lon_lat: np.ndarray, lines: list[int], file: str) -> None:
 def read_eua(data_dir: str | None = None) -> EuaData:
     """Read the EUA sites and users (columns SITE_ID, LATITUDE, LONGITUDE; Latitude,
     Longitude), with every bad row named by file and line."""
-    base = _data_dir(data_dir)
+    base = eua_dir(data_dir)
     header, site_rows = _rows(base / SITES_FILE, ("LATITUDE", "LONGITUDE"))
     require("site_id" in header, f"{SITES_FILE} line 1", header, "a SITE_ID column")
     id_col = header.index("site_id")
