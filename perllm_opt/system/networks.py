@@ -191,7 +191,13 @@ def _position(node: dict[str, Any], where: str) -> tuple[float, float]:
         raise InputError(f"{where}.pos", pos, expected)
     lon = _number(pos[0], f"{where}.pos", expected, minimum=-180.0)
     lat = _number(pos[1], f"{where}.pos", expected, minimum=-90.0)
-    require(lon <= 180 and lat <= 90, f"{where}.pos", pos, expected)
+    require(
+        lon <= 180 and lat <= 90,
+        f"{where}.pos",
+        pos,
+        f"{expected} (planar coordinates, which SNDlib gives for some networks, are no "
+        "place on the Earth: their lengths in km are unknown)",
+    )
     return (lon, lat)
 
 
