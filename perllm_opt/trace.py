@@ -96,6 +96,21 @@ def load_trace(path: str | Path, trace_format: str = "auto") -> Trace:
     return load_azure_trace(p)
 
 
+def time_order(t: np.ndarray, source: Path, column: str) -> np.ndarray:
+    """The stable order that sorts the arrival times ``t`` read from ``source`` (a warning
+    if the file is out of order); InputError naming ``column`` if they are all one time."""
+    if t.max() <= t.min():
+        raise InputError(
+            f"{source} {column}",
+            f"{len(t)} request(s) all at one time",
+            "arrivals spanning a positive duration (its rate is what the trace is used for)",
+        )
+    order = np.argsort(t, kind="stable")
+    if np.any(order != np.arange(len(t))):
+        log.warning("%s: timestamps out of order; sorted by time", source.name)
+    return order
+
+
 def _parse_time(text: str, where: str) -> float:
     text = text.strip()
     if not text:
@@ -166,15 +181,7 @@ def load_azure_trace(path: str | Path) -> Trace:
     if not times:
         raise InputError(f"{p}", "a header but no requests", "at least one data row")
     t = np.asarray(times)
-    if t.max() <= t.min():
-        raise InputError(
-            f"{p} TIMESTAMP",
-            f"{len(t)} request(s) all at one time",
-            "arrivals spanning a positive duration (its rate is what the trace is used for)",
-        )
-    order = np.argsort(t, kind="stable")
-    if np.any(order != np.arange(len(t))):
-        log.warning("%s: timestamps out of order; sorted by time", p.name)
+    order = time_order(t, p, "TIMESTAMP")
     t = t[order]
     return Trace(
         source=str(p),

@@ -10,7 +10,6 @@ line number; nothing is silently dropped. Other keys are ignored.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,7 @@ from typing import Any
 import numpy as np
 
 from perllm_opt.errors import InputError
-from perllm_opt.trace import Trace
-
-log = logging.getLogger(__name__)
+from perllm_opt.trace import Trace, time_order
 
 #: Tokens per block of ``hash_ids`` (the Mooncake trace's block size).
 BLOCK_TOKENS = 512
@@ -135,15 +132,7 @@ def load_mooncake_trace(path: str | Path) -> MooncakeTrace:
     if not times:
         raise InputError(f"{p}", "no requests", "at least one JSON line")
     t = np.asarray(times)
-    if t.max() <= t.min():
-        raise InputError(
-            f"{p} timestamp",
-            f"{len(t)} request(s) all at one time",
-            "arrivals spanning a positive duration (its rate is what the trace is used for)",
-        )
-    order = np.argsort(t, kind="stable")
-    if np.any(order != np.arange(len(t))):
-        log.warning("%s: timestamps out of order; sorted by time", p.name)
+    order = time_order(t, p, "timestamp")
     packed = None
     if blocks[0] is not None:
         ordered = [blocks[k] or [] for k in order.tolist()]
