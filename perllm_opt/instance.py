@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,9 +28,9 @@ from perllm_opt.options import (
 )
 from perllm_opt.rng import RngStreams
 from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
-from perllm_opt.topology import Topology, build_graph, topology_from_graph
+from perllm_opt.topology import Topology, build_graph_from, topology_from_graph
 from perllm_opt.trace import resolve_trace_path
-from perllm_opt.workload import Requests, generate_requests
+from perllm_opt.workload.generator import Requests, generate_requests
 
 
 @dataclass(frozen=True, eq=False)
@@ -333,7 +333,7 @@ def build_instance(
             dict(config.calibration.overrides or {}),
             extra_devices_path=config.calibration.extra_devices_file,
         )
-    graph = build_graph(config.topology.preset, config.topology.path)
+    graph = build_graph_from(config.topology, catalog)
     if config.topology.wan_bandwidth_mbps is not None:
         graph = graph.copy()
         clouds = {n for n, d in graph.nodes(data=True) if d.get("kind") == "cloud"}
@@ -373,9 +373,11 @@ def build_instance(
         term_keys,
     )
     n_rounds = int(np.ceil(config.horizon_s / tau))
-    requests = generate_requests(
-        config.workload, services, topology.n_zones, config.horizon_s, streams
-    )
+    workload = config.workload
+    if workload.zone_weights is None and topology.zone_weight is not None:
+        # The topology's zone weights (SNDlib demands, EUA users) unless the config gives some.
+        workload = replace(workload, zone_weights=topology.zone_weight.tolist())
+    requests = generate_requests(workload, services, topology.n_zones, config.horizon_s, streams)
     n_intervals = int(np.ceil(config.horizon_s / config.dynamics.interval_s))
     dynamics = realise_dynamics(config.dynamics, topology, n_intervals, streams)
 

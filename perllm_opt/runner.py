@@ -27,6 +27,7 @@ from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
 from perllm_opt.simulator import SimulationResult, simulate
 from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
+from perllm_opt.timings import peak_rss_gb
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +369,7 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
             }
     add_decomposed_regret(rows, outcomes)
     summary["total_s"] = time.perf_counter() - t0
+    summary["peak_rss_gb"] = peak_rss_gb()
     return ExperimentResult(
         rows=rows,
         objective_per_round=series,

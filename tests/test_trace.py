@@ -10,7 +10,7 @@ from perllm_opt.config import ServiceTypeConfig, WorkloadConfig
 from perllm_opt.errors import InputError
 from perllm_opt.rng import RngStreams
 from perllm_opt.trace import load_azure_trace, resolve_trace_path, trace_window
-from perllm_opt.workload import generate_requests
+from perllm_opt.workload.generator import generate_requests
 
 PACKAGED = REPO / "perllm_opt" / "data" / "traces" / "azure_llm_2023_conv.csv"
 HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"

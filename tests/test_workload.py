@@ -1,4 +1,4 @@
-"""Arrival processes (perllm_opt/arrivals.py), request generation (workload.py), the
+"""Arrival processes (perllm_opt/arrivals.py), request generation (workload/generator.py), the
 dynamics (dynamics.py) and named random streams (rng.py)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from perllm_opt.config import DynamicsConfig, ServiceTypeConfig, WorkloadConfig
 from perllm_opt.dynamics import realise_dynamics, reflected_walk
 from perllm_opt.errors import InputError
 from perllm_opt.rng import RngStreams
-from perllm_opt.workload import generate_requests
+from perllm_opt.workload.generator import generate_requests
 
 
 def test_poisson_count_mean_and_variance():

@@ -1,0 +1,1 @@
+"""The edge-cloud system: topologies built on real networks and real sites."""

@@ -1,0 +1,1 @@
+"""Workloads: request traces in their several layouts."""
