@@ -82,6 +82,16 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
+def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+    """Remove the temporaries (``.<name>.*.tmp``) that a writer killed inside
+    :func:`write_atomic` left in ``out_dir``; called by the run that now owns the directory,
+    before it writes. Returns what was removed."""
+    stale = sorted(out_dir.glob(".*.tmp")) if out_dir.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
@@ -103,8 +113,10 @@ def write_results(
     summary.json, timings.json (every wall-clock figure, so that all the other files are
     byte-identical for the same config and seed) and inputs.json (the digests of the input
     files the config names). metrics.json is removed first and written last, so a run
-    written over and interrupted is never taken for complete."""
+    written over and interrupted is never taken for complete; a killed writer's
+    temporaries are removed first."""
     (out_dir / DONE_FILE).unlink(missing_ok=True)
+    remove_stale_temporaries(out_dir)
     for name in OPTIONAL_FILES:
         (out_dir / name).unlink(missing_ok=True)
     result_rows, timing_rows = split_rows(result.rows)
