@@ -17,6 +17,9 @@ from perllm_opt.errors import (
     require_non_negative,
     require_positive,
 )
+from perllm_opt.system.networks import NetworkConfig
+from perllm_opt.system.sites import SitesConfig
+from perllm_opt.workload.traces import TRACE_FORMATS
 
 MODES = ("continuous", "rounds")
 
@@ -94,7 +97,9 @@ class SystemConfig:
 
 @dataclass
 class TopologyConfig:
-    """Which edge-cloud graph: a preset (``paper``, ``large``) or a user file (``path``).
+    """Which edge-cloud graph: a preset (``paper``, ``large``), a user file (``path``), or a
+    system built on real data: ``preset: zoo`` on the Topology Zoo or SNDlib network
+    ``network`` (knobs in ``zoo``), ``preset: eua`` on the EUA sites (knobs in ``eua``).
 
     ``wan_bandwidth_mbps`` overrides the nominal bandwidth of every link that touches a cloud
     node (the WAN), for bandwidth scenarios.
@@ -102,7 +107,10 @@ class TopologyConfig:
 
     preset: str | None = "paper"
     path: str | None = None
+    network: str | None = None
     wan_bandwidth_mbps: float | None = None
+    zoo: NetworkConfig = field(default_factory=NetworkConfig)
+    eua: SitesConfig = field(default_factory=SitesConfig)
 
     def __post_init__(self) -> None:
         if (self.preset is None) == (self.path is None):
@@ -111,8 +119,19 @@ class TopologyConfig:
                 {"preset": self.preset, "path": self.path},
                 "exactly one of topology.preset or topology.path",
             )
+        if self.network is not None:
+            require(
+                self.preset == "zoo",
+                "topology.network",
+                self.network,
+                "no network unless topology.preset is 'zoo' (topology=zoo)",
+            )
         if self.wan_bandwidth_mbps is not None:
             require_positive(self.wan_bandwidth_mbps, "topology.wan_bandwidth_mbps")
+        if self.preset == "zoo":
+            self.zoo.check("topology.zoo")
+        elif self.preset == "eua":
+            self.eua.check("topology.eua")
 
 
 @dataclass
@@ -247,7 +266,8 @@ class WorkloadConfig:
     ``poisson``: rate ``rate_rps``. ``bursty``: a two-state Markov-modulated Poisson process
     with mean rate ``rate_rps``, the high state ``burst_ratio`` times the low one, a share
     ``burst_fraction`` of time in the high state, high periods of mean ``burst_mean_s``.
-    ``trace``: arrival times and token counts from an Azure-format CSV, the window
+    ``trace``: arrival times and token counts from a trace file (``trace_format``: an
+    Azure-format CSV, a Mooncake-format JSONL, or ``auto``: told by content), the window
     ``[trace_start_s, trace_start_s + horizon)`` of the trace, time-scaled so its mean rate is
     ``rate_rps`` (or its own rate when ``trace_native_rate`` is true).
     """
@@ -261,6 +281,7 @@ class WorkloadConfig:
     trace_path: str | None = None
     trace_start_s: float = 0.0
     trace_native_rate: bool = False
+    trace_format: str = "auto"
 
     def __post_init__(self) -> None:
         require(
@@ -288,12 +309,18 @@ class WorkloadConfig:
                 "non-negative weights with a positive sum",
             )
         require_non_negative(self.trace_start_s, "workload.trace_start_s")
+        require(
+            self.trace_format in TRACE_FORMATS,
+            "workload.trace_format",
+            self.trace_format,
+            f"one of {list(TRACE_FORMATS)}",
+        )
         if self.kind == "trace":
             require(
                 bool(self.trace_path),
                 "workload.trace_path",
                 self.trace_path,
-                "a CSV path when workload.kind is 'trace'",
+                "a trace file when workload.kind is 'trace'",
             )
 
 

@@ -17,6 +17,7 @@ from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError, require
 from perllm_opt.evaluation.metrics import Evaluation, evaluate
 from perllm_opt.evaluation.regret import Outcome, add_decomposed_regret, outcome, regret_series
+from perllm_opt.evaluation.timings import peak_rss_gb
 from perllm_opt.instance.build import build_instance
 from perllm_opt.instance.expected_options import ExpectedOptions, expected_options
 from perllm_opt.instance.realised import Instance
@@ -289,6 +290,7 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         deployment = _add_optimum(runs, cfg, placement, summary, progress)
     add_decomposed_regret(runs.rows, runs.outcomes)
     summary["total_s"] = time.perf_counter() - t0
+    summary["peak_rss_gb"] = peak_rss_gb()
     return ExperimentResult(
         rows=runs.rows,
         objective_per_round=runs.series,

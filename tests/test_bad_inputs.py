@@ -4,6 +4,7 @@ end with exit code 2, one line ``<command>: error: ...`` naming the culprit, and
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -277,10 +278,92 @@ PERLLM_OPT.update(
 )
 
 
+#: Issue 26: systems on real networks and sites, and the Mooncake trace layout. (Its three
+#: input holes, a server count of 1e12, an epoch past the horizon and a run directory that
+#: names a file, are the cases count_beyond_any_site, epoch_past_the_horizon and
+#: run_dir_names_a_file.)
+PERLLM_OPT.update(
+    {
+        "zoo_network_unknown": (
+            ["topology=zoo", "topology.network=Geant"],
+            {},
+            "topology.network: got 'Geant', expected a node-link JSON file or one of the",
+        ),
+        "zoo_network_without_zoo": (
+            ["topology.network=Geant2012"],
+            {},
+            "topology.network: got 'Geant2012', expected no network unless",
+        ),
+        "zoo_data_dir_missing": (
+            ["topology=zoo", "topology.zoo.data_dir={tmp}/nets"],
+            {},
+            "topology.zoo.data_dir: got '{tmp}/nets', expected an existing folder",
+        ),
+        "zoo_network_too_small": (
+            ["topology=zoo", "topology.network={tmp}/one_node.json"],
+            {},
+            "topology.network: got 'one_node (1 connected node)'",
+        ),
+        "zoo_network_no_positions": (
+            ["topology=zoo", "topology.network={tmp}/no_positions.json"],
+            {},
+            "no_positions.json link (a, b): got \"no length 'dist' and no position of node 'a'\"",
+        ),
+        "zoo_edge_share_zero": (
+            ["topology=zoo", "topology.zoo.edge_share=0"],
+            {},
+            "topology.zoo.edge_share: got 0.0",
+        ),
+        "zoo_device_unknown": (
+            ["topology=zoo", "topology.zoo.edge_devices=[tpu-v5]"],
+            {},
+            "topology.zoo.edge_devices: got 'tpu-v5'",
+        ),
+        "zoo_cloud_count_beyond_any_site": (
+            ["topology=zoo", "topology.zoo.cloud_count=1000000000000"],
+            {},
+            "topology.zoo.cloud_count: got 1000000000000",
+        ),
+        "eua_sites_beyond_the_data": (
+            ["topology=eua", "topology.eua.sites=200"],
+            {},
+            "topology.eua.sites: got 200, expected at most the 125 sites",
+        ),
+        "eua_cloud_beyond_the_earth": (
+            ["topology=eua", "topology.eua.cloud_distance_km=1e6"],
+            {},
+            "topology.eua.cloud_distance_km: got 1000000.0",
+        ),
+        "trace_format_unknown": (
+            ["workload=mooncake", "workload.trace_format=parquet"],
+            {},
+            "workload.trace_format: got 'parquet'",
+        ),
+        "mooncake_line_malformed": (
+            ["workload=mooncake", "workload.trace_path={tmp}/bad.jsonl"],
+            {},
+            "bad.jsonl line 2 input_length: got -3",
+        ),
+        "mooncake_as_azure": (
+            ["workload=mooncake", "workload.trace_format=azure"],
+            {},
+            "expected columns ['TIMESTAMP', 'ContextTokens', 'GeneratedTokens']",
+        ),
+    }
+)
+
+#: Networks for the cases above: one node; a link with neither length nor positions.
+_NETWORKS = {
+    "one_node.json": {"nodes": [{"id": "a", "pos": [0, 0]}], "links": []},
+    "no_positions.json": {
+        "nodes": [{"id": "a", "name": "a"}, {"id": "b", "name": "b"}],
+        "links": [{"source": "a", "target": "b"}],
+    },
+}
+
+
 def _graph(node_extra=None, link_extra=None, nodes_extra=(), links_extra=()) -> bytes:
     """A node-link JSON topology: zone z, edge e, cloud c; z-e and z-c links."""
-    import json
-
     nodes = [
         {"id": "z", "kind": "user"},
         {"id": "e", "kind": "edge", "device": "cpu-xeon-4214r", **(node_extra or {})},
@@ -364,6 +447,9 @@ FILES = {
     "empty.csv": b"",
     "broken.json": b'{"nodes": [',
     "afile": b"a file, not a directory\n",
+    "bad.jsonl": b'{"timestamp": 0, "input_length": 5, "output_length": 1}\n'
+    b'{"timestamp": 9, "input_length": -3, "output_length": 1}\n',
+    **{name: json.dumps(data).encode() for name, data in _NETWORKS.items()},
     **{f"{name}.json": data for name, (data, _) in TOPOLOGIES.items()},
 }
 

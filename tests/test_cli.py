@@ -149,6 +149,8 @@ def test_results_are_byte_identical_and_timings_apart(cli):
     timings = json.loads((a / "timings.json").read_text("utf-8"))
     assert [r["scheduler"] for r in timings["rows"]] == ["cs_ucb", "random"]
     assert all(r["sim_s"] > 0 for r in timings["rows"]) and timings["summary"]["total_s"] > 0
+    # The process's peak memory, a machine figure too: 0.2 GB for this small run.
+    assert "peak_rss_gb" not in summary and 0.05 < timings["summary"]["peak_rss_gb"] < 4
 
 
 def _one_line_error(result, key):

@@ -54,6 +54,8 @@ def test_write_results_is_valid_json_without_nan(tmp_path):
         objective_per_round={"a": np.asarray([1.0, 2.0])},
         summary={"requests": 0, "drop_penalty_j": math.inf},
     )
+    # A temporary left by a writer killed mid-write (a sweep worker killed, then resumed).
+    (tmp_path / ".resolved_config.yaml.k1ll3d.tmp").write_text("seed: 1\n")
     write_results(tmp_path, result, "seed: 0\n")
     rows = json.loads((tmp_path / "metrics.json").read_text("utf-8"))
     assert rows == [{"scheduler": "a", "served": 0, "latency_p95_s": None, "x": 2.5}]
@@ -61,7 +63,7 @@ def test_write_results_is_valid_json_without_nan(tmp_path):
     assert summary["drop_penalty_j"] is None
     assert (tmp_path / "resolved_config.yaml").read_text("utf-8") == "seed: 0\n"
     assert (tmp_path / "per_round.csv").read_text("utf-8").splitlines()[0] == "round,a"
-    # No temporary files left behind.
+    # No temporary files left behind, the killed writer's included.
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -606,6 +606,35 @@ def test_input_digests_follow_the_files_content(tmp_path):
     assert input_digests(cfg)["topology.path"] != first["topology.path"]
 
 
+def test_input_digests_of_real_networks_and_sites(tmp_path):
+    """A system built on real data is resumed only while its network (or site and user
+    files) are as they were: a copy in topology.zoo.data_dir is hashed, and its change seen."""
+    import hashlib
+    import shutil
+
+    from perllm_opt.cli.run_record import input_digests
+    from perllm_opt.system.networks import resolve_network
+
+    packaged = resolve_network("Abilene")
+    zoo = {"topology": {"preset": "zoo", "network": "Abilene", "zoo": {"data_dir": None}}}
+    assert (
+        input_digests(zoo)["topology.network"] == hashlib.sha256(packaged.read_bytes()).hexdigest()
+    )
+    shutil.copy(packaged, tmp_path / "Abilene.json")
+    zoo["topology"]["zoo"]["data_dir"] = str(tmp_path)
+    before = input_digests(zoo)["topology.network"]
+    (tmp_path / "Abilene.json").write_text("{}", "utf-8")
+    assert input_digests(zoo)["topology.network"] not in (None, before)
+    zoo["topology"]["network"] = "Nowhere"
+    assert input_digests(zoo) == {"topology.network": None}
+    eua = {"topology": {"preset": "eua", "eua": {"data_dir": None}}}
+    assert set(input_digests(eua)) == {
+        "topology.eua.site-optus-melbCBD.csv",
+        "topology.eua.users-melbcbd-generated.csv",
+    }
+    assert None not in input_digests(eua).values()
+
+
 def _single(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "perllm_opt.cli.main", *FAST, f"hydra.run.dir={run_dir}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=run_dir.parent, timeout=600)

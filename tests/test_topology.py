@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 
 import networkx as nx
 import numpy as np
@@ -429,3 +430,56 @@ def test_wan_bandwidth_override_only_touches_cloud_links():
         if "cloud" not in (u, v):
             assert bw in (300.0, 1000.0)
     assert 42.0 in topo.link_bandwidth_mbps
+
+
+# -- zone weights (user nodes' ``weight``) -------------------------------------------------------
+
+
+def _two_zones(w1, w2):
+    g = paper_graph()
+    g.nodes["zone0"]["weight"] = w1
+    g.nodes["zone1"]["weight"] = w2
+    g.nodes["zone2"]["weight"] = 0.0
+    return g
+
+
+def test_zone_weights_from_the_graph_drive_the_requests(tmp_path, catalog):
+    """Weights on user nodes survive a file round trip and set each zone's share of requests
+    (a zone of weight 0 gets none); the config's workload.zone_weights win over them."""
+    path = tmp_path / "weighted.json"
+    path.write_text(json.dumps(nx.node_link_data(_two_zones(3.0, 1.0), edges="links")))
+    topo = topology_from_graph(load_graph(path), catalog)
+    assert topo.zone_weight.tolist() == [3.0, 1.0, 0.0]
+    config = InstanceConfig(
+        horizon_s=600.0,
+        topology=TopologyConfig(preset=None, path=str(path)),
+        workload=WorkloadConfig(rate_rps=5.0),
+    )
+    zone = build_instance(config, catalog=catalog).requests.zone
+    counts = np.bincount(zone, minlength=3)
+    assert counts[2] == 0 and 2.5 < counts[0] / counts[1] < 3.5
+    config.workload = WorkloadConfig(rate_rps=5.0, zone_weights=[0.0, 0.0, 1.0])
+    assert set(build_instance(config, catalog=catalog).requests.zone.tolist()) == {2}
+
+
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (
+            lambda g: g.nodes["zone2"].pop("weight"),
+            "zone 'zone2'.weight: got None, expected a weight on every user node or on none",
+        ),
+        (lambda g: g.nodes["zone1"].update(weight=-1.0), "zone 'zone1'.weight: got -1.0"),
+        (lambda g: g.nodes["zone1"].update(weight="many"), "zone 'zone1'.weight: got 'many'"),
+        (lambda g: g.nodes["edge0"].update(weight=1.0), "node 'edge0'.weight: got 1.0"),
+        (
+            lambda g: g.nodes["zone0"].update(weight=0.0) or g.nodes["zone1"].update(weight=0.0),
+            "topology zones' weight: got",
+        ),
+    ],
+)
+def test_bad_zone_weights(mutate, match, catalog):
+    g = _two_zones(3.0, 1.0)
+    mutate(g)
+    with pytest.raises(InputError, match=re.escape(match)):
+        topology_from_graph(g, catalog)

@@ -37,3 +37,13 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+    """Remove the temporaries (``.<name>.*.tmp``) that a writer killed inside
+    :func:`write_atomic` left in ``out_dir``; called by the run that now owns the directory,
+    before it writes. Returns what was removed."""
+    stale = sorted(out_dir.glob(".*.tmp")) if out_dir.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

@@ -31,7 +31,13 @@ from perllm_opt.cli.config_store import (
     searchpath_dirs,
     to_app_config,
 )
-from perllm_opt.cli.files import DONE_FILE, ERROR_FILE, TRIAL_FILE, write_atomic
+from perllm_opt.cli.files import (
+    DONE_FILE,
+    ERROR_FILE,
+    TRIAL_FILE,
+    remove_stale_temporaries,
+    write_atomic,
+)
 from perllm_opt.cli.hydra_errors import HeldStderr, condense_hydra_error, release_stderr
 from perllm_opt.cli.run_dir import results_config, stale_reason
 from perllm_opt.cli.run_record import (
@@ -72,8 +78,10 @@ def write_results(
     summary.json, timings.json (every wall-clock figure, so that all the other files are
     byte-identical for the same config and seed) and inputs.json (the digests of the input
     files the config names). metrics.json is removed first and written last, so a run
-    written over and interrupted is never taken for complete."""
+    written over and interrupted is never taken for complete; a killed writer's
+    temporaries are removed first."""
     (out_dir / DONE_FILE).unlink(missing_ok=True)
+    remove_stale_temporaries(out_dir)
     for name in OPTIONAL_FILES:
         (out_dir / name).unlink(missing_ok=True)
     result_rows, timing_rows = split_rows(result.rows)

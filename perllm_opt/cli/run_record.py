@@ -56,7 +56,30 @@ def input_digests(cfg: Mapping[str, Any]) -> dict[str, str | None]:
             continue
         file = resolve_trace_path(str(value)) if path[-1] == "trace_path" else Path(str(value))
         out[".".join(path)] = file_digest(file)
+    out.update(_real_data_digests(cfg))
     return out
+
+
+def _real_data_digests(cfg: Mapping[str, Any]) -> dict[str, str | None]:
+    """The network file of ``topology=zoo`` and the site and user files of ``topology=eua``
+    (packaged or in their ``data_dir``; None for one that cannot be found)."""
+    from perllm_opt.errors import InputError
+    from perllm_opt.system.networks import resolve_network
+    from perllm_opt.system.sites import SITES_FILE, USERS_FILE, eua_dir
+
+    preset = _select(cfg, ("topology", "preset"))
+    try:
+        if preset == "zoo" and _select(cfg, ("topology", "network")):
+            data_dir = _select(cfg, ("topology", "zoo", "data_dir"))
+            file = resolve_network(str(_select(cfg, ("topology", "network"))), data_dir)
+            return {"topology.network": file_digest(file)}
+        if preset == "eua":
+            base = eua_dir(_select(cfg, ("topology", "eua", "data_dir")))
+            return {f"topology.eua.{f}": file_digest(base / f) for f in (SITES_FILE, USERS_FILE)}
+    except InputError:
+        key = "topology.network" if preset == "zoo" else "topology.eua.data_dir"
+        return {key: None}
+    return {}
 
 
 def saved_digests(out_dir: Path) -> dict[str, str | None] | None:

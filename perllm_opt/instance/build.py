@@ -5,6 +5,8 @@ evaluator read.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import networkx as nx
 import numpy as np
 
@@ -26,7 +28,7 @@ from perllm_opt.instance.windows import continuous_windows
 from perllm_opt.rng import RngStreams
 from perllm_opt.system.catalog import Catalog, load_catalog
 from perllm_opt.system.deployment import Deployment, resolve_deployment
-from perllm_opt.system.topology import Topology, build_graph, topology_from_graph
+from perllm_opt.system.topology import Topology, build_graph_from, topology_from_graph
 from perllm_opt.workload.generator import Requests, generate_requests
 
 
@@ -81,7 +83,7 @@ def build_instance(
     streams = RngStreams(config.seed)
     if catalog is None:
         catalog = _catalog(config)
-    topology = topology_from_graph(_graph(config), catalog)
+    topology = topology_from_graph(_graph(config, catalog), catalog)
     services = tuple(config.services)
     deployment = resolve_deployment(
         topology, catalog, config.deployment, [s.model for s in services]
@@ -94,9 +96,7 @@ def build_instance(
     templates = build_templates(topology, catalog, deployment, service_model, slices, hosts=hosts)
     _check_size(config, templates, topology, tau)
     n_rounds = int(np.ceil(config.horizon_s / tau))
-    requests = generate_requests(
-        config.workload, services, topology.n_zones, config.horizon_s, streams
-    )
+    requests = _requests(config, services, topology, streams)
     n_intervals = int(np.ceil(config.horizon_s / config.dynamics.interval_s))
     dynamics = realise_dynamics(config.dynamics, topology, n_intervals, streams)
     rnd, dispatch, wait, dyn_index, round_bw = _epochs(
@@ -211,10 +211,24 @@ def _epochs(
     return rnd, dispatch, wait, dyn_index, round_bw
 
 
-def _graph(config: InstanceConfig) -> nx.Graph:
-    """The configured topology graph, with ``topology.wan_bandwidth_mbps`` (when set) on
-    every link of a cloud."""
-    graph = build_graph(config.topology.preset, config.topology.path)
+def _requests(
+    config: InstanceConfig,
+    services: tuple[ServiceTypeConfig, ...],
+    topology: Topology,
+    streams: RngStreams,
+) -> Requests:
+    """The realised requests; zones drawn by the topology's zone weights (SNDlib demands,
+    EUA users) unless the config gives some."""
+    workload = config.workload
+    if workload.zone_weights is None and topology.zone_weight is not None:
+        workload = replace(workload, zone_weights=topology.zone_weight.tolist())
+    return generate_requests(workload, services, topology.n_zones, config.horizon_s, streams)
+
+
+def _graph(config: InstanceConfig, catalog: Catalog) -> nx.Graph:
+    """The configured topology graph (device names checked against ``catalog``), with
+    ``topology.wan_bandwidth_mbps`` (when set) on every link of a cloud."""
+    graph = build_graph_from(config.topology, catalog)
     if config.topology.wan_bandwidth_mbps is not None:
         graph = graph.copy()
         clouds = {n for n, d in graph.nodes(data=True) if d.get("kind") == "cloud"}

@@ -19,11 +19,12 @@ from perllm_opt.milp.continuous import (
     window_problem,
     window_requests,
 )
-from perllm_opt.milp.highs_direct import lp_bound
+from perllm_opt.milp.highs_direct import lp_solution
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem
 from perllm_opt.milp.result import SolveResult
 from perllm_opt.milp.rolling import DecomposedResult, by_blocks, solve_by_blocks
+from perllm_opt.milp.rounding import round_lp
 from perllm_opt.milp.solve import start_outcome
 from perllm_opt.milp.subproblems import (
     OptimumResult,
@@ -54,6 +55,18 @@ def _certified(
     )  # fmt: skip
 
 
+def _better_plan(prob: RoundProblem, plan: np.ndarray, x: np.ndarray | None) -> np.ndarray:
+    """``plan`` (global option per request), or the problem's 0/1 choice ``x`` where ``x``
+    leaves fewer requests unserved (or as many for less weighted energy)."""
+    if x is None:
+        return plan
+    mine = start_outcome(prob.data, x, lexicographic=True)
+    theirs = start_outcome(prob.data, prob.start_x(plan), lexicographic=True)
+    if mine is None or (theirs is not None and theirs[:2] <= mine[:2]):
+        return plan
+    return prob.options_of(x, len(plan))
+
+
 def _searched(
     instance: Instance,
     prob: RoundProblem,
@@ -67,7 +80,8 @@ def _searched(
     LP bound is added and the plan improved by :func:`improve_by_windows`, pass by pass
     until the gap closes to ``search_gap``, from ``res``'s plan (solved with ``start`` as
     its floor, so no worse), else from ``start`` where it holds on the window's rows, else
-    from nothing. None when ``res`` already meets the gap (it is then counted as it is)."""
+    from nothing; the LP's rounding replaces that plan where it is better. None when ``res``
+    already meets the gap (it is then counted as it is)."""
     penalty = instance.drop_penalty_j
     constant = float(prob.data.constant)
     bound = -math.inf
@@ -90,9 +104,10 @@ def _searched(
     if res is not None and res.has_solution and gap_ok(plan, bound):
         return None
     t0 = time.perf_counter()
-    lp_value, solver_s = lp_bound(prob.data, cfg)
+    lp_value, x_lp, solver_s = lp_solution(prob.data, cfg)
     if lp_value == lp_value:
         bound = max(bound, lp_value)
+    plan = _better_plan(prob, plan, None if x_lp is None else round_lp(prob.data, x_lp))
     found = improve_by_windows(
         instance, ids, cfg, plan, progress, enough=lambda p: gap_ok(p, bound)
     )

@@ -305,9 +305,12 @@ def lp_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray
     return value, np.maximum(-dual[n_i : n_i + n_r], 0.0), np.maximum(-dual[n_i + n_r :], 0.0)
 
 
-def lp_bound(data: AssignmentData, cfg: SolverConfig, method: str = "ipm") -> tuple[float, float]:
-    """The LP relaxation's optimum of ``data`` (weighted objective; a lower bound on the
-    MILP's) and HiGHS's seconds; NaN when not proven within ``cfg.time_limit_s``.
+def lp_solution(
+    data: AssignmentData, cfg: SolverConfig, method: str = "ipm"
+) -> tuple[float, np.ndarray | None, float]:
+    """The LP relaxation of ``data``: its optimum (weighted objective; a lower bound on the
+    MILP's), the fractional value of each option (None when not proven) and HiGHS's seconds;
+    NaN when not proven within ``cfg.time_limit_s``.
 
     ``method`` is HiGHS's ``solver`` option: the interior point method by default, much
     faster than the dual simplex on long continuous windows (docs/design_notes.md).
@@ -315,6 +318,13 @@ def lp_bound(data: AssignmentData, cfg: SolverConfig, method: str = "ipm") -> tu
     h = highs_model(data, cfg, relax=True)
     h.setOptionValue("solver", method)
     h.run()
-    ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    value = float(h.getInfo().objective_function_value) if ok else math.nan
-    return value, float(h.getRunTime())
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return math.nan, None, float(h.getRunTime())
+    x = np.asarray(h.getSolution().col_value, dtype=float)[: data.n_options]
+    return float(h.getInfo().objective_function_value), x, float(h.getRunTime())
+
+
+def lp_bound(data: AssignmentData, cfg: SolverConfig, method: str = "ipm") -> tuple[float, float]:
+    """:func:`lp_solution`'s optimum and seconds (NaN when not proven)."""
+    value, _, seconds = lp_solution(data, cfg, method)
+    return value, seconds

@@ -29,8 +29,10 @@ SERVER_KINDS = ("edge", "cloud")
 #: clusters announced (10^5 accelerators); beyond it the count is a typo, and its powers and
 #: capacities would leave the range the optimum's solver resolves.
 MAX_SERVER_COUNT = 100_000
-NODE_ATTRS = ("kind", "device", "count", "can_sleep", "models")
+NODE_ATTRS = ("kind", "device", "count", "can_sleep", "models", "weight")
 LINK_ATTRS = ("bandwidth_mbps", "latency_ms", "energy_uj_per_bit", "fluctuates")
+#: Presets built on real data from their own config section (``topology.zoo``, ``.eua``).
+BUILDERS = ("zoo", "eua")
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +62,8 @@ class Topology:
     path_energy_j_per_bit: np.ndarray
     path_link_matrix: np.ndarray
     path_links: tuple[tuple[int, ...], ...]
+    #: Each zone's share of the requests (its user nodes' ``weight``); None: equal shares.
+    zone_weight: np.ndarray | None = None
 
     @property
     def n_zones(self) -> int:
@@ -193,8 +197,44 @@ def build_graph(preset: str | None, path: str | None) -> nx.Graph:
     if path is not None:
         return load_graph(path)
     if preset not in PRESETS:
-        raise InputError("topology.preset", preset, f"one of {sorted(PRESETS)}")
+        raise InputError("topology.preset", preset, f"one of {sorted([*PRESETS, *BUILDERS])}")
     return PRESETS[preset]()
+
+
+def build_graph_from(config: Any, catalog: Catalog | None = None) -> nx.Graph:
+    """The graph of a ``TopologyConfig``: a preset, a file, or a system built on a real
+    network (``preset: zoo``) or on the EUA sites (``preset: eua``), whose device names are
+    checked against ``catalog`` naming the config key."""
+    if config.preset == "zoo":
+        from perllm_opt.system.networks import network_graph
+
+        if catalog is not None:
+            config.zoo.check_devices("topology.zoo", set(catalog.devices))
+        return network_graph(config.network, config.zoo)
+    if config.preset == "eua":
+        from perllm_opt.system.sites import sites_graph
+
+        if catalog is not None:
+            config.eua.check_devices("topology.eua", set(catalog.devices))
+        return sites_graph(config.eua)
+    return build_graph(config.preset, config.path)
+
+
+def _zone_weights(graph: nx.Graph, zones: list[Any]) -> np.ndarray | None:
+    """The user nodes' ``weight`` (all of them or none), >= 0 with a positive sum."""
+    given = [z for z in zones if graph.nodes[z].get("weight") is not None]
+    if not given:
+        return None
+    unweighted = [z for z in zones if z not in set(given)]
+    if unweighted:
+        raise InputError(
+            f"zone {unweighted[0]!r}.weight", None, "a weight on every user node or on none"
+        )
+    w = np.asarray([_num(graph.nodes[z], "weight", f"zone {z!r}", required=True) for z in zones])
+    for z, x in zip(zones, w.tolist(), strict=True):
+        require(x >= 0, f"zone {z!r}.weight", x, "a share of the requests >= 0")
+    require(w.sum() > 0, "topology zones' weight", w.tolist(), "weights with a positive sum")
+    return w
 
 
 def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
@@ -206,7 +246,7 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         For an unknown node kind, a server without a (known) device profile, a link without
         bandwidth or latency, or a zone with no path to any server.
     """
-    zones, servers = _zones_and_servers(graph)
+    zones, servers, zone_weight = _zones_and_servers(graph)
     devices, counts, sleep, is_cloud, models_attr = _server_attrs(graph, servers, catalog)
     links, bw, lat_arr, energy_arr, fluct = _links(graph)
     reachable, path_lat, path_energy, path_links, matrix = _paths(
@@ -231,25 +271,33 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         path_energy_j_per_bit=path_energy,
         path_link_matrix=matrix,
         path_links=tuple(path_links),
+        zone_weight=zone_weight,
     )
 
 
-def _zones_and_servers(graph: nx.Graph) -> tuple[list, list]:
+def _zones_and_servers(graph: nx.Graph) -> tuple[list, list, np.ndarray | None]:
     """The user zones and the servers of ``graph``, in node order (every node's attributes
-    and kind checked)."""
+    and kind checked), and the zones' weights (None: equal shares)."""
     zones, servers = [], []
     for node, attrs in graph.nodes(data=True):
         unknown = sorted(set(attrs) - set(NODE_ATTRS))
         require(not unknown, f"node {node!r}", unknown, f"attributes among {list(NODE_ATTRS)}")
         kind = attrs.get("kind")
         require(kind in KINDS, f"node {node!r}.kind", kind, f"one of {list(KINDS)}")
+        require(
+            kind == "user" or attrs.get("weight") is None,
+            f"node {node!r}.weight",
+            attrs.get("weight"),
+            "no weight (a share of the requests is given to user nodes only)",
+        )
         if kind == "user":
             zones.append(node)
         elif kind in SERVER_KINDS:
             servers.append(node)
     require(bool(zones), "topology", "no user node", "at least one node of kind 'user'")
+    zone_weight = _zone_weights(graph, zones)
     require(bool(servers), "topology", "no server", "at least one node of kind 'edge' or 'cloud'")
-    return zones, servers
+    return zones, servers, zone_weight
 
 
 def _server_attrs(graph: nx.Graph, servers: list, catalog: Catalog) -> tuple[list, ...]:

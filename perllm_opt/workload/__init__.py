@@ -1,2 +1,2 @@
 """The workload: requests drawn from arrival processes and service types, or read from a trace
-(the second stage of the data flow)."""
+(Azure CSV or Mooncake JSONL) (the second stage of the data flow)."""

@@ -12,7 +12,7 @@ from perllm_opt.config import ServiceTypeConfig, WorkloadConfig
 from perllm_opt.errors import InputError
 from perllm_opt.rng import RngStreams
 from perllm_opt.workload.arrivals import mmpp2_arrivals, poisson_arrivals
-from perllm_opt.workload.traces import load_azure_trace, trace_window
+from perllm_opt.workload.traces import load_trace, trace_window
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _arrivals(
             streams.stream("arrivals"),
         )
     else:
-        trace = load_azure_trace(str(workload.trace_path))
+        trace = load_trace(str(workload.trace_path), workload.trace_format)
         scale = 1.0 if workload.trace_native_rate else workload.rate_rps / trace.mean_rate_rps
         arrival, prompt_t, output_t = trace_window(trace, workload.trace_start_s, horizon_s, scale)
         trace_tokens = (prompt_t, output_t)

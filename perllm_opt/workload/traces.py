@@ -1,4 +1,5 @@
-"""Loader for the Azure LLM inference trace format (Patel et al., Splitwise, ISCA 2024).
+"""Traces: the Azure LLM inference trace format (Patel et al., Splitwise, ISCA 2024), and the
+choice between it and the Mooncake JSONL layout (perllm_opt/workload/mooncake.py).
 
 The CSV has a header ``TIMESTAMP,ContextTokens,GeneratedTokens``; ``TIMESTAMP`` is a date
 and time such as ``2023-11-16 18:15:46.6805900`` (or a number of seconds). Every problem is
@@ -23,7 +24,12 @@ log = logging.getLogger(__name__)
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 #: Traces shipped with the package, by the name a config may use instead of a path.
-PACKAGED_TRACES = {"azure-conv-2023": "azure_llm_2023_conv.csv"}
+PACKAGED_TRACES = {
+    "azure-conv-2023": "azure_llm_2023_conv.csv",
+    "mooncake-conv-2025-600s": "mooncake_conv_2025_600s.jsonl",
+}
+#: Trace layouts (``workload.trace_format``); ``auto`` tells them apart by content.
+TRACE_FORMATS = ("auto", "azure", "mooncake")
 
 
 def resolve_trace_path(path: str | Path) -> Path:
@@ -59,6 +65,50 @@ class Trace:
     def mean_rate_rps(self) -> float:
         """Requests per second over the trace (count over span)."""
         return len(self.offset_s) / self.duration_s if self.duration_s > 0 else float("nan")
+
+
+def trace_format_of(path: Path) -> str:
+    """``mooncake`` if the file's first non-blank character opens a JSON object, else
+    ``azure`` (a CSV header)."""
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "mooncake" if head.startswith(b"{") else "azure"
+
+
+def load_trace(path: str | Path, trace_format: str = "auto") -> Trace:
+    """Read a trace in the layout ``trace_format`` (``auto``: told by its content)."""
+    if trace_format not in TRACE_FORMATS:
+        raise InputError("workload.trace_format", trace_format, f"one of {list(TRACE_FORMATS)}")
+    p = resolve_trace_path(path)
+    if not p.is_file():
+        raise InputError(
+            "workload.trace_path",
+            str(p),
+            f"an existing trace file (Azure CSV or Mooncake JSONL) or one of "
+            f"{sorted(PACKAGED_TRACES)}",
+        )
+    if trace_format == "auto":
+        trace_format = trace_format_of(p)
+    if trace_format == "mooncake":
+        from perllm_opt.workload.mooncake import load_mooncake_trace
+
+        return load_mooncake_trace(p)
+    return load_azure_trace(p)
+
+
+def time_order(t: np.ndarray, source: Path, column: str) -> np.ndarray:
+    """The stable order that sorts the arrival times ``t`` read from ``source`` (a warning
+    if the file is out of order); InputError naming ``column`` if they are all one time."""
+    if t.max() <= t.min():
+        raise InputError(
+            f"{source} {column}",
+            f"{len(t)} request(s) all at one time",
+            "arrivals spanning a positive duration (its rate is what the trace is used for)",
+        )
+    order = np.argsort(t, kind="stable")
+    if np.any(order != np.arange(len(t))):
+        log.warning("%s: timestamps out of order; sorted by time", source.name)
+    return order
 
 
 def _parse_time(text: str, where: str) -> float:
@@ -131,15 +181,7 @@ def load_azure_trace(path: str | Path) -> Trace:
     if not times:
         raise InputError(f"{p}", "a header but no requests", "at least one data row")
     t = np.asarray(times)
-    if t.max() <= t.min():
-        raise InputError(
-            f"{p} TIMESTAMP",
-            f"{len(t)} request(s) all at one time",
-            "arrivals spanning a positive duration (its rate is what the trace is used for)",
-        )
-    order = np.argsort(t, kind="stable")
-    if np.any(order != np.arange(len(t))):
-        log.warning("%s: timestamps out of order; sorted by time", p.name)
+    order = time_order(t, p, "TIMESTAMP")
     t = t[order]
     return Trace(
         source=str(p),
