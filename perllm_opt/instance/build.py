@@ -26,9 +26,10 @@ from perllm_opt.instance.realised import Instance
 from perllm_opt.instance.size_guard import check_size, instance_size, size_keys
 from perllm_opt.instance.windows import continuous_windows
 from perllm_opt.rng import RngStreams
+from perllm_opt.system.build import build_graph_from
 from perllm_opt.system.catalog import Catalog, load_catalog
 from perllm_opt.system.deployment import Deployment, resolve_deployment
-from perllm_opt.system.topology import Topology, build_graph_from, topology_from_graph
+from perllm_opt.system.topology import Topology, topology_from_graph
 from perllm_opt.workload.generator import Requests, generate_requests
 
 

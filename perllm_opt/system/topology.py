@@ -24,11 +24,11 @@ from perllm_opt.system.presets import PRESETS
 
 KINDS = ("user", "edge", "cloud", "switch")
 SERVER_KINDS = ("edge", "cloud")
-#: The attributes a node and a link may carry (anything else is refused, as a misspelling).
 #: Devices one server node may stand for (``count``): about the size of the largest GPU
 #: clusters announced (10^5 accelerators); beyond it the count is a typo, and its powers and
 #: capacities would leave the range the optimum's solver resolves.
 MAX_SERVER_COUNT = 100_000
+#: The attributes a node and a link may carry (anything else is refused, as a misspelling).
 NODE_ATTRS = ("kind", "device", "count", "can_sleep", "models", "weight")
 LINK_ATTRS = ("bandwidth_mbps", "latency_ms", "energy_uj_per_bit", "fluctuates")
 #: Presets built on real data from their own config section (``topology.zoo``, ``.eua``).
@@ -199,25 +199,6 @@ def build_graph(preset: str | None, path: str | None) -> nx.Graph:
     if preset not in PRESETS:
         raise InputError("topology.preset", preset, f"one of {sorted([*PRESETS, *BUILDERS])}")
     return PRESETS[preset]()
-
-
-def build_graph_from(config: Any, catalog: Catalog | None = None) -> nx.Graph:
-    """The graph of a ``TopologyConfig``: a preset, a file, or a system built on a real
-    network (``preset: zoo``) or on the EUA sites (``preset: eua``), whose device names are
-    checked against ``catalog`` naming the config key."""
-    if config.preset == "zoo":
-        from perllm_opt.system.networks import network_graph
-
-        if catalog is not None:
-            config.zoo.check_devices("topology.zoo", set(catalog.devices))
-        return network_graph(config.network, config.zoo)
-    if config.preset == "eua":
-        from perllm_opt.system.sites import sites_graph
-
-        if catalog is not None:
-            config.eua.check_devices("topology.eua", set(catalog.devices))
-        return sites_graph(config.eua)
-    return build_graph(config.preset, config.path)
 
 
 def _zone_weights(graph: nx.Graph, zones: list[Any]) -> np.ndarray | None:
