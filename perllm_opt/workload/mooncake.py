@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from perllm_opt.errors import InputError
-from perllm_opt.workload.traces import Trace, time_order
+from perllm_opt.workload.trace_table import Trace, time_order
 
 #: Tokens per block of ``hash_ids`` (the Mooncake trace's block size).
 BLOCK_TOKENS = 512
@@ -39,7 +39,7 @@ class PrefixBlocks:
 
 @dataclass(frozen=True, eq=False)
 class MooncakeTrace(Trace):
-    """A :class:`~perllm_opt.workload.traces.Trace` with each prompt's blocks (None if
+    """A :class:`~perllm_opt.workload.trace_table.Trace` with each prompt's blocks (None if
     the file has no ``hash_ids``), in the trace's time order."""
 
     blocks: PrefixBlocks | None = None
