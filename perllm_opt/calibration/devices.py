@@ -341,12 +341,7 @@ def calibrate(
     require(bool(rows), "llama-bench files", "no results", "at least one result")
     if decode_gain is not None:
         require(decode_gain.value >= 1, "--decode-gain", decode_gain.value, "a gain >= 1")
-    mapped = map_models(rows, models, rules)
-    measured: list[MeasuredModel] = []
-    for name in sorted(mapped, key=lambda m: models[m].params_b):
-        how, rs = mapped[name]
-        pp, tg = fastest(rs, "pp", name), fastest(rs, "tg", name)
-        measured.append(MeasuredModel(name, pp, tg, how, _decode_gain(name, decode_gain, template)))
+    measured = _measured(rows, models, rules, decode_gain, template)
     used = [r for m in measured for r in (m.pp, m.tg)]
     prec, prec_origin = _precision(used, precision, measured, models)
     levels, share_origin = _share_levels(share_levels, template)
@@ -368,6 +363,24 @@ def calibrate(
     )
     out.profile()  # the catalogue's own checks (idle <= active, shares in (0, 1], ...)
     return out
+
+
+def _measured(
+    rows: Sequence[BenchRow],
+    models: Mapping[str, ModelSpec],
+    rules: Sequence[ModelRule],
+    decode_gain: Given | None,
+    template: Template | None,
+) -> list[MeasuredModel]:
+    """Each benchmarked project model (smallest first) with its fastest pp and tg results
+    and its decode gain."""
+    mapped = map_models(rows, models, rules)
+    measured: list[MeasuredModel] = []
+    for name in sorted(mapped, key=lambda m: models[m].params_b):
+        how, rs = mapped[name]
+        pp, tg = fastest(rs, "pp", name), fastest(rs, "tg", name)
+        measured.append(MeasuredModel(name, pp, tg, how, _decode_gain(name, decode_gain, template)))
+    return measured
 
 
 def _decode_gain(name: str, decode_gain: Given | None, template: Template | None) -> Given:
