@@ -16,6 +16,7 @@ from perllm_opt.instance import delays
 from perllm_opt.instance.dynamics import Dynamics, realise_dynamics
 from perllm_opt.instance.options import (
     OptionTable,
+    ServerSlices,
     Template,
     build_option_table,
     build_slices,
@@ -66,9 +67,8 @@ def build_instance(
     catalog : Catalog, optional
         Models and devices; by default loaded from ``config.calibration``.
     placement : bool
-        The candidates include every (server, model) the devices can host, not only the
-        configured deployment: the option table the placement MILP needs. The requests and
-        dynamics are the same as without it.
+        Every (server, model) the devices can host is a candidate, not only the configured
+        deployment (the option table of the placement MILP); requests and dynamics unchanged.
     drop_penalty_j : float, optional
         Overrides the penalty (to score two instances of the same requests on one scale).
 
@@ -84,32 +84,21 @@ def build_instance(
     streams = RngStreams(config.seed)
     if catalog is None:
         catalog = _catalog(config)
-    topology = topology_from_graph(_graph(config, catalog), catalog)
     services = tuple(config.services)
-    deployment = resolve_deployment(
-        topology, catalog, config.deployment, [s.model for s in services]
-    )
-    service_model = np.asarray([deployment.model_index(s.model) for s in services])
     continuous = config.system.mode == "continuous"
     tau = float(config.system.epoch_s if continuous else config.system.round_s)
-    slices = build_slices(topology, catalog, config.system.rate_levels_mbps)
-    hosts = deployment.can_host if placement else None
-    templates = build_templates(topology, catalog, deployment, service_model, slices, hosts=hosts)
-    _check_size(config, templates, topology, tau)
+    topology, deployment, service_model, slices, templates = _system(
+        config, catalog, services, tau, placement
+    )
     n_rounds = int(np.ceil(config.horizon_s / tau))
     requests = _requests(config, services, topology, streams)
-    n_intervals = int(np.ceil(config.horizon_s / config.dynamics.interval_s))
-    dynamics = realise_dynamics(config.dynamics, topology, n_intervals, streams)
+    dynamics = _dynamics(config, topology, streams)
     rnd, dispatch, wait, dyn_index, round_bw = _epochs(
         requests, dynamics, tau, n_rounds, continuous
     )
-    bpt = config.system.bytes_per_token
-    up = delays.uplink_bits(requests.prompt_tokens, requests.attachment_bytes, bpt)
-    down = delays.downlink_bits(requests.output_tokens, bpt)
-    kv = _kv_bytes(catalog, deployment, service_model, services, requests)
-    idle_w, active_w = _server_power_w(catalog, topology)
-    _check_weights(config, idle_w, active_w, topology.servers)
-    cap_s = np.inf if continuous else tau
+    up, down, kv = _request_loads(config, catalog, deployment, service_model, services, requests)
+    idle_w, active_w = _server_power_w(config, catalog, topology)
+    cap_s = np.inf if continuous else tau  # rounds mode: a request must finish in its round
     options = _option_table(
         templates, services, requests, dynamics, dyn_index, wait, up, down, cap_s
     )
@@ -143,14 +132,62 @@ def build_instance(
         mode=config.system.mode,
         request_dispatch_s=dispatch,
         round_bandwidth_mbps=round_bw,
-        accounting_end_s=(
-            float(config.horizon_s + max(sv.deadline_max_s for sv in services))
-            if continuous
-            else 0.0
-        ),
+        accounting_end_s=_accounting_end_s(config, services),
         request_window=window,
         request_interval=dyn_index,
     )
+
+
+def _system(
+    config: InstanceConfig,
+    catalog: Catalog,
+    services: tuple[ServiceTypeConfig, ...],
+    tau: float,
+    placement: bool,
+) -> tuple[Topology, Deployment, np.ndarray, ServerSlices, tuple[Template, ...]]:
+    """The topology, the deployment, each service's model, the bandwidth slices and the
+    option templates (every (server, model) the devices can host with ``placement``); a run
+    too large for the memory budget is refused here, before any request is drawn."""
+    topology = topology_from_graph(_graph(config, catalog), catalog)
+    deployment = resolve_deployment(
+        topology, catalog, config.deployment, [s.model for s in services]
+    )
+    service_model = np.asarray([deployment.model_index(s.model) for s in services])
+    slices = build_slices(topology, catalog, config.system.rate_levels_mbps)
+    hosts = deployment.can_host if placement else None
+    templates = build_templates(topology, catalog, deployment, service_model, slices, hosts=hosts)
+    _check_size(config, templates, topology, tau)
+    return topology, deployment, service_model, slices, templates
+
+
+def _dynamics(config: InstanceConfig, topology: Topology, streams: RngStreams) -> Dynamics:
+    """The realised bandwidth, slowdown and speed factors over the horizon's intervals."""
+    n_intervals = int(np.ceil(config.horizon_s / config.dynamics.interval_s))
+    return realise_dynamics(config.dynamics, topology, n_intervals, streams)
+
+
+def _request_loads(
+    config: InstanceConfig,
+    catalog: Catalog,
+    deployment: Deployment,
+    service_model: np.ndarray,
+    services: tuple[ServiceTypeConfig, ...],
+    requests: Requests,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each request's uplink bits (prompt and attachment), downlink bits (output) and KV
+    bytes (:func:`_kv_bytes`)."""
+    bpt = config.system.bytes_per_token
+    up = delays.uplink_bits(requests.prompt_tokens, requests.attachment_bytes, bpt)
+    down = delays.downlink_bits(requests.output_tokens, bpt)
+    return up, down, _kv_bytes(catalog, deployment, service_model, services, requests)
+
+
+def _accounting_end_s(config: InstanceConfig, services: tuple[ServiceTypeConfig, ...]) -> float:
+    """Continuous mode: when energy stops being counted (the horizon plus the longest
+    deadline, so every admitted request can finish); 0 in rounds mode."""
+    if config.system.mode != "continuous":
+        return 0.0
+    return float(config.horizon_s + max(sv.deadline_max_s for sv in services))
 
 
 def _catalog(config: InstanceConfig) -> Catalog:
@@ -274,13 +311,17 @@ def _kv_bytes(
     return kv_per_tok * (requests.prompt_tokens + cap)
 
 
-def _server_power_w(catalog: Catalog, topology: Topology) -> tuple[np.ndarray, np.ndarray]:
-    """Idle and active power of each server (its device's, times its count of devices)."""
+def _server_power_w(
+    config: InstanceConfig, catalog: Catalog, topology: Topology
+) -> tuple[np.ndarray, np.ndarray]:
+    """Idle and active power of each server (its device's, times its count of devices),
+    checked against the energy weights (:func:`_check_weights`)."""
     count = topology.server_count.astype(float)
     idle_w = np.asarray([catalog.devices[d].idle_power_w for d in topology.server_device]) * count
     active_w = (
         np.asarray([catalog.devices[d].active_power_w for d in topology.server_device]) * count
     )
+    _check_weights(config, idle_w, active_w, topology.servers)
     return idle_w, active_w
 
 
