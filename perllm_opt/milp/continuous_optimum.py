@@ -79,9 +79,9 @@ def _searched(
     more than ``cfg.search_gap`` of its on-time requests from the proven bound, the window's
     LP bound is added and the plan improved by :func:`improve_by_windows`, pass by pass
     until the gap closes to ``search_gap``, from ``res``'s plan (solved with ``start`` as
-    its floor, so no worse), else from ``start`` where it holds on the window's rows, else
-    from nothing; the LP's rounding replaces that plan where it is better. None when ``res``
-    already meets the gap (it is then counted as it is)."""
+    its floor, so no worse), else from the better of ``start`` (where it holds on the
+    window's rows) and the LP's rounding. None when ``res`` already meets the gap (it is
+    then counted as it is)."""
     penalty = instance.drop_penalty_j
     constant = float(prob.data.constant)
     bound = -math.inf
@@ -107,7 +107,10 @@ def _searched(
     lp_value, x_lp, solver_s = lp_solution(prob.data, cfg)
     if lp_value == lp_value:
         bound = max(bound, lp_value)
-    plan = _better_plan(prob, plan, None if x_lp is None else round_lp(prob.data, x_lp))
+    if x_lp is not None and (res is None or not res.has_solution):
+        # Where the whole MILP ran, its plan (from HiGHS's own LP-based heuristics) stays
+        # the start: docs/benchmarks.md, "The LP's rounding as the start".
+        plan = _better_plan(prob, plan, round_lp(prob.data, x_lp))
     found = improve_by_windows(
         instance, ids, cfg, plan, progress, enough=lambda p: gap_ok(p, bound)
     )
