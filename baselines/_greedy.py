@@ -8,7 +8,7 @@ import numpy as np
 
 from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.schedulers.estimates import CandidateModel
-from perllm_opt.view import RoundView, SystemInfo, free_mask
+from perllm_opt.simulation.view import RoundView, SystemInfo, free_mask
 
 
 def candidate_estimates(

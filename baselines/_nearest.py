@@ -7,7 +7,7 @@ import numpy as np
 from baselines._greedy import candidate_estimates, time_budget_s
 from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.schedulers.estimates import CandidateModel
-from perllm_opt.view import RoundView, SystemInfo
+from perllm_opt.simulation.view import RoundView, SystemInfo
 
 
 def nearest_candidates(info: SystemInfo, cloud: bool) -> list[np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 from baselines._bandit import ArmBandit
 from perllm_opt.errors import require
 from perllm_opt.schedulers.base import DECLINE
-from perllm_opt.view import Feedback, RoundView
+from perllm_opt.simulation.view import Feedback, RoundView
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from baselines._nearest import choose_on, nearest_candidates
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.estimates import candidate_models
-from perllm_opt.view import RoundView
+from perllm_opt.simulation.view import RoundView
 
 
 @dataclass

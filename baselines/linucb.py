@@ -18,7 +18,7 @@ from perllm_opt.errors import require
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.cs_ucb import normal_cdf
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
-from perllm_opt.view import Feedback, RoundView, free_mask
+from perllm_opt.simulation.view import Feedback, RoundView, free_mask
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 from baselines._greedy import argmin_where, candidate_estimates, time_budget_s
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.estimates import candidate_models
-from perllm_opt.view import RoundView
+from perllm_opt.simulation.view import RoundView
 
 
 @dataclass

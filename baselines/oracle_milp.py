@@ -2,7 +2,7 @@
 
 It knows the laws of the instance (true speed factors and when they drift, each type's
 output-length law, the slowdown's stationary law, the mean bandwidth:
-:class:`perllm_opt.knowledge.OracleInfo`) but
+:class:`perllm_opt.simulation.knowledge.OracleInfo`) but
 no realisation: not a request's output length, nor the slowdown or bandwidth it will meet.
 At each round (rounds mode) or decision epoch (continuous mode) it solves, through the
 ``milp/`` layer, the assignment of the epoch's requests that (1) maximises the expected
@@ -29,10 +29,10 @@ import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.errors import require, require_positive
-from perllm_opt.expected_options import expected_block
+from perllm_opt.instance.expected_options import expected_block
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.epoch_plan import PLAN_GUARD_S, PLAN_WORK, plan_epoch
-from perllm_opt.view import RoundView
+from perllm_opt.simulation.view import RoundView
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perllm_opt.schedulers.base import DECLINE, Scheduler
-from perllm_opt.view import RoundView, free_mask
+from perllm_opt.simulation.view import RoundView, free_mask
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 
 from perllm_opt.errors import require
 from perllm_opt.schedulers.base import DECLINE, Scheduler
-from perllm_opt.view import RoundView, free_mask
+from perllm_opt.simulation.view import RoundView, free_mask
 
 
 @dataclass

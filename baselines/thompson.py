@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from baselines._bandit import ArmBandit
-from perllm_opt.view import Feedback
+from perllm_opt.simulation.view import Feedback
 
 
 @dataclass

@@ -17,10 +17,12 @@ from bench_optimum import BEST_OF
 
 from perllm_opt import build_instance, load_config
 from perllm_opt.milp.continuous import window_problem, window_requests
+from perllm_opt.milp.continuous_optimum import _better_plan
 from perllm_opt.milp.highs_direct import lp_solution
-from perllm_opt.milp.optimum import _better_plan, _drops_floor, on_time_start
+from perllm_opt.milp.optimum import on_time_start
 from perllm_opt.milp.perllm import reduce_problem
 from perllm_opt.milp.rounding import round_lp
+from perllm_opt.milp.subproblems import drops_floor
 from perllm_opt.milp.window_search import improve_by_windows
 from perllm_opt.runner import run_schedulers
 
@@ -64,7 +66,7 @@ def main(overrides: list[str]) -> None:
         rounded = round_lp(prob.data, x_lp)
         start = _better_plan(prob, start, rounded)
         log("LP rounded: drops", int(prob.data.n_items - rounded.sum()))
-    least = _drops_floor(lp_value, inst.drop_penalty_j, float(prob.data.constant))
+    least = drops_floor(lp_value, inst.drop_penalty_j, float(prob.data.constant))
     all_ids = np.concatenate([prob.request, prob.fixed_request])
 
     def enough(plan: np.ndarray) -> bool:

@@ -22,14 +22,13 @@ from unittest import mock
 
 import numpy as np
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
-from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.cli.config_store import compose_config, to_app_config
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.solve import solve_assignment
 from perllm_opt.schedulers import epoch_plan
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 
 def through_pyomo(data, solver, max_nodes=None, presolve=True, initial_x=None):

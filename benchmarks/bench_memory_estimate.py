@@ -18,9 +18,8 @@ import sys
 import tempfile
 import time
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
-from perllm_opt.instance import build_instance
+from perllm_opt.cli.config_store import compose_config, to_app_config
+from perllm_opt.instance.build import build_instance
 from perllm_opt.runner import run_size
 
 #: name -> overrides. Sizes from 25,000 to about 200,000 options, with and without the optimum.

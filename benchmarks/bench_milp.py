@@ -21,7 +21,7 @@ import argparse
 import time
 
 from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import joint_problem
 from perllm_opt.milp.solve import solve_assignment

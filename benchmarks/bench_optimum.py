@@ -26,13 +26,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
-from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.cli.config_store import compose_config, to_app_config
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 #: name -> overrides of ``perllm-opt``.
 SETTINGS = {

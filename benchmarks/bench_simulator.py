@@ -21,9 +21,9 @@ import numpy as np
 
 from baselines.random_choice import RandomScheduler
 from perllm_opt.config import InstanceConfig, SystemConfig, WorkloadConfig
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.schedulers.cs_ucb import CSUCB
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 
 def main() -> None:

@@ -21,13 +21,12 @@ import time
 import numpy as np
 from joblib import Parallel, delayed
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
-from perllm_opt.evaluate import evaluate
-from perllm_opt.evaluate_continuous import series_bins
-from perllm_opt.instance import build_instance
+from perllm_opt.cli.config_store import compose_config, to_app_config
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.bins import series_bins
+from perllm_opt.instance.build import build_instance
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 SETTINGS = {
     "default": [],

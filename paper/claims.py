@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from paper.figures import preset_of
-from perllm_opt.collect import t975
+from perllm_opt.evaluation.collect import t975
 
 ORACLES = ("optimal", "oracle_greedy", "oracle_milp")
 #: Configurations of CS-UCB itself, not rivals.

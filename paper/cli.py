@@ -24,7 +24,7 @@ from paper import claims as cl
 from paper import figures as fg
 from paper.experiments import EXPERIMENTS, collect_experiment, run_experiment, sweep_dir
 from paper.slot_table import slot_markdown
-from perllm_opt.cli.main import write_atomic
+from perllm_opt.cli.files import write_atomic
 
 
 def save_figure(

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from perllm_opt.collect import Collected, collect
+from perllm_opt.evaluation.collect import Collected, collect
 
 
 @dataclass(frozen=True)

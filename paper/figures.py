@@ -1,4 +1,4 @@
-"""Figures from saved results only (tables produced by ``perllm_opt.collect``).
+"""Figures from saved results only (tables produced by ``perllm_opt.evaluation.collect``).
 
 Each ``fig_*`` function takes tidy tables and returns a matplotlib Figure; nothing here
 simulates or writes files (``paper.cli`` saves them). Error bars are 95% Student-t
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from perllm_opt.collect import t975
+from perllm_opt.evaluation.collect import t975
 
 #: Display order; schedulers not listed go last, alphabetically.
 ORDER = (

@@ -17,19 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: Public name -> (module, attribute). ``evaluate_assignment`` is ``perllm_opt.evaluate``'s
-#: ``evaluate``: the package attribute ``evaluate`` is that module (Python sets it when the
-#: module is imported), so the function gets a name of its own.
+#: Public name -> (module, attribute). ``evaluate_assignment`` is
+#: ``perllm_opt.evaluation.metrics.evaluate`` under a name that says what it scores.
 _EXPORTS: dict[str, tuple[str, str]] = {
     "load_config": ("perllm_opt.cli.config_store", "load_config"),
-    "build_instance": ("perllm_opt.instance", "build_instance"),
+    "build_instance": ("perllm_opt.instance.build", "build_instance"),
     "make_scheduler": ("perllm_opt.schedulers.factory", "make_scheduler"),
-    "simulate": ("perllm_opt.simulator", "simulate"),
+    "simulate": ("perllm_opt.simulation.simulator", "simulate"),
     "run_schedulers": ("perllm_opt.runner", "run_schedulers"),
-    "evaluate_assignment": ("perllm_opt.evaluate", "evaluate"),
+    "evaluate_assignment": ("perllm_opt.evaluation.metrics", "evaluate"),
     "solve_optimum": ("perllm_opt.milp.optimum", "solve_optimum"),
-    "regret_of": ("perllm_opt.regret", "regret_of"),
-    "Regret": ("perllm_opt.regret", "Regret"),
+    "regret_of": ("perllm_opt.evaluation.regret", "regret_of"),
+    "Regret": ("perllm_opt.evaluation.regret", "Regret"),
     "Scheduler": ("perllm_opt.schedulers.base", "Scheduler"),
     "InputError": ("perllm_opt.errors", "InputError"),
 }
@@ -52,14 +51,14 @@ __all__ = [
 if TYPE_CHECKING:
     from perllm_opt.cli.config_store import load_config
     from perllm_opt.errors import InputError
-    from perllm_opt.evaluate import evaluate as evaluate_assignment
-    from perllm_opt.instance import build_instance
+    from perllm_opt.evaluation.metrics import evaluate as evaluate_assignment
+    from perllm_opt.evaluation.regret import Regret, regret_of
+    from perllm_opt.instance.build import build_instance
     from perllm_opt.milp.optimum import solve_optimum
-    from perllm_opt.regret import Regret, regret_of
     from perllm_opt.runner import run_schedulers
     from perllm_opt.schedulers.base import Scheduler
     from perllm_opt.schedulers.factory import make_scheduler
-    from perllm_opt.simulator import simulate
+    from perllm_opt.simulation.simulator import simulate
 
 
 def __getattr__(name: str) -> Any:

@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from perllm_opt.errors import InputError, require, require_non_negative, require_positive
+from perllm_opt.errors import (
+    InputError,
+    require,
+    require_int,
+    require_non_negative,
+    require_positive,
+)
 from perllm_opt.system.networks import NetworkConfig
 from perllm_opt.system.sites import SitesConfig
-from perllm_opt.trace import TRACE_FORMATS
+from perllm_opt.workload.traces import TRACE_FORMATS
 
 MODES = ("continuous", "rounds")
 
@@ -438,7 +444,8 @@ class InstanceConfig:
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     #: Memory a run may use (GB); None: half the machine's physical memory. A run estimated
-    #: to need more is refused before anything large is allocated (perllm_opt/size_guard.py).
+    #: to need more is refused before anything large is allocated
+    #: (perllm_opt/instance/size_guard.py).
     memory_budget_gb: float | None = None
 
     def __post_init__(self) -> None:
@@ -511,8 +518,8 @@ class SolverConfig:
     ``lp_relaxation`` reports the LP bound instead of solving the MILP (large instances).
     ``reduce`` removes the rows, options and requests no optimum needs (milp/reduce.py; the
     optimum is unchanged). ``warm_start`` starts stage 2 from stage 1's solution and stage 1
-    from the best scheduler's on-time set (off by default: HiGHS 1.16.0 needs its presolve
-    off for a started model, which costs more than the start saves; docs/model.md).
+    from the best scheduler's on-time set (off by default: a started model needs HiGHS's
+    presolve off, which costs more than the start saves; docs/model.md).
     ``workers`` solves independent subproblems (rounds, windows) in that many processes, on
     this machine (``backend=local``) or as Ray tasks (``backend=ray``: the cluster at
     ``ray_address`` or ``RAY_ADDRESS``, else a local Ray on loopback); the result is the
@@ -532,7 +539,7 @@ class SolverConfig:
     the unserved count, then ``search_polish_passes`` on the energy, each sub-MILP within
     ``search_checks`` interrupt checks and started from the current plan if ``search_warm``.
     ``placement_moves`` and ``placement_nodes`` budget ``placement=optimize`` in continuous
-    mode (milp/placement.py): how many neighbour deployments its local search tries, and how
+    mode (milp/placement_search.py): how many neighbour deployments its local search tries, and how
     many LP relaxations its bound's branching over the deployment solves (the root's at
     least).
     """
@@ -582,12 +589,10 @@ class SolverConfig:
             self.objective,
             f"one of {list(SOLVER_OBJECTIVES)}",
         )
-        require(
-            isinstance(self.workers, int)
-            and not isinstance(self.workers, bool)
-            and self.workers >= 1,
-            "solver.workers",
+        require_int(
             self.workers,
+            "solver.workers",
+            1,
             "a positive integer (processes solving subproblems at once)",
         )
         require(
@@ -599,28 +604,22 @@ class SolverConfig:
         if self.window_s is not None:
             require_positive(self.window_s, "solver.window_s")
         if self.checks is not None:
-            require(
-                isinstance(self.checks, int)
-                and not isinstance(self.checks, bool)
-                and self.checks >= 1,
-                "solver.checks",
+            require_int(
                 self.checks,
+                "solver.checks",
+                1,
                 "an integer >= 1 (HiGHS interrupt checks per MIP search) or null",
             )
-        require(
-            isinstance(self.lookahead_blocks, int)
-            and not isinstance(self.lookahead_blocks, bool)
-            and self.lookahead_blocks >= 0,
-            "solver.lookahead_blocks",
+        require_int(
             self.lookahead_blocks,
+            "solver.lookahead_blocks",
+            0,
             "an integer >= 0 (blocks after the current one that the rolling plan looks at)",
         )
-        require(
-            isinstance(self.improve_passes, int)
-            and not isinstance(self.improve_passes, bool)
-            and self.improve_passes >= 0,
-            "solver.improve_passes",
+        require_int(
             self.improve_passes,
+            "solver.improve_passes",
+            0,
             "an integer >= 0 (fix-and-optimize passes over the rolling plan)",
         )
         require_positive(self.search_window_s, "solver.search_window_s")
@@ -633,19 +632,12 @@ class SolverConfig:
             ("search_checks", 1),
             ("whole_max_options", 0),
         ):
-            value = getattr(self, key)
-            require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= least,
-                f"solver.{key}",
-                value,
-                f"an integer >= {least}",
-            )
+            require_int(getattr(self, key), f"solver.{key}", least, f"an integer >= {least}")
         for key in ("placement_moves", "placement_nodes"):
-            value = getattr(self, key)
-            require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            require_int(
+                getattr(self, key),
                 f"solver.{key}",
-                value,
+                0,
                 "an integer >= 0 (placement=optimize in continuous mode: neighbour "
                 "deployments the search tries, LP relaxations of the bound's branching)",
             )

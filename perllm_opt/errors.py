@@ -43,3 +43,9 @@ def require_non_negative(value: float, field: str) -> None:
     """Raise unless ``value`` is a finite number >= 0."""
     ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
     require(ok and value != float("inf"), field, value, "a finite number >= 0")
+
+
+def require_int(value: Any, field: str, least: int, expected: str) -> None:
+    """Raise unless ``value`` is an integer (not a bool) of at least ``least``."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
+    require(ok, field, value, expected)

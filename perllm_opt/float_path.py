@@ -1,22 +1,15 @@
 """numpy's floating-point path, the one thing that still varies a run between machines.
 
-A run is a function of its configuration and seed on one machine, and across machines as
-long as numpy takes the same code path for its transcendental functions (``exp``, ``log``,
-``tanh``). It does not always: on a CPU with AVX-512, numpy 2.x dispatches these to its own
-AVX-512 kernels, which differ from the C library's results in the last bit for some
-arguments. The schedulers' epoch MILPs and the optimum's searches amplify such a bit: HiGHS's
-pivots, and so which of two equal plans it finds, depend on every bit of a coefficient. On
-the former default rounds table (``tests/data/rounds_default_metrics.json``) CS-UCB's plan of
-round 2 differs and it ends with 82 late requests instead of 81, 578 on time either way
-(measured 2026-12-04 on a Xeon with AVX-512 FP16, numpy 2.4.6); the default command's table
-is the same on both paths.
-
-``NPY_DISABLE_CPU_FEATURES`` set to numpy's AVX-512 targets, before numpy is imported, puts
-such a machine on the path of every other x86-64 machine; the committed tables were made on
-that path. ``python -m perllm_opt.float_path`` prints the value for this machine (empty where
-numpy has no AVX-512 target to turn off)::
+On a CPU with AVX-512, numpy 2.x computes ``exp``, ``log`` and ``tanh`` with its own
+kernels, which differ from the C library's in the last bit for some arguments; the MILPs of
+the schedulers and the optimum can amplify such a bit into another plan (an example:
+docs/design_notes.md). ``NPY_DISABLE_CPU_FEATURES`` set to numpy's AVX-512 targets before
+numpy is imported puts such a machine on the path of every other x86-64 machine, the path
+the committed tables were made on. ``python -m perllm_opt.float_path`` prints the value
+for this machine (empty where there is nothing to turn off)::
 
     NPY_DISABLE_CPU_FEATURES="$(python -m perllm_opt.float_path)" perllm-opt ...
+
 """
 
 from __future__ import annotations

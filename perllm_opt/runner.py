@@ -15,19 +15,27 @@ import numpy as np
 
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError, require
-from perllm_opt.evaluate import Evaluation, evaluate
-from perllm_opt.expected_options import expected_options
-from perllm_opt.instance import Instance, build_instance, instance_size, size_keys
-from perllm_opt.milp.optimum import OptimumResult, on_time_start, solve_optimum
+from perllm_opt.evaluation.metrics import Evaluation, evaluate
+from perllm_opt.evaluation.regret import Outcome, add_decomposed_regret, outcome, regret_series
+from perllm_opt.evaluation.timings import peak_rss_gb
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.expected_options import ExpectedOptions, expected_options
+from perllm_opt.instance.realised import Instance
+from perllm_opt.instance.size_guard import (
+    SizeEstimate,
+    check_size,
+    estimate_size,
+    instance_size,
+    size_keys,
+)
+from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.placement import placement_start
 from perllm_opt.milp.solve import check_solver
-from perllm_opt.regret import Outcome, add_decomposed_regret, outcome, regret_series
+from perllm_opt.milp.subproblems import OptimumResult
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import SimulationResult, simulate
-from perllm_opt.size_guard import SizeEstimate, check_size, estimate_size
-from perllm_opt.timings import peak_rss_gb
+from perllm_opt.simulation.simulator import SimulationResult, simulate
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,7 @@ class ExperimentResult:
     summary : dict
         Instance size and timings.
     outcomes : dict of str to Outcome
-        Each row's per-round realised and expected outcomes (:mod:`perllm_opt.regret`).
+        Each row's per-round realised and expected outcomes (:mod:`perllm_opt.evaluation.regret`).
     """
 
     rows: list[dict[str, Any]]
@@ -56,7 +64,7 @@ class ExperimentResult:
 
     def regret_series(self):
         """Cumulative regret against both references after each round (long format,
-        :func:`perllm_opt.regret.regret_series`)."""
+        :func:`perllm_opt.evaluation.regret.regret_series`)."""
         return regret_series(self.outcomes)
 
     def cumulative_regret(self) -> dict[str, np.ndarray]:
@@ -111,7 +119,7 @@ def run_schedulers(
     Parameters
     ----------
     instance : Instance
-        Built from ``cfg`` (:func:`perllm_opt.instance.build_instance`).
+        Built from ``cfg`` (:func:`perllm_opt.instance.build.build_instance`).
     cfg : AppConfig
         Its ``schedulers``, ``scheduler`` and ``seed``: each scheduler has its own random
         stream ``scheduler/<name>`` from the run seed, so results are those of the command.
@@ -197,7 +205,7 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
 
 def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstimate:
     """The expected memory of a whole run on the built ``instance``: its exact option count,
-    ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (size_guard.py)."""
+    ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (instance/size_guard.py)."""
     base = instance_size(
         instance.config,
         instance.templates,
@@ -265,22 +273,7 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
     schedulers = make_schedulers(cfg)
     if cfg.optimal:
         check_solver(cfg.solver)
-    placement = None
-    if cfg.optimal and cfg.placement == "optimize":
-        # Same requests and dynamics, every deployable (server, model) as a candidate; the
-        # fixed-deployment instance takes its drop penalty so both are on one scale.
-        placement = build_instance(cfg, placement=True)
-        instance = build_instance(cfg, drop_penalty_j=placement.drop_penalty_j)
-    else:
-        instance = build_instance(cfg)
-    # The whole run (every scheduler, and the optimum if asked) against the memory budget,
-    # now that the options are counted exactly.
-    keys, term_keys = size_keys(
-        cfg, "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers"
-    )
-    check_size(
-        run_size(instance, len(schedulers), cfg.optimal), cfg.memory_budget_gb, keys, term_keys
-    )
+    instance, placement = _instances(cfg, len(schedulers))
     summary = instance_summary(instance)
     check_on_time_possible(instance, summary["requests_with_on_time_option"])
     summary["build_s"] = time.perf_counter() - t0
@@ -289,24 +282,68 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
         "%(requests_with_on_time_option)d requests with an on-time option",
         summary,
     )
-    rows: list[dict[str, Any]] = []
-    series: dict[str, np.ndarray] = {}
-    outcomes: dict[str, Outcome] = {}
     table = expected_options(instance)
-    # The best scheduler's on-time choices (most on time, then the lowest objective): the
-    # optimum's floor (and, with solver.warm_start, its start).
-    best: dict[str, Any] = {}
+    runs = _Runs(instance, table, cfg.optimal)
+    run_schedulers(instance, cfg, progress=progress, on_done=runs.done, schedulers=schedulers)
+    deployment = None
+    if cfg.optimal:
+        deployment = _add_optimum(runs, cfg, placement, summary, progress)
+    add_decomposed_regret(runs.rows, runs.outcomes)
+    summary["total_s"] = time.perf_counter() - t0
+    summary["peak_rss_gb"] = peak_rss_gb()
+    return ExperimentResult(
+        rows=runs.rows,
+        objective_per_round=runs.series,
+        summary=summary,
+        deployment=deployment,
+        outcomes=runs.outcomes,
+    )
 
-    def done(name: str, ev: Evaluation, res: SimulationResult) -> None:
+
+def _instances(cfg: AppConfig, n_schedulers: int) -> tuple[Instance, Instance | None]:
+    """The instance of ``cfg`` and, for ``placement=optimize`` with the optimum, the
+    placement instance (same requests and dynamics, every deployable (server, model) a
+    candidate; the fixed-deployment instance takes its drop penalty so both are on one
+    scale). The whole run is checked against the memory budget once the options are
+    counted exactly."""
+    placement = None
+    if cfg.optimal and cfg.placement == "optimize":
+        placement = build_instance(cfg, placement=True)
+        instance = build_instance(cfg, drop_penalty_j=placement.drop_penalty_j)
+    else:
+        instance = build_instance(cfg)
+    keys, term_keys = size_keys(
+        cfg, "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers"
+    )
+    check_size(run_size(instance, n_schedulers, cfg.optimal), cfg.memory_budget_gb, keys, term_keys)
+    return instance, placement
+
+
+class _Runs:
+    """The rows, per-round series and outcomes of one experiment as its schedulers finish
+    (mutable, local to :func:`run_experiment`), and the best scheduler's on-time choices
+    (most on time, then the lowest objective): the optimum's floor and, with
+    ``solver.warm_start``, its start."""
+
+    def __init__(self, instance: Instance, table: ExpectedOptions, optimal: bool) -> None:
+        self.instance, self.table, self.optimal = instance, table, optimal
+        self.rows: list[dict[str, Any]] = []
+        self.series: dict[str, np.ndarray] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.best: dict[str, Any] = {}
+
+    def done(self, name: str, ev: Evaluation, res: SimulationResult) -> None:
+        """Record one scheduler's evaluation and simulation."""
+        instance, best = self.instance, self.best
         key = (-ev.metrics.served, ev.metrics.objective)
-        if cfg.optimal and (not best or key < best["key"]):
+        if self.optimal and (not best or key < best["key"]):
             best.update(key=key, start=on_time_start(instance, res.assignment))
         row = ev.metrics.as_dict()
         row["sim_s"] = res.wall_s
-        rows.append(row)
-        series[name] = ev.objective_per_round
-        outcomes[name] = outcome(
-            instance, table, res.assignment, ev.served_per_round, ev.objective_per_round
+        self.rows.append(row)
+        self.series[name] = ev.objective_per_round
+        self.outcomes[name] = outcome(
+            instance, self.table, res.assignment, ev.served_per_round, ev.objective_per_round
         )
         log.info(
             "%-15s on time %5d / %d  (%.1f s)",
@@ -316,64 +353,63 @@ def run_experiment(cfg: AppConfig, progress: bool = False) -> ExperimentResult:
             res.wall_s,
         )
 
-    run_schedulers(instance, cfg, progress=progress, on_done=done, schedulers=schedulers)
-    deployment = None
-    if cfg.optimal:
-        t1 = time.perf_counter()
-        # A start only where the option tables are the same, or (continuous placement) one
-        # holds the other (placement mode's is larger).
-        start = best.get("start")
-        if placement is not None:
-            start = placement_start(placement, start) if placement.continuous else None
-        opt_row, opt_series, opt = optimum_row(
-            placement or instance, cfg, progress=progress, start=start
-        )
-        opt_row["sim_s"] = time.perf_counter() - t1
-        log.info(
-            "optimal         on time %5s / %d  (%s, %.1f s)",
-            opt_row.get("served", "-"),
-            instance.n_requests,
-            opt.status,
-            opt_row["sim_s"],
-        )
-        add_regret(rows, opt_row)
-        rows.insert(0, opt_row)
-        if opt_series is not None and opt.assignment is not None:
-            series = {"optimal": opt_series.objective_per_round, **series}
-            target = placement or instance
-            outcomes = {
-                "optimal": outcome(
-                    target,
-                    table if target is instance else expected_options(target),
-                    opt.assignment,
-                    opt_series.served_per_round,
-                    opt_series.objective_per_round,
-                ),
-                **outcomes,
-            }
-        summary.update(
-            {
-                "optimal_status": opt.status,
-                "optimal_gap": opt.gap,
-                "optimal_served_bound": opt.served_bound,
-                "optimal_subproblems": opt.subproblems,
-                "optimal_build_s": opt.build_s,
-                "optimal_solve_s": opt.solve_s,
-            }
-        )
-        if opt.hosts is not None:
-            dep = instance.deployment
-            deployment = {
-                s: [dep.models[m] for m in np.flatnonzero(opt.hosts[j])]
-                for j, s in enumerate(instance.topology.servers)
-            }
-    add_decomposed_regret(rows, outcomes)
-    summary["total_s"] = time.perf_counter() - t0
-    summary["peak_rss_gb"] = peak_rss_gb()
-    return ExperimentResult(
-        rows=rows,
-        objective_per_round=series,
-        summary=summary,
-        deployment=deployment,
-        outcomes=outcomes,
+
+def _add_optimum(
+    runs: _Runs,
+    cfg: AppConfig,
+    placement: Instance | None,
+    summary: dict[str, Any],
+    progress: bool,
+) -> dict[str, list[str]] | None:
+    """Solve the optimum, put its row first in ``runs`` (with the regret of every other
+    row) and its figures in ``summary``; returns the optimal deployment (placement mode)."""
+    instance = runs.instance
+    t1 = time.perf_counter()
+    # A start only where the option tables are the same, or (continuous placement) one
+    # holds the other (placement mode's is larger).
+    start = runs.best.get("start")
+    if placement is not None:
+        start = placement_start(placement, start) if placement.continuous else None
+    opt_row, opt_series, opt = optimum_row(
+        placement or instance, cfg, progress=progress, start=start
     )
+    opt_row["sim_s"] = time.perf_counter() - t1
+    log.info(
+        "optimal         on time %5s / %d  (%s, %.1f s)",
+        opt_row.get("served", "-"),
+        instance.n_requests,
+        opt.status,
+        opt_row["sim_s"],
+    )
+    add_regret(runs.rows, opt_row)
+    runs.rows.insert(0, opt_row)
+    if opt_series is not None and opt.assignment is not None:
+        runs.series = {"optimal": opt_series.objective_per_round, **runs.series}
+        target = placement or instance
+        runs.outcomes = {
+            "optimal": outcome(
+                target,
+                runs.table if target is instance else expected_options(target),
+                opt.assignment,
+                opt_series.served_per_round,
+                opt_series.objective_per_round,
+            ),
+            **runs.outcomes,
+        }
+    summary.update(
+        {
+            "optimal_status": opt.status,
+            "optimal_gap": opt.gap,
+            "optimal_served_bound": opt.served_bound,
+            "optimal_subproblems": opt.subproblems,
+            "optimal_build_s": opt.build_s,
+            "optimal_solve_s": opt.solve_s,
+        }
+    )
+    if opt.hosts is None:
+        return None
+    dep = instance.deployment
+    return {
+        s: [dep.models[m] for m in np.flatnonzero(opt.hosts[j])]
+        for j, s in enumerate(instance.topology.servers)
+    }

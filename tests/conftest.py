@@ -16,8 +16,8 @@ from support import (
     write_hand_files,
 )
 
-from perllm_opt.catalog import load_catalog
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
+from perllm_opt.system.catalog import load_catalog
 
 settings.register_profile(
     "perllm",

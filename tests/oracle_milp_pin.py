@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from perllm_opt.cli.config_store import compose_config, to_app_config
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 #: name -> overrides of ``perllm-opt``: the default continuous setting (shortened) and the
 #: former default rounds setting (shortened).

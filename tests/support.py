@@ -10,7 +10,6 @@ from typing import ClassVar
 import numpy as np
 import yaml
 
-from perllm_opt.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.config import (
     CalibrationConfig,
     DeploymentConfig,
@@ -21,10 +20,12 @@ from perllm_opt.config import (
     TopologyConfig,
     WorkloadConfig,
 )
-from perllm_opt.instance import Instance, build_instance
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
-from perllm_opt.view import Feedback, RoundView
+from perllm_opt.simulation.view import Feedback, RoundView
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
@@ -231,7 +232,7 @@ class Spy(Scheduler):
         self.inner.begin_round(view)
 
     def select(self, view: RoundView, k: int) -> int:
-        from perllm_opt.view import free_mask
+        from perllm_opt.simulation.view import free_mask
 
         c = self.inner.select(view, k)
         if c >= 0:
@@ -325,8 +326,8 @@ def with_realisation(inst: Instance, output_tokens=None, slowdown=None) -> Insta
     table rebuilt from them; laws, arrivals and everything public unchanged)."""
     import dataclasses
 
-    from perllm_opt import delays
-    from perllm_opt.options import build_option_table
+    from perllm_opt.instance import delays
+    from perllm_opt.instance.options import build_option_table
 
     out = inst.requests.output_tokens if output_tokens is None else output_tokens
     slow = inst.dynamics.slowdown if slowdown is None else slowdown

@@ -94,6 +94,6 @@ def test_import_is_light():
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "perllm_opt.build_instance\n"
-        "assert 'perllm_opt.instance' in sys.modules\n"
+        "assert 'perllm_opt.instance.build' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)

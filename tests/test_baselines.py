@@ -29,16 +29,16 @@ from baselines.random_choice import RandomScheduler
 from baselines.round_robin import RoundRobin
 from baselines.thompson import Thompson
 from baselines.ucb1 import UCB1
-from perllm_opt.assignment import ADMITTED
 from perllm_opt.config import TopologyConfig
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
-from perllm_opt.knowledge import oracle_info, public_info
+from perllm_opt.instance.assignment import ADMITTED
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import simulate
-from perllm_opt.view import Feedback, free_mask
+from perllm_opt.simulation.knowledge import oracle_info, public_info
+from perllm_opt.simulation.simulator import simulate
+from perllm_opt.simulation.view import Feedback, free_mask
 
 
 @pytest.fixture(scope="module")

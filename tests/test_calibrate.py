@@ -1,5 +1,5 @@
-"""Device profiles from llama-bench output (perllm_opt/llama_bench.py,
-perllm_opt/device_calibration.py, ``perllm-opt-calibrate``).
+"""Device profiles from llama-bench output (perllm_opt/calibration/llama_bench.py,
+perllm_opt/calibration/devices.py, ``perllm-opt-calibrate``).
 
 The sample files tests/data/llama_bench_sample.{csv,json,jsonl} hold the same six tests in
 llama-bench's three machine-readable formats (tests/data/README.md: samples, not
@@ -20,19 +20,14 @@ import pytest
 import yaml
 from support import DATA, REPO, small_config
 
-from perllm_opt.catalog import load_catalog
+from perllm_opt.calibration.devices import Given, Template, calibrate
+from perllm_opt.calibration.llama_bench import parse_llama_bench, read_llama_bench
+from perllm_opt.calibration.model_map import ModelRule, precision_of
 from perllm_opt.cli import calibrate as cli
 from perllm_opt.config import CalibrationConfig, TopologyConfig
-from perllm_opt.device_calibration import (
-    Given,
-    ModelRule,
-    Template,
-    calibrate,
-    precision_of,
-)
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
-from perllm_opt.llama_bench import parse_llama_bench, read_llama_bench
+from perllm_opt.instance.build import build_instance
+from perllm_opt.system.catalog import load_catalog
 
 SAMPLES = {fmt: DATA / f"llama_bench_sample.{fmt}" for fmt in ("csv", "json", "jsonl")}
 #: A box like the sample's: stated memory, estimated powers with their ranges.

@@ -1,4 +1,4 @@
-"""The model and device catalogue (perllm_opt/catalog.py): published values, overrides and
+"""The model and device catalogue (perllm_opt/system/catalog.py): published values, overrides and
 the errors for broken calibration files."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import yaml
 from support import HAND_DEVICES, HAND_MODELS
 
-from perllm_opt.catalog import load_catalog
 from perllm_opt.errors import InputError
+from perllm_opt.system.catalog import load_catalog
 
 
 def test_kv_bytes_from_published_architectures(catalog):

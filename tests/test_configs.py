@@ -10,13 +10,12 @@ import networkx as nx
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from perllm_opt.cli.config_store import compose_config, config_dir
-from perllm_opt.cli.main import to_app_config
+from perllm_opt.cli.config_store import compose_config, config_dir, to_app_config
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
-from perllm_opt.presets import paper_graph
+from perllm_opt.instance.build import build_instance
 from perllm_opt.schedulers.base import Scheduler
 from perllm_opt.schedulers.factory import make_scheduler
+from perllm_opt.system.presets import paper_graph
 
 CONF = Path(config_dir())
 GROUPS = [

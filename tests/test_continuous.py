@@ -19,19 +19,21 @@ from support import (
     small_config,
 )
 
-from perllm_opt import timeline
-from perllm_opt.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import CapacityViolationError, evaluate
-from perllm_opt.evaluate_continuous import capacity_excess, capacity_families
+from perllm_opt.evaluation.continuous import capacity_excess
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.evaluation.per_bin import CapacityViolationError
 from perllm_opt.float_path import ENV, avx512_targets, portable_env
-from perllm_opt.instance import build_instance
+from perllm_opt.instance import timeline
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.capacity import capacity_families
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.reduce import dominated_options
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import Scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 SOLVER = SolverConfig(time_limit_s=60.0)
 
@@ -377,7 +379,7 @@ def test_windows_never_share_a_resource():
     inst = continuous_small(5, horizon_s=900.0, rate=0.02)
     ws = window_requests(inst)
     assert len(ws) > 1
-    from perllm_opt.instance import option_spans
+    from perllm_opt.instance.windows import option_spans
 
     o = inst.options
     spans = []

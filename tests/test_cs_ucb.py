@@ -12,16 +12,16 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from support import lone_view, profile_time_s, scheduler_spec, small_config, spy_for
 
-from perllm_opt.assignment import REFUSED
 from perllm_opt.config import DynamicsConfig, SystemConfig, TopologyConfig, WorkloadConfig
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
-from perllm_opt.knowledge import public_info
+from perllm_opt.instance.assignment import REFUSED
+from perllm_opt.instance.build import build_instance
 from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.schedulers.cs_ucb import CSUCB, censored_moments, normal_cdf
 from perllm_opt.schedulers.factory import make_scheduler
-from perllm_opt.simulator import simulate
-from perllm_opt.view import Feedback, free_mask
+from perllm_opt.simulation.knowledge import public_info
+from perllm_opt.simulation.simulator import simulate
+from perllm_opt.simulation.view import Feedback, free_mask
 
 # -- (a) never an infeasible arm ------------------------------------------------------------
 

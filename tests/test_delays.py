@@ -1,5 +1,5 @@
-"""Delay and energy formulas (perllm_opt/delays.py) and the option table built from them
-(perllm_opt/options.py): hand-computed values, the decode floor, cut-offs and on-time."""
+"""Delay and energy formulas (perllm_opt/instance/delays.py) and the option table built from them
+(perllm_opt/instance/options.py): hand-computed values, the decode floor, cut-offs and on-time."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import candidate, small_config
 
-from perllm_opt import delays
-from perllm_opt.instance import build_instance
-from perllm_opt.options import build_option_table
+from perllm_opt.instance import delays
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.options import build_option_table
 
 
 def test_bits():

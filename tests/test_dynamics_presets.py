@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
-from perllm_opt.dynamics import realise_dynamics
-from perllm_opt.instance import build_instance
+from perllm_opt.cli.config_store import compose_config, to_app_config
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.dynamics import realise_dynamics
 from perllm_opt.rng import RngStreams
 
 

@@ -9,10 +9,10 @@ import pytest
 from support import scheduler_from_conf, small_config
 
 from perllm_opt.config import DynamicsConfig, SystemConfig, WorkloadConfig
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers import epoch_plan
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 STATIC = DynamicsConfig(bandwidth_links="none", slowdown_max=1.0, slowdown_step=0.0)
 

@@ -1,6 +1,6 @@
 """What schedulers estimate (perllm_opt/schedulers/estimates.py) and know
-(perllm_opt/knowledge.py): linear coefficients against direct evaluation, agreement with the
-option table given the truth, and the expected token counts."""
+(perllm_opt/simulation/knowledge.py): linear coefficients against direct evaluation, agreement
+with the option table given the truth, and the expected token counts."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import profile_energy_j, profile_time_s
 
-from perllm_opt.knowledge import expected_output_tokens, expected_tokens, oracle_info, public_info
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
+from perllm_opt.simulation.knowledge import oracle_info, public_info
+from perllm_opt.workload.laws import expected_output_tokens, expected_tokens
 
 
 @given(

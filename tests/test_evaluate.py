@@ -18,11 +18,12 @@ from support import (
     small_config,
 )
 
-from perllm_opt.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
-from perllm_opt.evaluate import CapacityViolationError, evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.evaluation.per_bin import CapacityViolationError
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, DROPPED, REFUSED, Assignment
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 TAU = 30.0
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from support import small_config
 
-from perllm_opt import delays
 from perllm_opt.config import DynamicsConfig, SystemConfig, WorkloadConfig
-from perllm_opt.expected_options import expected_options, output_laws
-from perllm_opt.instance import build_instance
+from perllm_opt.instance import delays
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.expected_options import expected_options, output_laws
 
 
 @pytest.fixture(scope="module", params=["rounds", "continuous", "continuous-drift"])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from support import small_config
 
 from perllm_opt.config import SystemConfig, WorkloadConfig
-from perllm_opt.instance import build_instance
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers import cs_ucb as cs_ucb_module
 from perllm_opt.schedulers import epoch_plan
@@ -21,7 +21,7 @@ from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.schedulers.cs_ucb import CSUCB
 from perllm_opt.schedulers.epoch_plan import EpochProblem
 from perllm_opt.schedulers.fast_plan import FIT_TOL, plan_fast
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 N_SERVERS = 2  # server 1 sits behind link 0 (resource 4)
 

@@ -11,7 +11,8 @@ from perllm_opt.cli.gap import main as gap_main
 from perllm_opt.config import SolverConfig
 from perllm_opt.errors import InputError
 from perllm_opt.milp.gap import gap_data, read_orlib_gap
-from perllm_opt.milp.solve import OPTIMAL, solve_assignment
+from perllm_opt.milp.result import OPTIMAL
+from perllm_opt.milp.solve import solve_assignment
 
 DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "orlib-gap"
 OPTIMA = json.loads((DATA / "optima.json").read_text())

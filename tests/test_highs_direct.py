@@ -8,7 +8,8 @@ import pytest
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import _start_solution, solve_assignment_direct
-from perllm_opt.milp.solve import INFEASIBLE, OPTIMAL, solve_assignment
+from perllm_opt.milp.result import INFEASIBLE, OPTIMAL
+from perllm_opt.milp.solve import solve_assignment
 
 CFG = SolverConfig(time_limit_s=30.0, mip_rel_gap=1e-9)
 

@@ -7,7 +7,8 @@ import pytest
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.solve import INFEASIBLE, OPTIMAL, SolverUnavailableError, solve_assignment
+from perllm_opt.milp.result import INFEASIBLE, OPTIMAL
+from perllm_opt.milp.solve import SolverUnavailableError, solve_assignment
 
 CFG = SolverConfig(mip_rel_gap=0.0, time_limit_s=30)
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from support import REPO
 
-from perllm_opt.cli.config_store import compose_config
-from perllm_opt.cli.main import to_app_config
+from perllm_opt.cli.config_store import compose_config, to_app_config
 from perllm_opt.config import ServiceTypeConfig, WorkloadConfig
 from perllm_opt.errors import InputError
 from perllm_opt.rng import RngStreams
-from perllm_opt.trace import Trace, load_trace, resolve_trace_path, trace_format_of
 from perllm_opt.workload.generator import generate_requests
 from perllm_opt.workload.mooncake import BLOCK_TOKENS, MooncakeTrace, load_mooncake_trace
+from perllm_opt.workload.trace_table import Trace
+from perllm_opt.workload.traces import load_trace, resolve_trace_path, trace_format_of
 
 PACKAGED = REPO / "perllm_opt" / "data" / "traces" / "mooncake_conv_2025_600s.jsonl"
 

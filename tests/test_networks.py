@@ -14,8 +14,8 @@ import pytest
 
 from perllm_opt.config import InstanceConfig, TopologyConfig, WorkloadConfig
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
-from perllm_opt.presets import ACCESS, LAN, LARGE_EDGE_MIX
+from perllm_opt.instance.build import build_instance
+from perllm_opt.system.build import build_graph_from
 from perllm_opt.system.geo import great_circle_km
 from perllm_opt.system.networks import (
     NetworkConfig,
@@ -24,7 +24,8 @@ from perllm_opt.system.networks import (
     read_network,
     resolve_network,
 )
-from perllm_opt.topology import build_graph_from, topology_from_graph
+from perllm_opt.system.presets import ACCESS, LAN, LARGE_EDGE_MIX
+from perllm_opt.system.topology import topology_from_graph
 
 PACKAGED = Path(__file__).resolve().parent.parent / "perllm_opt" / "data" / "networks"
 #: Three real networks of different sizes: (name, nodes, links in the file).

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perllm_opt.assignment import ADMITTED, DROPPED, Assignment
 from perllm_opt.config import (
     CalibrationConfig,
     InstanceConfig,
@@ -19,11 +18,14 @@ from perllm_opt.config import (
     SystemConfig,
     WorkloadConfig,
 )
-from perllm_opt.evaluate import CapacityViolationError, evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.evaluation.per_bin import CapacityViolationError
+from perllm_opt.instance.assignment import ADMITTED, DROPPED, Assignment
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import joint_problem
-from perllm_opt.milp.solve import OPTIMAL, solve_assignment
+from perllm_opt.milp.result import OPTIMAL
+from perllm_opt.milp.solve import solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 ROUNDS = SystemConfig(mode="rounds")

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.reduce import free_items, reduce_data, redundant_rows
-from perllm_opt.milp.solve import OPTIMAL, solve_assignment
+from perllm_opt.milp.result import OPTIMAL
+from perllm_opt.milp.solve import solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 
@@ -193,7 +194,7 @@ def scheduler_start(inst, name: str = "greedy_energy") -> tuple[np.ndarray, floa
     """A scheduler's on-time choices (option per request, -1 elsewhere) and their objective."""
     from support import scheduler_from_conf
 
-    from perllm_opt.simulator import simulate
+    from perllm_opt.simulation.simulator import simulate
 
     res = simulate(inst, scheduler_from_conf(name), np.random.default_rng(0))
     return on_time_start(inst, res.assignment), evaluate(inst, res.assignment).metrics.objective
@@ -250,10 +251,9 @@ def test_a_start_does_not_trip_highs_presolve():
     started model without presolve, it finds the cold optimum, 31 drops."""
     from support import scheduler_from_conf
 
-    from perllm_opt.cli.config_store import compose_config
-    from perllm_opt.cli.main import to_app_config
+    from perllm_opt.cli.config_store import compose_config, to_app_config
     from perllm_opt.milp.perllm import reduce_problem, round_problem
-    from perllm_opt.simulator import simulate
+    from perllm_opt.simulation.simulator import simulate
 
     cfg = to_app_config(
         compose_config(

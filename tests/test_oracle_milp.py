@@ -14,13 +14,13 @@ import pytest
 from support import SCHEDULER_NAMES, scheduler_from_conf, small_config, with_realisation
 
 from perllm_opt.config import DynamicsConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import evaluate
-from perllm_opt.expected_options import expected_options
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.evaluation.regret import outcome, regret_series
 from perllm_opt.float_path import portable_env
-from perllm_opt.instance import build_instance
-from perllm_opt.regret import outcome, regret_series
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.expected_options import expected_options
 from perllm_opt.rng import RngStreams
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 DATA = Path(__file__).parent / "data"
 STATIC = DynamicsConfig(bandwidth_links="none", slowdown_max=1.0, slowdown_step=0.0)

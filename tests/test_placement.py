@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from support import HAND_FILES, hand_config
 
-from perllm_opt.assignment import ADMITTED, DECLINED, Assignment
 from perllm_opt.config import (
     CalibrationConfig,
     InstanceConfig,
@@ -20,23 +19,24 @@ from perllm_opt.config import (
     WorkloadConfig,
 )
 from perllm_opt.errors import InputError
-from perllm_opt.evaluate import evaluate
-from perllm_opt.evaluate_continuous import capacity_excess
-from perllm_opt.instance import build_instance
+from perllm_opt.evaluation.continuous import capacity_excess
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, Assignment
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.options import OptionTable
 from perllm_opt.milp.continuous import always_on_idle_continuous_j
 from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.milp.perllm import reduce_problem
 from perllm_opt.milp.placement import (
-    PairFixings,
     heaviest_fitting_weights,
     option_pairs,
     placement_problem,
     placement_start,
     restrict_to_deployment,
 )
+from perllm_opt.milp.placement_search import PairFixings
 from perllm_opt.milp.solve import solve_assignment
-from perllm_opt.options import OptionTable
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import perllm_opt
-from perllm_opt.catalog import load_catalog
+from perllm_opt.system.catalog import load_catalog
 
 #: The files of README's "Extending" (test_readme_shows_these_files keeps them the same).
 FILES = {
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perllm_opt import Scheduler
-from perllm_opt.view import RoundView, free_mask
+from perllm_opt.simulation.view import RoundView, free_mask
 
 
 @dataclass

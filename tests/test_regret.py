@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from perllm_opt.config import InstanceConfig, SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.optimum import solve_optimum
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.factory import load_scheduler_spec, make_scheduler
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "scheduler"
 SPECS = {

@@ -1,4 +1,5 @@
-"""Result tables and files: perllm_opt/report.py, runner.py and the writers of cli/main.py."""
+"""Result tables and files: perllm_opt/evaluation/report.py, runner.py and the writers of
+cli/main.py."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from perllm_opt.cli.main import write_atomic, write_results
-from perllm_opt.report import format_table
+from perllm_opt.cli.files import write_atomic
+from perllm_opt.cli.main import write_results
+from perllm_opt.evaluation.report import format_table
 from perllm_opt.runner import ExperimentResult, instance_summary
 
 

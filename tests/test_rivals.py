@@ -14,13 +14,13 @@ from support import lone_view, profile_time_s, scheduler_from_conf, small_config
 from baselines.bwk import BwK
 from baselines.linucb import LinUCB, Ridge
 from baselines.ucb1 import UCB1
-from perllm_opt.assignment import ADMITTED
 from perllm_opt.config import TopologyConfig
-from perllm_opt.instance import build_instance
-from perllm_opt.knowledge import public_info
+from perllm_opt.instance.assignment import ADMITTED
+from perllm_opt.instance.build import build_instance
 from perllm_opt.schedulers.base import DECLINE
-from perllm_opt.simulator import simulate
-from perllm_opt.view import Feedback, free_mask
+from perllm_opt.simulation.knowledge import public_info
+from perllm_opt.simulation.simulator import simulate
+from perllm_opt.simulation.view import Feedback, free_mask
 
 RIVALS = ("ucb1", "thompson", "epsilon_greedy", "linucb", "bwk")
 #: The rivals whose admission rule is the informed heuristics' profile deadline filter.

@@ -15,12 +15,13 @@ from support import small_config
 from test_optimum_scale import random_data
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.build import build_instance
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import lp_duals
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
+from perllm_opt.milp.result import OPTIMAL
 from perllm_opt.milp.rolling import (
     _Clock,
     block_data,
@@ -28,7 +29,7 @@ from perllm_opt.milp.rolling import (
     lagrangian_bound,
     time_blocks,
 )
-from perllm_opt.milp.solve import OPTIMAL, solve_assignment
+from perllm_opt.milp.solve import solve_assignment
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 
@@ -148,7 +149,7 @@ def test_rolling_plan_is_no_worse_than_its_start():
     requests on time, at no higher objective."""
     from support import scheduler_from_conf
 
-    from perllm_opt.simulator import simulate
+    from perllm_opt.simulation.simulator import simulate
 
     inst = continuous_instance(0, rate=3.0)
     sim = simulate(inst, scheduler_from_conf("greedy_energy"), np.random.default_rng(0))

@@ -11,8 +11,8 @@ from test_optimum_scale import random_data
 from test_window_search import SEARCH, continuous_instance
 
 from perllm_opt.milp.continuous import window_problem, window_requests
+from perllm_opt.milp.continuous_optimum import _searched
 from perllm_opt.milp.highs_direct import lp_solution
-from perllm_opt.milp.optimum import _searched
 from perllm_opt.milp.rounding import round_lp
 from perllm_opt.milp.solve import start_outcome
 

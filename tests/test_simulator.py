@@ -21,15 +21,15 @@ from support import (
     with_realisation,
 )
 
-from perllm_opt.assignment import ADMITTED, DECLINED, REFUSED
 from perllm_opt.config import DynamicsConfig, SystemConfig, TopologyConfig, WorkloadConfig
-from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance
-from perllm_opt.knowledge import OracleInfo
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.assignment import ADMITTED, DECLINED, REFUSED
+from perllm_opt.instance.build import build_instance
 from perllm_opt.rng import RngStreams
 from perllm_opt.schedulers.base import DECLINE, Scheduler, SchedulerError
-from perllm_opt.simulator import simulate
-from perllm_opt.view import RoundView, SystemInfo
+from perllm_opt.simulation.knowledge import OracleInfo
+from perllm_opt.simulation.simulator import simulate
+from perllm_opt.simulation.view import RoundView, SystemInfo
 
 INSTANCE_CONFIGS = {
     "paper": small_config(seed=0),

@@ -14,10 +14,11 @@ import pytest
 
 from perllm_opt.config import TopologyConfig
 from perllm_opt.errors import InputError
-from perllm_opt.presets import LAN
+from perllm_opt.system.build import build_graph_from
 from perllm_opt.system.geo import great_circle_km
+from perllm_opt.system.presets import LAN
 from perllm_opt.system.sites import SITES_FILE, USERS_FILE, SitesConfig, read_eua, sites_graph
-from perllm_opt.topology import build_graph_from, topology_from_graph
+from perllm_opt.system.topology import topology_from_graph
 
 EUA = Path(__file__).resolve().parent.parent / "perllm_opt" / "data" / "sites" / "eua"
 

@@ -7,8 +7,14 @@ from support import small_config
 
 from perllm_opt.config import TopologyConfig, WorkloadConfig
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance, instance_size
-from perllm_opt.size_guard import budget_bytes, check_size, estimate_size, machine_memory_bytes
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.size_guard import (
+    budget_bytes,
+    check_size,
+    estimate_size,
+    instance_size,
+    machine_memory_bytes,
+)
 
 
 @pytest.mark.parametrize("preset", ["paper", "large"])
@@ -82,7 +88,7 @@ def test_instance_estimate_counts_bins_and_sleep_blocks():
     continuous mode (horizon over their lengths), and names rate levels for the options
     when there are ten or more."""
     from perllm_opt.config import SystemConfig
-    from perllm_opt.instance import size_keys
+    from perllm_opt.instance.size_guard import size_keys
 
     system = SystemConfig(mode="continuous", bin_s=0.5, sleep_block_s=0.25)
     cfg = small_config(horizon_s=100.0, system=system)

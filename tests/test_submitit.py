@@ -19,7 +19,7 @@ import yaml
 from perllm_opt.cli import submitit_settings
 from perllm_opt.cli.collect import main as collect_main
 from perllm_opt.errors import InputError
-from perllm_opt.size_guard import budget_bytes, slurm_memory_bytes
+from perllm_opt.instance.size_guard import budget_bytes, slurm_memory_bytes
 
 FAST = ["horizon_s=30", "optimal=false", "schedulers=[cs_ucb,random]", "progress=false"]
 SUBMIT = b"submitit.core._submit"

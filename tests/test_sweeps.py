@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from perllm_opt.cli.collect import main as collect_main
-from perllm_opt.collect import collect, t975
+from perllm_opt.evaluation.collect import collect, t975
 
 FAST = ["horizon_s=60", "optimal=false", "schedulers=[cs_ucb,random]", "progress=false"]
 
@@ -219,7 +219,7 @@ def test_killed_sweep_leaves_no_worker_behind(tmp_path):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_a_sweeps_identity_tells_when_it_has_ended():
-    from perllm_opt.cli.main import process_identity, sweep_is_gone
+    from perllm_opt.cli.watchdog import process_identity, sweep_is_gone
 
     me = process_identity(os.getpid())
     assert me is not None and not sweep_is_gone(me)
@@ -239,14 +239,14 @@ def test_a_sweeps_identity_tells_when_it_has_ended():
 def test_a_run_that_starts_after_its_sweep_was_killed_exits(tmp_path):
     # The race CI met: the sweep was killed between a worker's start and its run's
     # watchdog, so the worker's parent was init already and the parent check saw no change.
-    from perllm_opt.cli.main import SWEEP_ID_ENV, SWEEP_PID_ENV, process_identity
+    from perllm_opt.cli.watchdog import SWEEP_ID_ENV, SWEEP_PID_ENV, process_identity
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     identity = process_identity(gone.pid)
     gone.wait()
     code = (
         "import time\n"
-        "from perllm_opt.cli.main import exit_with_parent\n"
+        "from perllm_opt.cli.watchdog import exit_with_parent\n"
         "exit_with_parent(interval_s=0.1)\n"
         "time.sleep(60)\n"
     )
@@ -528,7 +528,7 @@ def _valid_results(run_dir: Path) -> None:
 def test_a_key_added_since_a_run_keeps_it_complete_at_its_earlier_value(tmp_path):
     """A run saved before ``solver.window_s`` and ``solver.checks`` existed is complete for a
     config where they are null (the earlier behaviour), and stale for one that sets one."""
-    from perllm_opt.cli.main import is_complete
+    from perllm_opt.cli.run_dir import is_complete
 
     old = "seed: 0\nsolver:\n  name: highs\n  time_limit_s: 25.0\n"
     (tmp_path / "resolved_config.yaml").write_text(old, "utf-8")
@@ -569,7 +569,7 @@ def test_a_key_added_since_a_run_keeps_it_complete_at_its_earlier_value(tmp_path
 def test_a_run_whose_files_do_not_check_out_is_not_complete(tmp_path, name, text, reason):
     """Each result file must parse and match its schema, and the input files must hash as
     when the run was made; the reason names the file or the key."""
-    from perllm_opt.cli.main import stale_reason
+    from perllm_opt.cli.run_dir import stale_reason
 
     cfg = "seed: 0\n"
     (tmp_path / "resolved_config.yaml").write_text(cfg, "utf-8")
@@ -683,7 +683,7 @@ def test_resume_redoes_the_runs_whose_topology_file_changed(tmp_path):
     file is edited, every run on it is redone and gives the new file's results."""
     import networkx as nx
 
-    from perllm_opt.topology import PRESETS
+    from perllm_opt.system.topology import PRESETS
 
     topo = tmp_path / "t.json"
     graph = PRESETS["paper"]()

@@ -1,4 +1,4 @@
-"""Topologies (perllm_opt/topology.py, presets.py) and deployments (deployment.py): presets,
+"""Topologies (perllm_opt/system/topology.py, presets.py) and deployments (deployment.py): presets,
 hand-computed paths, file round trips and the errors for broken graphs."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import pytest
 from support import HAND_GRAPH
 
 from perllm_opt.config import DeploymentConfig, InstanceConfig, TopologyConfig, WorkloadConfig
-from perllm_opt.deployment import resolve_deployment
 from perllm_opt.errors import InputError
-from perllm_opt.instance import build_instance
-from perllm_opt.presets import PRESETS, large_graph, paper_graph
-from perllm_opt.topology import build_graph, load_graph, topology_from_graph
+from perllm_opt.instance.build import build_instance
+from perllm_opt.system.deployment import resolve_deployment
+from perllm_opt.system.presets import PRESETS, large_graph, paper_graph
+from perllm_opt.system.topology import build_graph, load_graph, topology_from_graph
 
 # -- presets ---------------------------------------------------------------------------------
 
@@ -207,7 +207,7 @@ def _link(data, u, v):
 
 @pytest.fixture(scope="module")
 def hand_catalog(hand_files):
-    from perllm_opt.catalog import load_catalog
+    from perllm_opt.system.catalog import load_catalog
 
     return load_catalog(hand_files["models"], hand_files["devices"])
 

@@ -1,4 +1,4 @@
-"""The Azure-format trace loader (perllm_opt/trace.py) and trace workloads."""
+"""The Azure-format trace loader (perllm_opt/workload/traces.py) and trace workloads."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from support import REPO
 from perllm_opt.config import ServiceTypeConfig, WorkloadConfig
 from perllm_opt.errors import InputError
 from perllm_opt.rng import RngStreams
-from perllm_opt.trace import load_azure_trace, resolve_trace_path, trace_window
 from perllm_opt.workload.generator import generate_requests
+from perllm_opt.workload.traces import load_azure_trace, resolve_trace_path, trace_window
 
 PACKAGED = REPO / "perllm_opt" / "data" / "traces" / "azure_llm_2023_conv.csv"
 HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"

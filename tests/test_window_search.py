@@ -14,14 +14,15 @@ import pytest
 from support import scheduler_from_conf, small_config
 
 from perllm_opt.config import SolverConfig, SystemConfig, WorkloadConfig
-from perllm_opt.evaluate import evaluate
-from perllm_opt.instance import build_instance, option_spans
+from perllm_opt.evaluation.metrics import evaluate
+from perllm_opt.instance.build import build_instance
+from perllm_opt.instance.windows import option_spans
 from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.optimum import on_time_start, solve_optimum
 from perllm_opt.milp.perllm import on_time_options
 from perllm_opt.milp.solve import start_outcome
 from perllm_opt.milp.window_search import improve_by_windows, independent_batches, stretches
-from perllm_opt.simulator import simulate
+from perllm_opt.simulation.simulator import simulate
 
 EXACT = SolverConfig(mip_rel_gap=0.0, time_limit_s=60)
 SEARCH = replace(EXACT, search_window_s=10.0, search_passes=2, search_checks=40, time_limit_s=20)
@@ -139,7 +140,7 @@ def test_the_optimum_reports_a_plan_the_evaluator_agrees_with(whole_max_options)
 
 
 def _as_assignment(option: np.ndarray):
-    from perllm_opt.assignment import Assignment
+    from perllm_opt.instance.assignment import Assignment
 
     return Assignment.from_options(option, source="start")
 
@@ -184,7 +185,7 @@ def test_the_certified_bound_is_never_above_the_brute_force_optimum(seed):
 
 def _window_alone(inst, requests, cfg) -> tuple[float, float]:
     """(plan objective, bound) of one window through the optimum's search path."""
-    from perllm_opt.milp.optimum import _searched
+    from perllm_opt.milp.continuous_optimum import _searched
 
     prob = window_problem(inst, requests)
     empty = np.full(inst.n_requests, -1, dtype=np.int64)

@@ -1,5 +1,5 @@
-"""Arrival processes (perllm_opt/arrivals.py), request generation (workload/generator.py), the
-dynamics (dynamics.py) and named random streams (rng.py)."""
+"""Arrival processes (perllm_opt/workload/arrivals.py), request generation (generator.py), the
+dynamics (instance/dynamics.py) and named random streams (rng.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perllm_opt.arrivals import mmpp2_arrivals, poisson_arrivals
 from perllm_opt.config import DynamicsConfig, ServiceTypeConfig, WorkloadConfig
-from perllm_opt.dynamics import realise_dynamics, reflected_walk
 from perllm_opt.errors import InputError
+from perllm_opt.instance.dynamics import realise_dynamics, reflected_walk
 from perllm_opt.rng import RngStreams
+from perllm_opt.workload.arrivals import mmpp2_arrivals, poisson_arrivals
 from perllm_opt.workload.generator import generate_requests
 
 

@@ -7,7 +7,7 @@ a devices file in the format of ``perllm_opt/data/devices.yaml``: the new device
 calibration.devices_file=OUT`` runs with it. ``--graph-out`` also writes the paper topology
 with its edge servers on the new device. What llama-bench does not measure (memory, powers,
 share levels, the saturated decode rate) is given on the command line or taken from
-``--like DEVICE`` with its range (perllm_opt/device_calibration.py, docs/calibration.md).
+``--like DEVICE`` with its range (perllm_opt/calibration/devices.py, docs/calibration.md).
 
 Nothing is overwritten without ``--force``. Bad input ends with a one-line error naming the
 file, the field, the value and what was expected, and exit code 2.
@@ -27,18 +27,13 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from perllm_opt.catalog import load_catalog
-from perllm_opt.device_calibration import (
-    Given,
-    ModelRule,
-    Template,
-    calibrate,
-    devices_yaml,
-)
+from perllm_opt.calibration.devices import Given, Template, calibrate, devices_yaml
+from perllm_opt.calibration.llama_bench import read_llama_bench
+from perllm_opt.calibration.model_map import ModelRule
 from perllm_opt.errors import InputError
-from perllm_opt.llama_bench import read_llama_bench
-from perllm_opt.presets import paper_graph
-from perllm_opt.topology import topology_from_graph
+from perllm_opt.system.catalog import load_catalog
+from perllm_opt.system.presets import paper_graph
+from perllm_opt.system.topology import topology_from_graph
 
 PROG = "perllm-opt-calibrate"
 
@@ -182,7 +177,7 @@ def _refuse_overwrite(path: Path, force: bool, inputs: Sequence[str], option: st
 
 def _write(path: Path, text: str) -> None:
     # Imported here: the main program's module brings Hydra, which bad input never needs.
-    from perllm_opt.cli.main import write_atomic
+    from perllm_opt.cli.files import write_atomic
 
     try:
         write_atomic(path, text)

@@ -12,10 +12,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-#: Files a run directory holds when it completed, or when it failed.
-DONE_FILE, ERROR_FILE = "metrics.json", "error.txt"
-#: A tuning trial's record (``experiment=tune``), and the study's table of them.
-TRIAL_FILE, TRIALS_TABLE = "trial.json", "trials.csv"
+from perllm_opt.cli.files import DONE_FILE, ERROR_FILE, TRIAL_FILE, TRIALS_TABLE, write_atomic
 
 
 class SweepFailed(SystemExit):
@@ -110,7 +107,8 @@ class SweepMonitor(Callback):
         holds a complete run of another config unless ``overwrite=true`` (exit code 2)."""
         from omegaconf import OmegaConf, open_dict
 
-        from perllm_opt.cli.main import check_run_dir, release_stderr
+        from perllm_opt.cli.hydra_errors import release_stderr
+        from perllm_opt.cli.run_dir import check_run_dir
         from perllm_opt.errors import InputError
 
         release_stderr()
@@ -128,7 +126,7 @@ class SweepMonitor(Callback):
             raise SystemExit(2) from None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from perllm_opt.cli.main import release_stderr
+        from perllm_opt.cli.hydra_errors import release_stderr
         from perllm_opt.cli.ray_local import keep_local_ray_on_loopback
         from perllm_opt.cli.submitit_settings import check_launcher_settings
         from perllm_opt.errors import InputError
@@ -202,8 +200,6 @@ class SweepMonitor(Callback):
         table = trials_table(sweep_dir) if sweep_dir.exists() else None
         if table is not None:
             path = sweep_dir / TRIALS_TABLE
-            from perllm_opt.cli.main import write_atomic
-
             write_atomic(path, table)
             print(f"tuning: {table.count(chr(10)) - 1} trials in {path}", file=sys.stderr)
         if failed:

@@ -16,9 +16,9 @@ import io
 import sys
 from pathlib import Path
 
-from perllm_opt.cli.main import write_atomic
-from perllm_opt.collect import collect
+from perllm_opt.cli.files import write_atomic
 from perllm_opt.errors import InputError
+from perllm_opt.evaluation.collect import collect
 
 
 def main(argv: list[str] | None = None) -> int:

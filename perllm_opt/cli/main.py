@@ -13,9 +13,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
-import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -26,70 +23,38 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, TRIAL_FILE, SweepFailed
+from perllm_opt.cli.callbacks import SweepFailed
 from perllm_opt.cli.config_store import (
     config_dir,
     register_configs,
     searchpath_dirs,
     to_app_config,
 )
+from perllm_opt.cli.files import (
+    DONE_FILE,
+    ERROR_FILE,
+    TRIAL_FILE,
+    remove_stale_temporaries,
+    write_atomic,
+)
+from perllm_opt.cli.hydra_errors import HeldStderr, condense_hydra_error, release_stderr
+from perllm_opt.cli.run_dir import results_config, stale_reason
 from perllm_opt.cli.run_record import (
     INPUTS_FILE,
-    changed_inputs,
-    differing_keys,
     input_digests,
-    result_problem,
 )
 from perllm_opt.cli.submitit_settings import check_plugin_for
-from perllm_opt.collect import NON_RESULT_KEYS
+from perllm_opt.cli.watchdog import SWEEP_ID_ENV, SWEEP_PID_ENV, exit_with_parent, process_identity
 from perllm_opt.config import AppConfig
 from perllm_opt.errors import InputError
+from perllm_opt.evaluation.report import format_table
+from perllm_opt.evaluation.timings import TIMINGS_FILE, split_rows, split_summary
 from perllm_opt.milp.solve import NoSolutionError, SolverUnavailableError
-from perllm_opt.report import format_table
 from perllm_opt.runner import ExperimentResult, run_experiment
-from perllm_opt.timings import TIMINGS_FILE, split_rows, split_summary
 from perllm_opt.tuning import score_trial
 
 log = logging.getLogger("perllm_opt")
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write ``text`` to ``path`` via a temporary file, an fsync and a rename: readers never
-    see a half-written file, and a crash leaves the old file or the new one. The file gets
-    the mode a plain ``open`` would give (0666 less the umask: 0644 by default), not the
-    0600 of a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temporaries(out_dir: Path) -> list[Path]:
-    """Remove the temporaries (``.<name>.*.tmp``) that a writer killed inside
-    :func:`write_atomic` left in ``out_dir``; called by the run that now owns the directory,
-    before it writes. Returns what was removed."""
-    stale = sorted(out_dir.glob(".*.tmp")) if out_dir.is_dir() else []
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 def _json_safe(value: Any) -> Any:
@@ -198,216 +163,6 @@ def optimum_status_line(opt: dict[str, Any], summary: dict[str, Any]) -> str:
         f" (proven at most {bound_txt}{certified}), {summary.get('optimal_subproblems', '-')} "
         f"subproblem(s){reduced}, {opt.get('solve_s', float('nan')):.1f} s solving"
     )
-
-
-# NON_RESULT_KEYS (perllm_opt.collect): config keys that change how a run looks, never its
-# results; a resumed sweep does not redo a run for them (Hydra's own settings, launchers
-# included, are not in the task config).
-
-
-def results_config(cfg_yaml: str) -> dict[str, Any] | None:
-    """The config of ``cfg_yaml`` without :data:`NON_RESULT_KEYS`; None if it does not parse."""
-    try:
-        data = OmegaConf.to_container(OmegaConf.create(cfg_yaml), resolve=False)
-    except (OmegaConfBaseException, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    return {k: v for k, v in data.items() if k not in NON_RESULT_KEYS}
-
-
-#: Keys added after runs were first saved, each with the value that gives the results of
-#: before: a saved run without the key counts as having that value (so upgrading does not
-#: redo complete runs whose results the new key leaves alone).
-ADDED_KEYS: dict[tuple[str, ...], Any] = {
-    ("solver", "window_s"): None,
-    ("solver", "lookahead_blocks"): 3,
-    ("solver", "lookahead_relaxed"): True,
-    ("solver", "improve_passes"): 1,
-    ("solver", "checks"): None,
-    # The windowed search (issue 23): off before; its settings then did not matter.
-    ("solver", "search"): False,
-    ("solver", "search_window_s"): 60.0,
-    ("solver", "search_passes"): 4,
-    ("solver", "search_polish_passes"): 1,
-    ("solver", "search_checks"): 50,
-    ("solver", "search_warm"): True,
-    ("solver", "search_gap"): 0.01,
-    ("solver", "whole_max_options"): 20000,
-    # placement=optimize in continuous mode (issue 23): refused before, so no saved run used it.
-    ("solver", "placement_moves"): 3,
-    ("solver", "placement_nodes"): 8,
-    ("calibration", "extra_devices_file"): None,
-}
-
-
-def _with_added_keys(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``cfg`` with every key of :data:`ADDED_KEYS` it lacks set to its earlier value."""
-    for path, value in ADDED_KEYS.items():
-        node = cfg
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if isinstance(node, dict) and path[-1] not in node:
-            node[path[-1]] = value
-    return cfg
-
-
-def other_config(out_dir: Path, cfg_yaml: str) -> list[str] | None:
-    """The results keys in which the run saved in ``out_dir`` differs from ``cfg_yaml``
-    ([] for none, keys of :data:`ADDED_KEYS` missing from the saved configuration taking
-    their earlier value); None when ``out_dir`` holds no run (no ``metrics.json`` or no
-    readable ``resolved_config.yaml``)."""
-    saved = out_dir / "resolved_config.yaml"
-    if not ((out_dir / DONE_FILE).is_file() and saved.is_file()):
-        return None
-    try:
-        text = saved.read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if text == cfg_yaml:
-        return []
-    before, now = results_config(text), results_config(cfg_yaml)
-    if before is None or now is None:
-        return None
-    return differing_keys(_with_added_keys(before), now)
-
-
-def stale_reason(out_dir: Path, cfg_yaml: str) -> str | None:
-    """Why ``out_dir`` does not hold a complete run of ``cfg_yaml`` (a phrase), or None when
-    it does: the same value of every results key, result files that parse and match their
-    schema, and input files (topology, trace, devices, models) unchanged since the run."""
-    differ = other_config(out_dir, cfg_yaml)
-    if differ is None:
-        return "no complete run"
-    if differ:
-        return f"its config differs in {', '.join(differ[:4])}"
-    problem = result_problem(out_dir)
-    if problem is not None:
-        return f"its results do not parse ({problem})"
-    cfg = results_config(cfg_yaml) or {}
-    changed = changed_inputs(out_dir, cfg)
-    if changed:
-        return f"the file named by {', '.join(changed)} changed since"
-    return None
-
-
-def is_complete(out_dir: Path, cfg_yaml: str) -> bool:
-    """A run directory already holds the results of this configuration
-    (:func:`stale_reason` finds nothing to redo)."""
-    return stale_reason(out_dir, cfg_yaml) is None
-
-
-def check_run_dir(out_dir: Path, cfg_yaml: str, overwrite: bool) -> None:
-    """Before a single run writes anything: refuse a ``hydra.run.dir`` that names a file, or
-    a directory holding a complete run of another config (unless ``overwrite``)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("hydra.run.dir", str(out_dir), "a directory (it names a file)")
-    differ = other_config(out_dir, cfg_yaml)
-    if differ and not overwrite:
-        raise InputError(
-            "hydra.run.dir",
-            str(out_dir),
-            f"a directory without another config's results (it holds a complete run whose "
-            f"config differs in {', '.join(differ[:4])}): choose another hydra.run.dir, or "
-            "set overwrite=true to replace that run",
-        )
-
-
-#: Environment variable: the pid of the process that started a sweep (set by ``main``).
-SWEEP_PID_ENV = "PERLLM_SWEEP_PID"
-# The sweep process's identity (boot id, pid, start time): a run whose sweep has ended exits,
-# even if it began after the sweep was killed (its parent then is already init).
-SWEEP_ID_ENV = "PERLLM_SWEEP_ID"
-#: Set by submitit in its jobs: ``local`` or ``slurm``.
-SUBMITIT_EXECUTOR_ENV = "SUBMITIT_EXECUTOR"
-_WATCHDOG = "perllm-opt: exit with the sweep"
-
-
-def parent_pid(pid: int) -> int | None:
-    """The parent of process ``pid`` (from ``/proc``); None if it is gone or there is no
-    ``/proc``."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def process_identity(pid: int) -> str | None:
-    """``"<boot id> <pid> <start time>"`` of process ``pid``, which no later process on this
-    machine shares (a pid is reused, a start time on one boot is not); None if it is gone, a
-    zombie, or there is no ``/proc``."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    if not fields or fields[0] == "Z" or len(fields) < 20:
-        return None
-    return f"{boot} {pid} {fields[19]}"
-
-
-def sweep_is_gone(identity: str | None) -> bool:
-    """Whether the sweep process named by ``identity`` (:func:`process_identity`, taken in
-    the sweep) has ended: only on the machine it ran on, where ``/proc`` can tell; a run on
-    another machine (a Ray cluster's node) never concludes it has."""
-    if not identity or len(identity.split()) != 3:
-        return False
-    boot, pid, _ = identity.split()
-    try:
-        here = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return False
-    return here == boot and pid.isdigit() and process_identity(int(pid)) != identity
-
-
-def descends_from(ancestor: int, pid: int | None = None) -> bool | None:
-    """Whether process ``ancestor`` is a parent, grandparent, ... of ``pid`` (default: this
-    process); None where ``/proc`` cannot tell."""
-    current: int | None = os.getpid() if pid is None else pid
-    if parent_pid(current) is None:
-        return None
-    for _ in range(64):  # a process tree deeper than this does not start a sweep's run
-        current = parent_pid(current)
-        if current == ancestor:
-            return True
-        if current is None or current <= 1:
-            return False
-    return False
-
-
-def exit_with_parent(interval_s: float = 1.0) -> None:
-    """In a sweep's worker process (joblib, submitit's local executor), end this process
-    soon after the process that started it is gone (killed, say), instead of finishing the
-    run alone. One watchdog thread per process; does nothing in the sweep's own process, nor
-    in a SLURM job (SLURM ends its jobs itself, on ``scancel`` or the time limit).
-
-    submitit's local executor starts each run under a controller process of its own that
-    outlives the sweep: there the run ends once the sweep's process (``PERLLM_SWEEP_PID``)
-    is no longer among its ancestors (read from ``/proc``, so on Linux).
-    """
-    started_by = os.environ.get(SWEEP_PID_ENV)
-    executor = os.environ.get(SUBMITIT_EXECUTOR_ENV)
-    if started_by is None or started_by == str(os.getpid()) or executor == "slurm":
-        return
-    if any(t.name == _WATCHDOG for t in threading.enumerate()):
-        return
-    parent = os.getppid()
-    sweep = int(started_by) if executor == "local" and started_by.isdigit() else None
-    identity = os.environ.get(SWEEP_ID_ENV)
-
-    def watch() -> None:
-        while True:
-            if (
-                os.getppid() != parent
-                or sweep_is_gone(identity)  # also when it ended before this run began
-                or (sweep is not None and descends_from(sweep) is False)
-            ):
-                os._exit(1)
-            time.sleep(interval_s)
-
-    threading.Thread(target=watch, name=_WATCHDOG, daemon=True).start()
 
 
 def run(cfg: DictConfig) -> int:
@@ -562,82 +317,6 @@ def check_group_overrides(args: list[str], conf: Path) -> None:
                 f"value with {group}.<key>=<value> (a list item: {group}.0.<key>=<value>), "
                 f"or add a YAML file to conf/{group}/",
             )
-
-
-class HeldStderr:
-    """Stands in for ``sys.stderr`` until Hydra has composed the config: what is written is
-    held, so that Hydra's several-line report of a config it cannot compose can be replaced
-    by one ``perllm-opt: error:`` line; :meth:`release` writes what was held and passes the
-    rest through."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self.held: list[str] | None = []
-
-    def write(self, text: str) -> int:
-        if self.held is None:
-            return self.target.write(text)
-        self.held.append(text)
-        return len(text)
-
-    def release(self) -> None:
-        """Write what was held; pass everything through from now on."""
-        if self.held is not None:
-            self.target.write("".join(self.held))
-            self.held = None
-
-    def flush(self) -> None:
-        if self.held is None:
-            self.target.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.target, name)
-
-
-def release_stderr() -> None:
-    """Let stderr through (called once the config is composed: the run or sweep starts)."""
-    release = getattr(sys.stderr, "release", None)
-    if callable(release):
-        release()
-
-
-#: Lines of Hydra's report that say where to look, not what is wrong.
-_HYDRA_NOISE = (
-    "Set the environment variable HYDRA_FULL_ERROR",
-    "See https://hydra.cc",
-    "Config search path:",
-    "provider=",
-    "object_type=",
-)
-
-
-def condense_hydra_error(text: str) -> str:
-    """Hydra's several-line report of a config it could not compose, as one phrase that
-    starts with the key it names (``full_key``) and lists the options it offers."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
-    parts: list[str] = []
-    options: list[str] = []
-    listing = False
-    for ln in lines:
-        if ln.startswith("full_key:") or ln.startswith(_HYDRA_NOISE):
-            listing = False
-            continue
-        if ln.startswith("Available options in"):
-            listing = True
-            parts.append(ln.rstrip(":"))
-            continue
-        if listing and " " not in ln:
-            options.append(ln)
-            continue
-        listing = False
-        parts.append(ln.rstrip("."))
-    if options:
-        parts[-1 if parts[-1].startswith("Available") else len(parts) - 1] += ": " + ", ".join(
-            options
-        )
-    message = "; ".join(parts) or "the config could not be composed"
-    return f"{key}: {message}" if key else message
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from perllm_opt.cli.main import write_atomic
-from perllm_opt.collect import collect
+from perllm_opt.cli.files import write_atomic
 from perllm_opt.errors import InputError
+from perllm_opt.evaluation.collect import collect
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"

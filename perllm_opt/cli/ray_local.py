@@ -2,13 +2,13 @@
 
 Ray 2.x replaces a loopback node address (``_node_ip_address=127.0.0.1``) with the machine's
 address and then binds its GCS server, raylet, object manager, workers and agents to every
-interface, so a local sweep is reachable from the network (measured with ``ss -ltnp`` on
-Ray 2.60.0, docs/experiments.md). Ray keeps every server on loopback only in its single-node
-mode, which it selects when ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is false (its default on
-macOS and Windows; ``ray/_private/services.py:get_node_ip_address``). A local Ray needs no
-other node, so the sweep's process sets that variable before Ray is imported, unless Ray is
-told to join a cluster (``hydra.launcher.ray.init.address`` or ``RAY_ADDRESS``) or the user
-set the variable.
+interface, so a local sweep is reachable from the network (docs/experiments.md). Ray keeps
+every server on loopback only in its single-node mode, which it selects when
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is false (its default on macOS and Windows;
+``ray/_private/services.py:get_node_ip_address``). A local Ray needs no other node, so the
+sweep's process sets that variable before Ray is imported, unless Ray is told to join a
+cluster (``hydra.launcher.ray.init.address`` or ``RAY_ADDRESS``) or the user set the
+variable.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from collections.abc import MutableMapping
 
 from omegaconf import DictConfig, OmegaConf
 
-#: The variable Ray reads at import to choose between single-node (loopback) and cluster mode.
-RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+from perllm_opt.milp.parallel import RAY_CLUSTER_ENV, single_node_mode
 
 
 def starts_local_ray(config: DictConfig, environ: MutableMapping[str, str]) -> bool:
@@ -52,12 +51,3 @@ def keep_local_ray_on_loopback(
             f"interface; set {RAY_CLUSTER_ENV}=0 before starting, or give a cluster address"
         )
     return single_node_mode(environ)
-
-
-def single_node_mode(environ: MutableMapping[str, str]) -> bool:
-    """Ask a Ray not yet imported for its single-node mode (every server on loopback),
-    unless the user set the variable; returns True if it set it."""
-    if RAY_CLUSTER_ENV in environ:
-        return False
-    environ[RAY_CLUSTER_ENV] = "0"
-    return True

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from perllm_opt.collect import check_rows
+from perllm_opt.evaluation.collect import check_rows
 
 #: The digests of the input files a run's config named, written with its results.
 INPUTS_FILE = "inputs.json"
@@ -47,7 +47,7 @@ def file_digest(path: Path) -> str | None:
 def input_digests(cfg: Mapping[str, Any]) -> dict[str, str | None]:
     """``{key: SHA-256 of the file it names}`` for every key of :data:`INPUT_KEYS` that
     names one (a packaged trace by its file; a missing file by None)."""
-    from perllm_opt.trace import resolve_trace_path
+    from perllm_opt.workload.traces import resolve_trace_path
 
     out: dict[str, str | None] = {}
     for path in INPUT_KEYS:

@@ -2,7 +2,7 @@
 a sweep and recording a lost one.
 
 A resumed sweep submits no job for a run already complete (the check a run makes itself,
-``perllm_opt.cli.main.is_complete``, made here before submitting), so nothing queues on the
+``perllm_opt.cli.run_dir.is_complete``, made here before submitting), so nothing queues on the
 cluster for it.
 
 The plugin's launchers (hydra-submitit-launcher 1.2) collect the jobs' results in order and
@@ -37,7 +37,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf, open_dict, read_write
 
-from perllm_opt.cli.callbacks import DONE_FILE, ERROR_FILE, JOB_STAMP
+from perllm_opt.cli.callbacks import JOB_STAMP
+from perllm_opt.cli.files import DONE_FILE, ERROR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class WaitingSubmititLauncher(BaseSubmititLauncher):
         return every run's result in order.
 
         A run whose directory already holds its results (resuming a sweep; the check of
-        ``perllm_opt.cli.main.is_complete``) is not submitted: no job queues for it. A lost
+        ``perllm_opt.cli.run_dir.is_complete``) is not submitted: no job queues for it. A lost
         job's result is a completed job returning NaN (a failed trial to Optuna's sweeper),
         and its run directory holds ``error.txt``.
         """
@@ -97,7 +98,7 @@ class WaitingSubmititLauncher(BaseSubmititLauncher):
     def complete(self, overrides: list[str], num: int) -> bool:
         """Whether the run with ``overrides`` is complete, as its job would find it (a
         tuning trial never is: trials are always scored)."""
-        from perllm_opt.cli.main import is_complete
+        from perllm_opt.cli.run_dir import is_complete
 
         config = self.sweep_config(overrides, num)
         if OmegaConf.select(config, "tuning.seeds"):
@@ -178,7 +179,7 @@ class WaitingSubmititLauncher(BaseSubmititLauncher):
             )
             log.error("run lost (%s): %s", run_dir, line)
             if not (run_dir / DONE_FILE).exists():
-                from perllm_opt.cli.main import write_atomic
+                from perllm_opt.cli.files import write_atomic
 
                 write_atomic(run_dir / ERROR_FILE, f"{str(exc).strip()}\n{line}\n")
             return JobReturn(

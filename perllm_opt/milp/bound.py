@@ -1,36 +1,13 @@
 """A Lagrangian lower bound of an assignment MILP by blocks of options (e.g. by server).
 
-The items' assignment rows ``sum_{o of i} x_o + drop_i = 1`` are the only rows that tie the
-servers together in continuous mode (compute and KV rows belong to one server; link rows that
-span servers merge their servers into one block). Dualizing them with free prices ``y_i``
-(Geoffrion 1974, "Lagrangean relaxation for integer programming", Math. Prog. Study 2) gives
+In continuous mode only the items' assignment rows tie the servers together; dualizing them
+with prices ``y`` (Geoffrion 1974) leaves one MILP per block, and every ``L(y)`` is a lower
+bound on the optimum, at least the LP bound once the prices start at the LP's duals. The
+prices improve by subgradient steps; each block contributes HiGHS's proven bound on it, so
+the result stays valid when a block stops at its budget. The derivation, a call on a
+window's first stage and its cost: docs/design_notes.md; the proof: docs/model.md, "A
+Lagrangian bound by server".
 
-    L(y) = sum_i y_i + sum_i min(0, d_i - y_i)
-           + sum_b min { sum_{o in b} (c_o - y_i(o)) x_o + gate cost : x in X_b },
-
-where ``X_b`` is block ``b``'s integer set: its capacity rows, its gates and, still valid,
-at most one option of each item inside the block. Every ``L(y)`` is a lower bound on the
-MILP's optimum; ``max_y L(y)`` is at least the LP bound (it is the LP over the convex hulls of
-the ``X_b``), strictly more where the blocks' own integrality binds. Items whose options all
-lie in one block keep their whole assignment row (and drop cost) inside that block and take
-no price. The prices start at the LP's duals (so the first ``L`` is already at least the LP)
-and improve by subgradient steps (Held, Wolfe & Crowder 1974, Polyak's step toward a target).
-Each block's minimum is bounded by HiGHS's proven bound on it, so the result stays valid when
-a block's MILP stops at its budget. docs/model.md, "A Lagrangian bound by server", has the
-proof and the measurements.
-
-How to call it on a continuous window's first stage (``prob`` from
-:func:`perllm_opt.milp.continuous.window_problem`)::
-
-    drops = replace(prob.data, option_cost=0 * prob.data.option_cost, drop_cost=ones,
-                    gate_cost=0 * prob.data.gate_cost, constant=0.0)
-    res = lagrangian_bound(drops, instance.options.server[prob.option],
-                           SolverConfig(time_limit_s=20, mip_rel_gap=1e-9, threads=1),
-                           iterations=1, integral=True, cutoff_s=120)
-    # res.bound: proven lower bound on the window's drops (an integer)
-
-Cost: one LP of the whole window, one sub-MILP per server within ``cfg``'s budget per
-iteration, then cutoff proofs within ``cutoff_s``: 32 s on the 90-s testbed.
 """
 
 from __future__ import annotations
@@ -44,7 +21,7 @@ import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.highs_direct import _highs, solve_assignment_direct
+from perllm_opt.milp.highs_direct import highs_model, solve_assignment_direct
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +97,7 @@ def merged_blocks(data: AssignmentData, option_block: np.ndarray) -> np.ndarray:
 def _lp_item_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray]:
     """The LP optimum and its assignment rows' duals ``y`` (HiGHS's row duals: reduced cost
     ``c - A^T y``)."""
-    h = _highs(data, cfg, relax=True)
+    h = highs_model(data, cfg, relax=True)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         status = h.modelStatusToString(h.getModelStatus())
@@ -231,7 +208,7 @@ def at_least(data: AssignmentData, value: float, cfg: SolverConfig) -> bool:
     ends without time out and without a solution below ``value`` has shown there is none.
     The caller keeps a margin above what it needs (HiGHS's tolerances are about 1e-6).
     """
-    h = _highs(data, cfg, relax=False)
+    h = highs_model(data, cfg, relax=False)
     h.setOptionValue("objective_bound", float(value))
     h.run()
     status = h.getModelStatus()
@@ -294,14 +271,7 @@ def lagrangian_bound(
     if iterations < 1:
         raise ValueError(f"lagrangian_bound: iterations must be >= 1, got {iterations}")
     if integral:
-        parts = [data.option_cost, data.gate_cost, [data.constant]]
-        parts += [] if data.drop_cost is None else [data.drop_cost]
-        values = np.concatenate([np.asarray(p, dtype=float) for p in parts])
-        if np.any(values != np.round(values)):
-            raise ValueError(
-                "lagrangian_bound: integral=True needs integer costs (option, gate, drop "
-                "and constant), e.g. the drops-only first stage"
-            )
+        _check_integral(data)
     cfg = cfg or SolverConfig(time_limit_s=30.0, mip_rel_gap=1e-9, threads=1)
     if data.n_options == 0:
         drops = 0.0 if data.drop_cost is None else float(np.sum(data.drop_cost))
@@ -311,6 +281,49 @@ def lagrangian_bound(
     lp_value, y = _lp_item_duals(data, cfg)
     blocks = _Blocks(data, block)
     goal = lp_value + 0.05 * abs(lp_value) + 1.0 if target is None else float(target)
+    best, best_y, best_lows, best_plans, history = _subgradient(
+        blocks, y, goal, cfg, iterations, t0 + time_limit_s
+    )
+    proven = max(best, lp_value)
+    rounds = 0
+    if integral and best_lows:
+        proven, rounds = _round_up(blocks, best_y, best_lows, best_plans, proven, cfg, cutoff_s)
+    return LagrangianBound(
+        bound=proven,
+        cutoff_rounds=rounds,
+        lp_bound=lp_value,
+        first_bound=history[0],
+        iterations=len(history),
+        n_blocks=int(block.max()) + 1 if len(block) else 0,
+        seconds=time.perf_counter() - t0,
+        history=tuple(history),
+    )
+
+
+def _check_integral(data: AssignmentData) -> None:
+    """Refuse ``integral=True`` on data with a cost that is not an integer."""
+    parts = [data.option_cost, data.gate_cost, [data.constant]]
+    parts += [] if data.drop_cost is None else [data.drop_cost]
+    values = np.concatenate([np.asarray(p, dtype=float) for p in parts])
+    if np.any(values != np.round(values)):
+        raise ValueError(
+            "lagrangian_bound: integral=True needs integer costs (option, gate, drop "
+            "and constant), e.g. the drops-only first stage"
+        )
+
+
+def _subgradient(
+    blocks: _Blocks,
+    y: np.ndarray,
+    goal: float,
+    cfg: SolverConfig,
+    iterations: int,
+    deadline: float,
+) -> tuple[float, np.ndarray, list, list, list[float]]:
+    """Subgradient steps on the prices ``y`` toward ``goal`` (Polyak; the step halves
+    after three evaluations without progress, from the best prices) until ``iterations``
+    evaluations, a vanishing gradient, the goal, or ``deadline`` (``perf_counter``). The
+    best value, its prices, blocks' bounds and plans, and every value."""
     best, best_y = -math.inf, y
     history = []
     step_scale = 2.0
@@ -330,23 +343,10 @@ def lagrangian_bound(
                 stall = 0
                 y = best_y
         norm = float(grad @ grad)
-        if norm < 1e-12 or best >= goal - 1e-9 or time.perf_counter() - t0 > time_limit_s:
+        if norm < 1e-12 or best >= goal - 1e-9 or time.perf_counter() > deadline:
             break
         y = y + step_scale * (goal - val) / norm * grad
-    proven = max(best, lp_value)
-    rounds = 0
-    if integral and best_lows:
-        proven, rounds = _round_up(blocks, best_y, best_lows, best_plans, proven, cfg, cutoff_s)
-    return LagrangianBound(
-        bound=proven,
-        cutoff_rounds=rounds,
-        lp_bound=lp_value,
-        first_bound=history[0],
-        iterations=len(history),
-        n_blocks=int(block.max()) + 1 if len(block) else 0,
-        seconds=time.perf_counter() - t0,
-        history=tuple(history),
-    )
+    return best, best_y, best_lows, best_plans, history
 
 
 #: Margin kept above what a cutoff proof needs (HiGHS's tolerances are about 1e-6).

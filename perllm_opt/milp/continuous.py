@@ -1,9 +1,9 @@
 """PerLLM's offline optimum in continuous mode, as assignment data (docs/model.md,
 "Offline optimum").
 
-For a window ``W`` of requests (:func:`perllm_opt.instance.continuous_windows`: windows share
-no resource at any time, so the optimum is the union of the windows' optima) and their
-on-time options ``O_W``:
+For a window ``W`` of requests (:func:`perllm_opt.instance.windows.continuous_windows`:
+windows share no resource at any time, so the optimum is the union of the windows' optima)
+and their on-time options ``O_W``:
 
     min  sum_o c_o x_o + sum_{(j, b)} w_idle P_idle_j B on_jb + M sum_i drop_i
     s.t. sum_{o of i} x_o + drop_i = 1                         (each request once)
@@ -15,7 +15,7 @@ on-time options ``O_W``:
 with ``c_o = w_tran E_tran_o + (w_infer P_active_j - w_idle P_idle_j) phi_o D_infer_o``.
 Loads are step functions that only rise where an interval starts, so rows at the interval
 starts (and, for links, where the bandwidth changes inside a transmission) are exact
-(:mod:`perllm_opt.timeline`). Rows that no choice could violate (the largest use of every
+(:mod:`perllm_opt.instance.timeline`). Rows that no choice could violate (the largest use of every
 request active there fits) and rows implied by a later row with a superset of active
 options and no more capacity are left out: neither changes the feasible set.
 """
@@ -26,9 +26,9 @@ import itertools
 
 import numpy as np
 
-from perllm_opt import timeline
-from perllm_opt.evaluate_continuous import capacity_families
-from perllm_opt.instance import Instance
+from perllm_opt.instance import timeline
+from perllm_opt.instance.capacity import capacity_families
+from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.perllm import (
     GB,

@@ -18,13 +18,13 @@ import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.solve import (
+from perllm_opt.milp.result import (
     FEASIBLE,
     INFEASIBLE,
     NO_SOLUTION,
     OPTIMAL,
     SolveResult,
-    _gap,
+    relative_gap,
 )
 
 
@@ -76,7 +76,7 @@ def _start_solution(data: AssignmentData, x: np.ndarray) -> highspy.HighsSolutio
     return sol
 
 
-def _highs(
+def highs_model(
     data: AssignmentData,
     cfg: SolverConfig,
     relax: bool,
@@ -189,15 +189,11 @@ def solve_assignment_direct(
         Branch-and-bound node limit (HiGHS ``mip_max_nodes``): unlike the time limit it
         stops at the same point on every machine, so results stay reproducible.
     presolve : bool
-        HiGHS's presolve. The epoch plans turn it off: on some of them HiGHS 1.16.0 loops in
-        its MIP presolve past any time limit (``benchmarks/data/highs_presolve_hang.mps``;
-        docs/benchmarks.md). That costs nothing measurable on continuous mode's small plans
-        but slows rounds mode's whole-round plans (docs/benchmarks.md).
+        HiGHS's presolve (the epoch plans turn it off: docs/design_notes.md).
     initial_x : ndarray of float, shape (n_options,), optional
         A feasible assignment (0/1 per option) to start branch-and-bound from, with drops
-        and gates set to match: an incumbent from the first node prunes the search. The
-        optimal value is the same, but which plan within ``cfg.mip_rel_gap`` comes back can
-        change; the epoch plans do not use it yet (docs/benchmarks.md).
+        and gates set to match. The optimal value is the same, but which plan within
+        ``cfg.mip_rel_gap`` comes back can change.
     relaxed_items : ndarray of bool, shape (n_items,), optional
         Items whose options and drop are continuous (relax-and-fix: the rolling plan's
         look-ahead, perllm_opt/milp/rolling.py); their values in the result are fractional.
@@ -216,9 +212,9 @@ def solve_assignment_direct(
         As :func:`perllm_opt.milp.solve.solve_assignment` with ``lexicographic=False``.
     """
     t0 = time.perf_counter()
-    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    n_o, n_i = data.n_options, data.n_items
     n_d = n_i if data.drop_cost is not None else 0
-    h = _highs(data, cfg, relax, max_nodes, presolve, relaxed_items)
+    h = highs_model(data, cfg, relax, max_nodes, presolve, relaxed_items)
     if max_drops is not None and n_d:
         cols = np.arange(n_o, n_o + n_d, dtype=np.int32)
         h.addRow(-highspy.kHighsInf, float(max_drops), n_d, cols, np.ones(n_d))
@@ -232,6 +228,13 @@ def solve_assignment_direct(
     t1 = time.perf_counter()
     h.run()
     solve_s = time.perf_counter() - t1
+    return _result(h, data, relax, build_s, solve_s)
+
+
+def _result(
+    h: highspy.Highs, data: AssignmentData, relax: bool, build_s: float, solve_s: float
+) -> SolveResult:
+    """The :class:`SolveResult` of ``h`` after its run on ``data``."""
     model_status = h.getModelStatus()
     info = h.getInfo()
     has = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -251,13 +254,15 @@ def solve_assignment_direct(
             status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
             None, None, None, relaxed=relax,
         )  # fmt: skip
+    n_o, n_i, n_g = data.n_options, data.n_items, data.n_gates
+    n_d = n_i if data.drop_cost is not None else 0
     x_all = np.asarray(h.getSolution().col_value)
     x, drop, gate = x_all[:n_o], x_all[n_o : n_o + n_d], x_all[n_o + n_d :]
     return SolveResult(
         status,
         obj,
         bound,
-        _gap(obj, bound),
+        relative_gap(obj, bound),
         float(drop.sum()),
         build_s,
         solve_s,
@@ -289,7 +294,7 @@ def lp_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray
     """
     if data.sense != "min":
         raise ValueError("lp_duals: a minimisation is expected")
-    h = _highs(data, cfg, relax=True)
+    h = highs_model(data, cfg, relax=True)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         status = h.modelStatusToString(h.getModelStatus())
@@ -307,11 +312,10 @@ def lp_solution(
     MILP's), the fractional value of each option (None when not proven) and HiGHS's seconds;
     NaN when not proven within ``cfg.time_limit_s``.
 
-    ``method`` is HiGHS's ``solver`` option: the interior point method by default, which
-    solves the LP of an hour-long continuous window (99,123 options, 17,291 rows) in about
-    90 s where the dual simplex does not finish in 600 s (docs/benchmarks.md).
+    ``method`` is HiGHS's ``solver`` option: the interior point method by default, much
+    faster than the dual simplex on long continuous windows (docs/design_notes.md).
     """
-    h = _highs(data, cfg, relax=True)
+    h = highs_model(data, cfg, relax=True)
     h.setOptionValue("solver", method)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:

@@ -1,6 +1,6 @@
 """Independent subproblems of the optimum (rounds, windows) solved in order, in parallel.
 
-:func:`solve_each` yields one :class:`~perllm_opt.milp.solve.SolveResult` per subproblem, in
+:func:`solve_each` yields one :class:`~perllm_opt.milp.result.SolveResult` per subproblem, in
 the order given, whatever the backend: the caller's sums see the same numbers in the same
 order, so the totals are the serial ones bit for bit (each subproblem is solved by the same
 single-threaded, deterministic HiGHS call wherever it runs). ``solver.workers=1`` solves in
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,12 @@ import numpy as np
 
 from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
-from perllm_opt.milp.solve import SolveResult, solve_assignment
+from perllm_opt.milp.highs_direct import solve_assignment_direct
+from perllm_opt.milp.result import SolveResult
+from perllm_opt.milp.solve import solve_assignment
+
+#: The variable Ray reads at import to choose between single-node (loopback) and cluster mode.
+RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,8 +49,6 @@ class Task:
 def solve_task(task: Task, cfg: SolverConfig, lexicographic: bool) -> SolveResult:
     """Solve one subproblem (what every backend runs)."""
     if task.direct_checks is not None:
-        from perllm_opt.milp.highs_direct import solve_assignment_direct
-
         started = task.initial_x is not None
         return solve_assignment_direct(
             task.data, cfg, max_checks=task.direct_checks, initial_x=task.initial_x,
@@ -93,9 +96,16 @@ def _in_processes(
         yield from _in_order(handles, lambda future: future.result(), 2 * cfg.workers)
 
 
-def _on_ray(tasks: Iterable[Task], cfg: SolverConfig, lexicographic: bool) -> Iterator[SolveResult]:
-    from perllm_opt.cli.ray_local import single_node_mode
+def single_node_mode(environ: MutableMapping[str, str]) -> bool:
+    """Ask a Ray not yet imported for its single-node mode (every server on loopback),
+    unless the user set the variable; returns True if it set it."""
+    if RAY_CLUSTER_ENV in environ:
+        return False
+    environ[RAY_CLUSTER_ENV] = "0"
+    return True
 
+
+def _on_ray(tasks: Iterable[Task], cfg: SolverConfig, lexicographic: bool) -> Iterator[SolveResult]:
     address = cfg.ray_address or os.environ.get("RAY_ADDRESS") or None
     if address is None and "ray" not in sys.modules:
         single_node_mode(os.environ)  # a local Ray: loopback only

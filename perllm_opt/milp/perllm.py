@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perllm_opt.instance import Instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.reduce import reduce_data
 
@@ -147,9 +147,7 @@ def joint_problem(
     """
     o = instance.options
     topo = instance.topology
-    dep = instance.deployment
     n_s, n_l = topo.n_servers, topo.n_links
-    n_m = len(dep.models)
     if requests is None:
         requests = np.arange(instance.n_requests)
         covered = np.arange(instance.n_rounds)
@@ -158,29 +156,19 @@ def joint_problem(
         covered = np.unique(instance.request_round[requests])
     n_r = len(covered)
     opts = on_time_options(instance, requests)
-    n_opt = len(opts)
     local = np.full(instance.n_requests, -1, dtype=np.int64)
     local[requests] = np.arange(len(requests))
     req = o.request[opts]
     rnd = np.searchsorted(covered, instance.request_round[req])  # local round index
-    srv = o.server[opts]
-    model = instance.service_model[instance.requests.service[req]]
     # Resources of local round t: compute of j (t R + j), memory of j (t R + n_s + j),
     # link e (t R + 2 n_s + e), with R = 2 n_s + n_l.
     n_res_round = 2 * n_s + n_l
-    base = rnd * n_res_round
-    links = topo.path_link_matrix[o.path_id[opts]]
-    rows, cols = np.nonzero(links < n_l)
-    usage_option = np.concatenate([np.arange(n_opt), np.arange(n_opt), rows])
-    usage_resource = np.concatenate(
-        [base + srv, base + n_s + srv, base[rows] + 2 * n_s + links[rows, cols]]
-    )
-    usage_amount = np.concatenate(
-        [o.phi[opts], instance.request_kv_bytes[req] / GB, o.rate_mbps[opts][rows]]
-    )
+    usage_option, usage_resource, usage_amount = _usage(instance, opts, rnd * n_res_round)
     # Placement: weights are variables, so the whole memory is the capacity; fixed: what the
     # deployed weights leave.
-    memory = dep.memory_bytes if optimize_deployment else instance.server_kv_budget_bytes
+    memory = (
+        instance.deployment.memory_bytes if optimize_deployment else instance.server_kv_budget_bytes
+    )
     capacity = (
         np.concatenate(
             [
@@ -191,7 +179,77 @@ def joint_problem(
         if n_r
         else np.empty(0)
     )
-    # Gates: on_{j,t} for sleepy servers used in round t, then y_{j,m} for used pairs.
+    g = _gates(instance, opts, rnd, n_r, optimize_deployment, capacity)
+    data = AssignmentData(
+        n_items=len(requests),
+        option_item=local[req],
+        option_cost=option_costs(instance, opts),
+        capacity=g["capacity"],
+        usage_option=usage_option,
+        usage_resource=usage_resource,
+        usage_amount=usage_amount,
+        drop_cost=np.full(len(requests), instance.drop_penalty_j),
+        gate_cost=g["gate_cost"],
+        gate_usage_gate=g["gate_usage_gate"],
+        gate_usage_resource=g["gate_usage_resource"],
+        gate_usage_amount=g["gate_usage_amount"],
+        option_gate_option=g["option_gate_option"],
+        option_gate_gate=g["option_gate_gate"],
+        constant=always_on_idle_j(instance) * n_r,
+    )
+    return RoundProblem(
+        data=data,
+        option=opts,
+        request=requests,
+        deploy_gate_start=g["start"] if optimize_deployment else -1,
+        deploy_pairs=g["pairs"] if optimize_deployment else None,
+    )
+
+
+def _usage(
+    instance: Instance, opts: np.ndarray, base: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each option of ``opts`` uses (option, resource row, amount): its share of its
+    server's compute, its request's KV memory (GB), its rate on every link of its path;
+    ``base`` is the first resource row of each option's round."""
+    o = instance.options
+    topo = instance.topology
+    n_s, n_l = topo.n_servers, topo.n_links
+    n_opt = len(opts)
+    req = o.request[opts]
+    srv = o.server[opts]
+    links = topo.path_link_matrix[o.path_id[opts]]
+    rows, cols = np.nonzero(links < n_l)
+    usage_option = np.concatenate([np.arange(n_opt), np.arange(n_opt), rows])
+    usage_resource = np.concatenate(
+        [base + srv, base + n_s + srv, base[rows] + 2 * n_s + links[rows, cols]]
+    )
+    usage_amount = np.concatenate(
+        [o.phi[opts], instance.request_kv_bytes[req] / GB, o.rate_mbps[opts][rows]]
+    )
+    return usage_option, usage_resource, usage_amount
+
+
+def _gates(
+    instance: Instance,
+    opts: np.ndarray,
+    rnd: np.ndarray,
+    n_r: int,
+    optimize_deployment: bool,
+    capacity: np.ndarray,
+) -> dict[str, object]:
+    """The gates and their rows: ``on_{j,t}`` for each sleepy server ``j`` used in local
+    round ``t``, then (placement) ``y_{j,m}`` for each (server, model) pair used; the
+    capacity rows the gates tighten get capacity 0 (returned as a copy)."""
+    o = instance.options
+    topo = instance.topology
+    dep = instance.deployment
+    n_s, n_l = topo.n_servers, topo.n_links
+    n_m = len(dep.models)
+    n_opt = len(opts)
+    n_res_round = 2 * n_s + n_l
+    srv = o.server[opts]
+    model = instance.service_model[instance.requests.service[o.request[opts]]]
     _, _, w_idle = instance.weights
     sleepy = topo.server_can_sleep[srv]
     on_key, on_gate = np.unique(srv[sleepy] * n_r + rnd[sleepy], return_inverse=True)
@@ -223,30 +281,14 @@ def joint_problem(
     tight_amt = -capacity[tight_res]
     capacity = capacity.copy()
     capacity[tight_res] = 0.0
-    gu_gate = np.concatenate([gu_gate, tight_gate])
-    gu_res = np.concatenate([gu_res, tight_res])
-    gu_amt = np.concatenate([gu_amt, tight_amt])
-    data = AssignmentData(
-        n_items=len(requests),
-        option_item=local[req],
-        option_cost=option_costs(instance, opts),
-        capacity=capacity,
-        usage_option=usage_option,
-        usage_resource=usage_resource,
-        usage_amount=usage_amount,
-        drop_cost=np.full(len(requests), instance.drop_penalty_j),
-        gate_cost=np.concatenate([on_cost, np.zeros(len(pair_key))]),
-        gate_usage_gate=gu_gate,
-        gate_usage_resource=gu_res,
-        gate_usage_amount=gu_amt,
-        option_gate_option=np.concatenate(og_opt),
-        option_gate_gate=np.concatenate(og_gate),
-        constant=always_on_idle_j(instance) * n_r,
-    )
-    return RoundProblem(
-        data=data,
-        option=opts,
-        request=requests,
-        deploy_gate_start=start if optimize_deployment else -1,
-        deploy_pairs=np.column_stack([pair_srv, pair_model]) if optimize_deployment else None,
-    )
+    return {
+        "capacity": capacity,
+        "gate_cost": np.concatenate([on_cost, np.zeros(len(pair_key))]),
+        "gate_usage_gate": np.concatenate([gu_gate, tight_gate]),
+        "gate_usage_resource": np.concatenate([gu_res, tight_res]),
+        "gate_usage_amount": np.concatenate([gu_amt, tight_amt]),
+        "option_gate_option": np.concatenate(og_opt),
+        "option_gate_gate": np.concatenate(og_gate),
+        "start": start,
+        "pairs": np.column_stack([pair_srv, pair_model]),
+    }

@@ -1,33 +1,13 @@
 """Time decomposition of a continuous-mode window: a rolling plan and a certified bound.
 
-A window of continuous mode (:func:`perllm_opt.instance.continuous_windows`) is one MILP
-however long it is: requests that follow each other share servers and links without a
-break. With ``solver.window_s`` a window longer than that is split into *blocks* of
-``window_s`` seconds of dispatch times (docs/model.md, "Time decomposition"):
+With ``solver.window_s`` a window longer than that is split into blocks of ``window_s``
+seconds of dispatch times (docs/model.md, "Time decomposition"). The plan: a rolling pass
+(relax-and-fix: each block solved with the next ``solver.lookahead_blocks`` as an LP and
+the earlier blocks' choices fixed), then ``solver.improve_passes`` of fix-and-optimize,
+never worse. The bound: the rows that span blocks priced at the LP's duals (Lagrangian
+relaxation), which leaves one MILP per block and a bound at least the window's LP bound.
+The plan is sequential, the bound's blocks independent. In full: docs/design_notes.md.
 
-* **Plan.** First a rolling pass (relax-and-fix; Wolsey 1998, sec. 12.5): block ``k`` is
-  solved with the next ``solver.lookahead_blocks`` blocks, those as an LP
-  (``solver.lookahead_relaxed``; else integer), and the requests of every earlier block
-  that still hold a resource (or a sleep block) fixed to their chosen option
-  (:func:`fix_items`: their use comes off the capacities, their gates are open and free);
-  only block ``k``'s choices are kept. Then ``solver.improve_passes`` passes of
-  fix-and-optimize (Helber and Sahling 2010): each run of ``1 + lookahead_blocks`` blocks is
-  solved again as an exact lexicographic MILP with every other request's choice fixed and
-  the current plan as its floor, so a pass never makes the plan worse. The plan is checked
-  on the window's own rows before it is returned.
-* **Bound** (Lagrangian relaxation, Geoffrion 1974; Fisher 1981): the rows whose options
-  belong to more than one block are moved into the objective at prices ``lambda >= 0``,
-  and a gate touched by several blocks is split into one copy per block whose costs sum to
-  the gate's. The window then falls apart into one MILP per block, and for any such prices
-  and cost split ``L(lambda) = sum_k z_k(lambda) - lambda . b`` is a lower bound on the
-  window's optimum. With ``lambda`` the LP relaxation's row prices (and the gate costs
-  split as the LP's link prices split them), ``L >= z_LP`` (Geoffrion's theorem: each
-  block's MILP is no easier than its LP): the bound is at least the window's LP bound, and
-  tighter by the integrality of every block. Each block's proven MILP bound is used, so a
-  block stopped at its time limit still gives a valid (weaker) bound.
-
-Both halves take the same blocks; the plan is sequential, the bound's blocks independent
-(solved by ``solver.workers`` processes).
 """
 
 from __future__ import annotations
@@ -40,7 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.instance import Instance, option_spans
+from perllm_opt.instance.realised import Instance
+from perllm_opt.instance.windows import option_spans
 from perllm_opt.milp.continuous import window_problem
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import lp_duals, solve_assignment_direct
@@ -167,7 +148,7 @@ def fix_items(
     return out, keep, keep_item
 
 
-def _span_end(instance: Instance, opts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def span_end(instance: Instance, opts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return option_spans(
         instance.options, instance.request_dispatch_s, instance.topology.server_can_sleep,
         instance.sleep_block_s, opts,
@@ -188,7 +169,7 @@ class _Clock:
         self.solver_s += 0.0 if math.isnan(res.solver_s) else res.solver_s
 
 
-def _free_problem(
+def free_problem(
     instance: Instance,
     free: np.ndarray,
     chosen: np.ndarray,
@@ -200,7 +181,7 @@ def _free_problem(
     opts = on_time_options(instance, free)
     if len(opts) == 0:
         return None
-    first, last = _span_end(instance, opts)
+    first, last = span_end(instance, opts)
     lo, hi = span
     is_free = np.zeros(instance.n_requests, dtype=bool)
     is_free[free] = True
@@ -252,7 +233,7 @@ def rolling_plan(
                 continue  # the last full window already covered these blocks
             free = np.concatenate(blocks[k : k + width])
             t0 = time.perf_counter()
-            sub = _free_problem(instance, free, chosen, (lo, hi))
+            sub = free_problem(instance, free, chosen, (lo, hi))
             if sub is None:
                 continue
             if cfg.reduce:
@@ -274,7 +255,7 @@ def rolling_plan(
             chosen[keep] = pick[keep]
             lo[keep], hi[keep] = np.inf, -np.inf
             new = keep[chosen[keep] >= 0]
-            lo[new], hi[new] = _span_end(instance, chosen[new])
+            lo[new], hi[new] = span_end(instance, chosen[new])
         has = np.concatenate(blocks) if blocks else np.empty(0, dtype=np.int64)
         drops.append(int((chosen[has] < 0).sum()))
         bar.set_postfix(drops=drops[-1])

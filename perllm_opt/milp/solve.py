@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pe
@@ -23,9 +22,16 @@ from perllm_opt.milp.declare import (
     declare_served_floor,
     declare_served_objective,
 )
+from perllm_opt.milp.highs_direct import stop_after_checks
 from perllm_opt.milp.model import create_model
-
-OPTIMAL, FEASIBLE, INFEASIBLE, NO_SOLUTION = "optimal", "feasible", "infeasible", "no_solution"
+from perllm_opt.milp.result import (
+    FEASIBLE,
+    INFEASIBLE,
+    NO_SOLUTION,
+    OPTIMAL,
+    SolveResult,
+    relative_gap,
+)
 
 
 class SolverUnavailableError(RuntimeError):
@@ -34,62 +40,6 @@ class SolverUnavailableError(RuntimeError):
 
 class NoSolutionError(RuntimeError):
     """The solver stopped without any solution (infeasible, or time limit)."""
-
-
-@dataclass(frozen=True, eq=False)
-class SolveResult:
-    """Outcome of one solve.
-
-    Attributes
-    ----------
-    status : str
-        ``optimal``, ``feasible`` (stopped with a solution, e.g. at the time limit),
-        ``infeasible`` or ``no_solution``.
-    objective : float
-        Objective of the solution found, constant included (NaN without one). For the
-        lexicographic objective, the cost of the second stage.
-    bound : float
-        Best proven bound on the objective.
-    gap : float
-        ``|objective - bound| / max(|objective|, 1e-9)``.
-    drops : float
-        Items left unassigned (the first stage's optimum for the lexicographic objective).
-    build_s : float
-        Seconds to build the Pyomo model.
-    solve_s : float
-        Seconds in the solver call(s), including Pyomo's transfer of the model.
-    solver_s : float
-        Seconds the solver itself reported (NaN if unknown).
-    x, drop, gate : ndarray or None
-        Variable values (only when a solution exists).
-    drops_bound : float
-        Lexicographic only: a proven lower bound on the drops (equal to ``drops`` when the
-        first stage was proven optimal).
-    """
-
-    status: str
-    objective: float
-    bound: float
-    gap: float
-    drops: float
-    build_s: float
-    solve_s: float
-    solver_s: float
-    x: np.ndarray | None
-    drop: np.ndarray | None
-    gate: np.ndarray | None
-    relaxed: bool = False
-    drops_bound: float = math.nan
-
-    @property
-    def has_solution(self) -> bool:
-        return self.x is not None
-
-
-def _gap(obj: float, bound: float) -> float:
-    if math.isnan(obj) or math.isnan(bound):
-        return math.nan
-    return abs(obj - bound) / max(abs(obj), 1e-9)
 
 
 class _Runner:
@@ -133,11 +83,8 @@ class _Runner:
         any pending change of ``m`` (the next solve then finds nothing to update and HiGHS
         keeps the start). Returns False, and does nothing, for any other solver.
 
-        Run a started model with ``presolve=False``: HiGHS 1.16.0 given a start with its MIP
-        presolve on can return a wrong "optimal" (a round of the default rounds setting:
-        drops 33 reported optimal where 31 is, and, through highspy directly, objective 30
-        reported for a solution of 33; benchmarks/data/highs_start_presolve_bug.mps). With
-        presolve off it returns the optimum, 31."""
+        Run a started model with ``presolve=False``: with its presolve on, HiGHS given a
+        start can return a wrong "optimal" (docs/design_notes.md)."""
         opt = self.contrib
         if opt is None or not hasattr(opt, "_solver_model") or not hasattr(opt, "set_instance"):
             return False
@@ -168,8 +115,6 @@ class _Runner:
             return None
         if not hasattr(opt, "set_instance"):
             return None
-        from perllm_opt.milp.highs_direct import stop_after_checks
-
         if getattr(opt, "_model", None) is not m:
             opt.set_instance(m)
         else:
@@ -364,62 +309,109 @@ def solve_assignment(
     drops_bound = math.nan
     if lexicographic and has:
         drops = float(sum(v.value or 0.0 for v in m._drop))
-        stage1_optimal = status == OPTIMAL
         # No finite bound yet (stopped before the root LP): drops are at least 0.
-        drops_bound = drops if stage1_optimal else (bound if math.isfinite(bound) else 0.0)
-        stage1 = (_values(m._x), _values(m._drop))
-        t2 = time.perf_counter()
-        floor = drops if relax else math.floor(drops + 0.5)
-        declare_served_floor(m, floor + 1e-6)
-        m.obj.deactivate()
-        m.obj2 = pe.Objective(expr=cost_expression(m, data, with_drops=False), sense=pe.minimize)
-        build_s += time.perf_counter() - t2
-        left = max(cfg.time_limit_s - (time.perf_counter() - t1), 0.25 * cfg.time_limit_s)
-        started = False
-        if warm:
-            x1, drop1 = stage1
-            started = runner.set_start(m, _start_values(m, data, x1, drop1))
-        status2, obj, bound, solver_s2, has = runner.run(m, left, presolve=not started)
-        # HiGHS's run clock keeps running across the runs of one (persistent) model: the
-        # second stage's reading then already includes the first stage.
-        solver_s = solver_s2 if solver_s2 >= solver_s else solver_s + solver_s2
-        status = status2 if stage1_optimal or status2 != OPTIMAL else FEASIBLE
-        if not has and status2 != INFEASIBLE:
-            # Keep the first stage's plan (it meets the floor); close gates it does not use.
-            x1, drop1 = stage1
-            x1, _, gate_used = data.columns_for(x1)
-            for var, val in zip(m._x, x1, strict=True):
-                var.set_value(val)
-            for var, val in zip(m._g, gate_used, strict=True):
-                var.set_value(val)
-            for var, val in zip(m._drop, drop1.round(), strict=True):
-                var.set_value(val)
-            obj = float(data.option_cost @ x1 + data.gate_cost @ gate_used)
-            obj += float(data.constant)
-            status, has = FEASIBLE, True
-            if bound != bound:
-                bound = float(data.constant)
-        elif not has:
-            status = INFEASIBLE
+        drops_bound = drops if status == OPTIMAL else (bound if math.isfinite(bound) else 0.0)
+        status, obj, bound, solver_s, has, stage_build_s = _second_stage(
+            runner, m, data, cfg, (relax, warm, t1), drops, (status, solver_s)
+        )
+        build_s += stage_build_s
     solve_s = time.perf_counter() - t1
-    if not has:
-        res = SolveResult(
-            status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
-            None, None, None, relaxed=relax, drops_bound=drops_bound,
-        )  # fmt: skip
-    else:
-        x = _values(m._x)
-        drop = _values(m._drop) if m._drop else np.zeros(0)
-        gate = _values(m._g)
-        if math.isnan(drops):
-            drops = float(drop.sum())
-        res = SolveResult(
-            status, obj, bound, _gap(obj, bound), drops, build_s, solve_s, solver_s,
-            x, drop, gate, relaxed=relax, drops_bound=drops_bound,
-        )  # fmt: skip
+    res = _result(
+        m, (status, obj, bound, has), drops, drops_bound, (build_s, solve_s, solver_s), relax
+    )
     if initial_x is not None:
         res = _no_worse_than_start(res, data, initial_x, lexicographic)
     return res
+
+
+def _second_stage(
+    runner: _Runner,
+    m: pe.ConcreteModel,
+    data: AssignmentData,
+    cfg: SolverConfig,
+    how: tuple[bool, bool, float],
+    drops: float,
+    first: tuple[str, float],
+) -> tuple[str, float, float, float, bool, float]:
+    """The lexicographic second stage: the least cost with the drops kept at the first
+    stage's (``how``: relaxed, warm-started, the first stage's start time; ``first``: its
+    status and solver seconds). Returns status, objective, bound, solver seconds, whether
+    a solution exists, and the seconds spent building the stage. Without a solution in
+    time it keeps the first stage's plan (status ``feasible``)."""
+    relax, warm, t1 = how
+    stage1_optimal = first[0] == OPTIMAL
+    stage1 = (_values(m._x), _values(m._drop))
+    t2 = time.perf_counter()
+    floor = drops if relax else math.floor(drops + 0.5)
+    declare_served_floor(m, floor + 1e-6)
+    m.obj.deactivate()
+    m.obj2 = pe.Objective(expr=cost_expression(m, data, with_drops=False), sense=pe.minimize)
+    build_s = time.perf_counter() - t2
+    left = max(cfg.time_limit_s - (time.perf_counter() - t1), 0.25 * cfg.time_limit_s)
+    started = False
+    if warm:
+        x1, drop1 = stage1
+        started = runner.set_start(m, _start_values(m, data, x1, drop1))
+    status2, obj, bound, solver_s2, has = runner.run(m, left, presolve=not started)
+    # HiGHS's run clock keeps running across the runs of one (persistent) model: the
+    # second stage's reading then already includes the first stage.
+    solver_s = solver_s2 if solver_s2 >= first[1] else first[1] + solver_s2
+    status = status2 if stage1_optimal or status2 != OPTIMAL else FEASIBLE
+    if not has and status2 != INFEASIBLE:
+        obj = _keep_first_stage(m, data, stage1)
+        status, has = FEASIBLE, True
+        if bound != bound:
+            bound = float(data.constant)
+    elif not has:
+        status = INFEASIBLE
+    return status, obj, bound, solver_s, has, build_s
+
+
+def _keep_first_stage(
+    m: pe.ConcreteModel, data: AssignmentData, stage1: tuple[np.ndarray, np.ndarray]
+) -> float:
+    """Put the first stage's plan back into ``m`` (it meets the floor; gates it does not
+    use closed) and return its cost."""
+    x1, drop1 = stage1
+    x1, _, gate_used = data.columns_for(x1)
+    for var, val in zip(m._x, x1, strict=True):
+        var.set_value(val)
+    for var, val in zip(m._g, gate_used, strict=True):
+        var.set_value(val)
+    for var, val in zip(m._drop, drop1.round(), strict=True):
+        var.set_value(val)
+    obj = float(data.option_cost @ x1 + data.gate_cost @ gate_used)
+    obj += float(data.constant)
+    return obj
+
+
+def _result(
+    m: pe.ConcreteModel,
+    outcome: tuple[str, float, float, bool],
+    drops: float,
+    drops_bound: float,
+    times: tuple[float, float, float],
+    relax: bool,
+) -> SolveResult:
+    """The :class:`SolveResult` of ``m`` after its last run (``outcome``: status,
+    objective, bound, whether a solution exists; ``times``: build, solve and solver
+    seconds)."""
+    status, obj, bound, has = outcome
+    build_s, solve_s, solver_s = times
+    if not has:
+        return SolveResult(
+            status, math.nan, bound, math.nan, math.nan, build_s, solve_s, solver_s,
+            None, None, None, relaxed=relax, drops_bound=drops_bound,
+        )  # fmt: skip
+    x = _values(m._x)
+    drop = _values(m._drop) if m._drop else np.zeros(0)
+    gate = _values(m._g)
+    if math.isnan(drops):
+        drops = float(drop.sum())
+    return SolveResult(
+        status, obj, bound, relative_gap(obj, bound), drops, build_s, solve_s, solver_s,
+        x, drop, gate, relaxed=relax, drops_bound=drops_bound,
+    )  # fmt: skip
 
 
 def start_outcome(
@@ -463,7 +455,7 @@ def _no_worse_than_start(
         if key_start >= key_res:
             return res
     return SolveResult(
-        FEASIBLE, obj, res.bound, _gap(obj, res.bound), drops, res.build_s, res.solve_s,
+        FEASIBLE, obj, res.bound, relative_gap(obj, res.bound), drops, res.build_s, res.solve_s,
         res.solver_s, x, drop, gate, relaxed=False,
         drops_bound=res.drops_bound if res.drops_bound == res.drops_bound else 0.0,
     )  # fmt: skip

@@ -1,13 +1,14 @@
 """Fix-and-optimize over time windows: good continuous-mode plans at any horizon.
 
-A continuous-mode window (:func:`perllm_opt.instance.continuous_windows`) can hold an hour of
-requests in one MILP that HiGHS cannot search within any sensible budget. This search
-improves a feasible plan one stretch of time at a time (fix-and-optimize, Helber and Sahling
-2010; Pochet and Wolsey 2006, sec. 4.2): the requests dispatched in ``solver.search_window_s``
-seconds are re-chosen by an exact sub-MILP (most on time, then least weighted energy) with
-every other request's choice fixed, and the sub-MILP's answer is kept only if it is better,
-so the plan never gets worse than the one it started from. Successive passes shift the
-stretches by half their length, so that moves across a boundary are tried too.
+A continuous-mode window (:func:`perllm_opt.instance.windows.continuous_windows`) can hold
+an hour of requests in one MILP that HiGHS cannot search within any sensible budget. This
+search improves a feasible plan one stretch of time at a time (fix-and-optimize, Helber and
+Sahling 2010; Pochet and Wolsey 2006, sec. 4.2): the requests dispatched in
+``solver.search_window_s`` seconds are re-chosen by an exact sub-MILP (most on time, then
+least weighted energy) with every other request's choice fixed, and the sub-MILP's answer is
+kept only if it is better, so the plan never gets worse than the one it started from.
+Successive passes shift the stretches by half their length, so that moves across a boundary
+are tried too.
 
 Within a pass, stretches are taken in two colours (even, then odd): stretches of one colour
 whose options' time spans (sleep blocks included) are disjoint share no row and no fixed
@@ -27,11 +28,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from perllm_opt.config import SolverConfig
-from perllm_opt.instance import Instance
+from perllm_opt.instance.realised import Instance
 from perllm_opt.milp.data import drops_only
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem, on_time_options, reduce_problem
-from perllm_opt.milp.rolling import _free_problem, _span_end
+from perllm_opt.milp.result import SolveResult
+from perllm_opt.milp.rolling import free_problem, span_end
 from perllm_opt.milp.solve import start_outcome
 
 
@@ -81,7 +83,7 @@ def independent_batches(instance: Instance, groups: list[np.ndarray]) -> list[li
         opts = on_time_options(instance, requests)
         if len(opts) == 0:
             continue
-        lo, hi = _span_end(instance, opts)
+        lo, hi = span_end(instance, opts)
         if batches and lo.min() >= end:
             batches[-1].append(g)
             end = max(end, float(hi.max()))
@@ -147,11 +149,10 @@ def improve_by_windows(
     chosen[requests] = start[requests]
     lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
     has = requests[chosen[requests] >= 0]
-    lo[has], hi[has] = _span_end(instance, chosen[has])
+    lo[has], hi[has] = span_end(instance, chosen[has])
     length = float(cfg.search_window_s)
     drops = [int((chosen[requests] < 0).sum())]
-    n_sub = n_improved = n_proven = 0
-    build_s = solve_s = 0.0
+    tally = _Tally()
     plans = [
         (stretches(instance, requests, length, (p % 2) * length / 2), p >= cfg.search_passes)
         for p in range(cfg.search_passes + cfg.search_polish_passes)
@@ -166,42 +167,87 @@ def improve_by_windows(
         for colour in (0, 1):
             mine = [g for k, g in enumerate(groups) if k % 2 == colour]
             for batch in independent_batches(instance, mine):
-                t0 = time.perf_counter()
-                subs: list[RoundProblem] = []
-                starts: list[np.ndarray] = []
-                for g in batch:
-                    sub = _free_problem(instance, mine[g], chosen, (lo, hi))
-                    if sub is None:
-                        continue
-                    if cfg.reduce:
-                        sub = reduce_problem(sub)
-                    subs.append(sub)
-                    starts.append(sub.start_x(chosen))
-                build_s += time.perf_counter() - t0
-                t1 = time.perf_counter()
-                tasks = (_task(s, x0, cfg, polish) for s, x0 in zip(subs, starts, strict=True))
-                results = list(solve_each(tasks, cfg, lexicographic=False))
-                solve_s += time.perf_counter() - t1
-                for sub, x0, res in zip(subs, starts, results, strict=True):
-                    n_sub += 1
-                    n_proven += res.status == "optimal"
+                stretch = [mine[g] for g in batch]
+                solved = _solve_batch(instance, stretch, chosen, (lo, hi), cfg, polish, tally)
+                for sub, x0, res in solved:
+                    tally.n_sub += 1
+                    tally.n_proven += res.status == "optimal"
                     bar.update()
-                    if not res.has_solution:
-                        continue
-                    new, old = _plan_key(sub.data, res.x), _plan_key(sub.data, x0)
-                    if new is None or (old is not None and new >= old):
-                        continue
-                    n_improved += 1
-                    pick = sub.options_of(res.x, n)
-                    free = np.concatenate([sub.request, sub.fixed_request])
-                    chosen[free] = pick[free]
-                    lo[free], hi[free] = np.inf, -np.inf
-                    got = free[chosen[free] >= 0]
-                    lo[got], hi[got] = _span_end(instance, chosen[got])
+                    if _improves(sub, x0, res):
+                        tally.n_improved += 1
+                        _adopt(instance, sub, res, chosen, (lo, hi))
         drops.append(int((chosen[requests] < 0).sum()))
         bar.set_postfix(unserved=drops[-1])
     bar.close()
     return SearchResult(
-        option=chosen, pass_drops=tuple(drops), n_subproblems=n_sub, n_improved=n_improved,
-        n_proven=n_proven, build_s=build_s, solve_s=solve_s,
+        option=chosen, pass_drops=tuple(drops), n_subproblems=tally.n_sub,
+        n_improved=tally.n_improved, n_proven=tally.n_proven, build_s=tally.build_s,
+        solve_s=tally.solve_s,
     )  # fmt: skip
+
+
+@dataclass
+class _Tally:
+    """Counts and seconds of one search (mutable, local to :func:`improve_by_windows`)."""
+
+    n_sub: int = 0
+    n_improved: int = 0
+    n_proven: int = 0
+    build_s: float = 0.0
+    solve_s: float = 0.0
+
+
+def _solve_batch(
+    instance: Instance,
+    stretch: list[np.ndarray],
+    chosen: np.ndarray,
+    spans: tuple[np.ndarray, np.ndarray],
+    cfg: SolverConfig,
+    polish: bool,
+    tally: _Tally,
+) -> list[tuple[RoundProblem, np.ndarray, SolveResult]]:
+    """Build the sub-MILP of each stretch of a batch (independent of each other) around the
+    plan ``chosen`` and solve them: each with its start and result."""
+    t0 = time.perf_counter()
+    subs: list[RoundProblem] = []
+    starts: list[np.ndarray] = []
+    for requests in stretch:
+        sub = free_problem(instance, requests, chosen, spans)
+        if sub is None:
+            continue
+        if cfg.reduce:
+            sub = reduce_problem(sub)
+        subs.append(sub)
+        starts.append(sub.start_x(chosen))
+    tally.build_s += time.perf_counter() - t0
+    t1 = time.perf_counter()
+    tasks = (_task(s, x0, cfg, polish) for s, x0 in zip(subs, starts, strict=True))
+    results = list(solve_each(tasks, cfg, lexicographic=False))
+    tally.solve_s += time.perf_counter() - t1
+    return list(zip(subs, starts, results, strict=True))
+
+
+def _improves(sub: RoundProblem, x0: np.ndarray, res: SolveResult) -> bool:
+    """Whether the sub-MILP's solution beats its start (fewer drops, or as many and less
+    weighted energy)."""
+    if not res.has_solution:
+        return False
+    new, old = _plan_key(sub.data, res.x), _plan_key(sub.data, x0)
+    return new is not None and (old is None or not new >= old)
+
+
+def _adopt(
+    instance: Instance,
+    sub: RoundProblem,
+    res: SolveResult,
+    chosen: np.ndarray,
+    spans: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Put the sub-MILP's choices into the plan ``chosen`` and update their spans."""
+    lo, hi = spans
+    pick = sub.options_of(res.x, instance.n_requests)
+    free = np.concatenate([sub.request, sub.fixed_request])
+    chosen[free] = pick[free]
+    lo[free], hi[free] = np.inf, -np.inf
+    got = free[chosen[free] >= 0]
+    lo[got], hi[got] = span_end(instance, chosen[got])

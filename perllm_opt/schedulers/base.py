@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from perllm_opt.knowledge import OracleInfo
-from perllm_opt.view import Feedback, RoundView, SystemInfo
+from perllm_opt.simulation.knowledge import OracleInfo
+from perllm_opt.simulation.view import Feedback, RoundView, SystemInfo
 
 DECLINE = -1
 

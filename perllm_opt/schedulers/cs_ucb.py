@@ -1,78 +1,17 @@
-"""CS-UCB: the constraint-satisfaction upper-confidence-bound scheduler of PerLLM.
+"""CS-UCB: the constraint-satisfaction upper-confidence-bound scheduler of PerLLM (Yang et
+al., arXiv:2405.14636, 2024), as built here (docs/model.md, "CS-UCB as built").
 
-Yang et al., "PerLLM: Personalized Inference Scheduling with Edge-Cloud Collaboration for
-Diverse LLM Services", arXiv:2405.14636 (2024), describe CS-UCB as a combinatorial
-multi-armed bandit with a constraint-satisfaction mechanism, a penalty weight ``theta`` on
-constraint violation and a regret bound ``Reg(T) <= sqrt(2 M N log L) + theta P(t)``. Only
-its abstract was available to us (the paper itself is public), so the details below are ours
-(docs/model.md, "CS-UCB as built"); we do not claim the paper's bound for them.
+Per arm (service type, server, share level, rate level) it learns the distribution of
+``log rho``, the realised time over the profile's estimate, and the refusal rate; at each
+decision epoch it plans the epoch's requests on optimistic indices (UCB), feasible only
+where the deadline is likely met and the resources are free, and plays the plan in arrival
+order, re-choosing a request whose planned arm no longer fits after a refusal. The
+statistics are pooled per server, forgotten over ``memory_s`` and updated with censored
+times in rounds mode; links are planned at an AR(1) forecast of their bandwidth. The plan
+is one of three combinatorial oracles (``plan_mode``): ``fast``
+(:mod:`perllm_opt.schedulers.fast_plan`), ``milp``
+(:mod:`perllm_opt.schedulers.epoch_plan`) or ``greedy`` (priced, most constrained first).
 
-**Arms** are (service type, server, share level, rate level). For each arm the scheduler
-learns the distribution of ``log rho``, where ``rho`` is the realised dispatch-to-completion
-time over the profile's estimate ``d`` (it absorbs the unknown device speed, background load
-and output length), and the rate ``v`` at which the environment refuses the arm. Priors:
-``log rho ~ (0, prior_sigma^2)`` (trust the profile) and ``v = 0``, each worth
-``prior_weight`` observations.
-
-**Index** (once per round or decision epoch): optimistic ``mu_lo = mean(log rho) - r`` and
-``v_lo = max(0, mean(v) - r)`` with the UCB radius ``r = sqrt(exploration * ln N / n)``
-(Auer et al., Machine Learning 47, 2002).
-
-**Sharing across arms** (``pool``): a server's true speed moves every arm on it alike, so
-the prior mean of an arm's ``log rho`` is its server's pooled mean over all its arms (itself
-shrunk to 0 with ``prior_weight`` pseudo-observations) instead of 0: one server's evidence
-informs its untried arms (empirical Bayes, a two-level normal model).
-
-**Forgetting** (``memory_s``): every statistic decays by ``exp(-dt / memory_s)`` between
-decisions ``dt`` seconds apart, the discounted UCB of Garivier & Moulines (ALT 2011) in
-continuous time, so that what was learnt before a change fades (``inf``: never).
-
-**Censored feedback**: in rounds mode a request cut off at its round's end only tells that
-its time exceeded what it ran, ``log rho > c``. Such an observation enters the statistics as
-its conditional moments under the arm's current normal estimate ``N(m, s^2)``,
-``E[X | X > c] = m + s lambda(a)`` and ``Var = s^2 (1 + a lambda - lambda^2)`` with
-``a = (c - m) / s`` and ``lambda = phi(a) / (1 - Phi(a))`` (one stochastic EM step for a
-truncated normal; Dempster, Laird & Rubin, JRSS B 39, 1977), never as an exact time.
-
-**Constraint satisfaction**: for request ``i`` with time budget ``b = min(dD - wait, tau)``
-(``dD - wait`` in continuous mode), the optimistic probability of meeting it on arm ``a`` is
-``p = Phi((ln(b / d) - mu_lo) / sigma)``. An arm is *feasible* when ``p >= confidence``
-and its resources are free: compute share and memory exactly, link rate against a
-conservative bandwidth.
-
-**Bandwidth**: each link's bandwidth is predicted by an AR(1) model fitted online to the
-bandwidths observed so far (``B_next = m + rho (B_last - m)`` with the sample mean ``m``,
-variance ``v`` and lag-1 autocorrelation ``rho`` clipped to [0, 1]), and the conservative
-value is the prediction minus ``bandwidth_margin`` x its standard error ``sqrt(v (1 -
-rho^2))``. It follows the last observation when the process is persistent (a random walk)
-and the long-run mean when it is memoryless (i.i.d. dynamics).
-
-**Combinatorial choice** (the super-arm of a round, as in CUCB, Chen et al., ICML 2013),
-``plan_mode``. All three plan over the feasible arms on the optimistic estimates: most
-``p (1 - v_lo)`` summed, then least ``exp(mu_lo) e`` plus waking costs, under the exact
-compute and KV left and the planned bandwidth. ``fast`` (default): the combinatorial oracle
-of :mod:`perllm_opt.schedulers.fast_plan` (each request's likeliest arm when they fit
-together, else the LP relaxation rounded and repaired, then an energy pass); on the default
-setting and in rounds mode (seeds 0-4) it serves 99.7% and 99.8% of the exact plan's
-on-time requests at a fraction of its cost (docs/benchmarks.md). ``milp``: the exact
-oracle, the two-stage epoch MILP of :mod:`perllm_opt.schedulers.epoch_plan` (shared with the
-known-means oracle; the ``cs_ucb_milp`` ablation). ``greedy`` (the ``cs_ucb_greedy``
-ablation): the round's requests are taken most-constrained first (fewest feasible
-arms, then least time budget), each given the feasible arm of least cost
-
-    exp(mu_lo) * e / e_scale + theta * (1 - p (1 - v_lo)) + price_weight * sum_r x_r psi(u_r + x_r)
-
-that still fits what the plan has reserved. Here ``e`` is the profile's weighted marginal
-energy (plus waking a sleeping server), ``x_r`` the fraction of resource ``r`` (the server's
-compute, each path link's conservative bandwidth) the arm takes, ``u_r`` the fraction already
-planned, and ``psi(u) = (exp(beta u) - 1) / (exp(beta) - 1)`` an exponential price that is
-negligible while a resource is idle and dominates as it fills (online primal-dual packing,
-Buchbinder & Naor, Found. Trends Theor. Comput. Sci. 3, 2009). Most-constrained-first leaves
-the flexible requests (those an edge can serve) for last, so shared WAN capacity goes first to
-requests only the cloud can serve; the price keeps each request to the least resources that
-likely meet its deadline. Cost: O(arms) per request.
-The plan is then played in arrival order; after a refusal, each further request is checked
-against the live reservations and re-chosen if its planned arm no longer fits.
 """
 
 from __future__ import annotations
@@ -89,7 +28,7 @@ from perllm_opt.schedulers.base import DECLINE, Scheduler
 from perllm_opt.schedulers.epoch_plan import PLAN_GUARD_S, plan_epoch
 from perllm_opt.schedulers.estimates import candidate_models, typical_energy_j
 from perllm_opt.schedulers.fast_plan import plan_epoch_fast
-from perllm_opt.view import Feedback, RoundView, fits, free_mask
+from perllm_opt.simulation.view import Feedback, RoundView, SystemInfo, fits, free_mask
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -143,8 +82,7 @@ class CSUCB(Scheduler):
     bandwidth_cap : bool
         Never plan a link above its last observed bandwidth (then every chosen arm is free
         per the view). Off by default: under i.i.d. dynamics the forecast (the mean) beats
-        the last observation (2 tuning seeds, iid rounds, 1,200 s: 2,662 on time uncapped,
-        2,508 capped, oracle 2,694).
+        the last observation (docs/design_notes.md).
     price_weight : float
         Weight of the resource price in the cost.
     price_steepness : float
@@ -166,12 +104,8 @@ class CSUCB(Scheduler):
         ablation: the profile priors and the plan only, every decision independent of the
         outcomes seen.
 
-    The defaults of ``exploration``, ``confidence``, ``prior_weight``, ``memory_s``,
-    ``price_weight`` and ``plan_slack`` are the best of 30 Optuna trials on seeds 100-104
-    only, the budget every tuned rival had (``paper/tuning/cs_ucb_trials.csv``,
-    ``conf/tune/cs_ucb.yaml``), disjoint from the seeds the experiments report. The other
-    keys keep the values of the earlier grid (``benchmarks/tune_cs_ucb.py``). The trials ran
-    with ``plan_mode=milp``; the default plan is now ``fast``, so a retune may move them.
+    The tuned defaults come from the tuning protocol (docs/experiments.md, "Tuning";
+    their history: docs/design_notes.md).
     """
 
     name: str = "cs_ucb"
@@ -336,94 +270,104 @@ class CSUCB(Scheduler):
 
     # -- the round's plan ----------------------------------------------------------------
     def begin_round(self, view: RoundView) -> None:
+        """Plan the epoch: each request's arm (or none), by the configured plan."""
         info = self.info
-        n_s = info.n_servers
         n = len(view)
         self._forget(float(view.now_s))
         mu_lo, sigma, v_lo = self.indices()
         bw = self._conservative_bandwidth(view)
         self.plan_bandwidth_mbps = bw
-        budget = np.minimum(view.deadline_s - view.wait_s, info.time_cap_s)
-        kv_bytes = np.asarray(view.kv_bytes, dtype=float)
-        compute_used = np.asarray(view.compute_used, dtype=float)
-        kv_used = np.asarray(view.kv_used_bytes, dtype=float)
-        finite_bw = np.isfinite(bw)
-        rate_frac = np.zeros_like(bw)
-        rate_frac[finite_bw] = np.asarray(view.rate_used_mbps)[finite_bw] / np.maximum(
-            bw[finite_bw], 1e-12
-        )
-        capacity_left = np.concatenate(
-            [1.0 - compute_used, 1.0 - kv_used / info.server_kv_budget_bytes, 1.0 - rate_frac]
-        )
-        path_res = np.min((bw - view.rate_used_mbps)[info.path_link_matrix], axis=1)
+        ep = _epoch(info, view, bw, (mu_lo, sigma, v_lo))
 
         # Pass 1, vectorised per template: feasibility, cost, and the demand each resource
         # would see if every request took its lightest feasible arm.
         keys = np.asarray(view.template)
         order = np.argsort(keys, kind="stable")
         bounds = np.flatnonzero(np.diff(keys[order])) + 1
-        demand = np.zeros(2 * n_s + info.n_links + 1)
+        demand = np.zeros(2 * info.n_servers + info.n_links + 1)
         groups = []
         self._where = np.zeros((n, 2), dtype=np.int64)
         for gi, members in enumerate(np.split(order, bounds) if n else []):
             key = int(keys[members[0]])
-            t = info.templates[key]
             self._where[members, 0] = gi
             self._where[members, 1] = np.arange(len(members))
-            if len(t) == 0:
-                groups.append(None)
-                continue
-            cm = self.models[key]
-            s, arms, srv = t.service, t.server_slice, t.server
-            up = np.asarray(view.up_bits)[members][:, None]
-            prompt = np.asarray(view.prompt_tokens)[members][:, None].astype(float)
-            b = budget[members][:, None]
-            d = up * cm.time_per_up_bit + prompt * cm.time_per_prompt_token + cm.time_const_s
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = (np.log(np.maximum(b, 0.0) / d) - mu_lo[s, arms]) / sigma[s, arms]
-            static_ok = fits(compute_used[srv], t.phi, 1.0) & fits(
-                0.0, t.rate_mbps, path_res[t.path_id]
+            groups.append(self._group(ep, key, members, demand))
+        footprint, n_feasible = self._price(groups, demand, ep.capacity_left, n)
+        self._groups = groups
+        if self.plan_mode == "milp":
+            self.plan = plan_epoch(
+                info, view, self._milp_candidates(n), bw, self._solver, self.plan_slack
             )
-            kv_g = kv_bytes[members][:, None]
-            ok = (
-                (z >= self.z_min)
-                & static_ok
-                & fits(kv_used[srv], kv_g, info.server_kv_budget_bytes[srv])
+        elif self.plan_mode == "fast":
+            self.plan = plan_epoch_fast(
+                info, view, self._milp_candidates(n, reduce=True), bw, self.plan_slack, reduced=True
             )
-            res, x = self._template_resources(key, bw)
-            x_kv = kv_g / info.server_kv_budget_bytes[srv]
-            weight = x.sum(axis=1)[None, :] + x_kv
-            has = ok.any(axis=1)
-            light = np.argmin(np.where(ok, weight, np.inf), axis=1)[has]
-            np.add.at(demand, res[light], x[light])
-            np.add.at(demand, n_s + srv[light], x_kv[has, light])
-            energy = (
-                up * cm.energy_per_up_bit + prompt * cm.energy_per_prompt_token + cm.energy_const_j
-            )
-            p = normal_cdf(np.where(np.isfinite(z), z, -10.0))
-            cost = np.exp(mu_lo[s, arms]) * energy / self.energy_scale[s] + self.theta * (
-                1.0 - p * (1.0 - v_lo[s, arms])
-            )
-            groups.append(
-                {
-                    "members": members,
-                    "t": t,
-                    "ok": ok,
-                    "p": p * (1.0 - v_lo[s, arms]),
-                    "energy_j": np.exp(mu_lo[s, arms]) * energy,
-                    "cost": cost,
-                    "d": d,
-                    "res": res,
-                    "x": x,
-                    "x_kv": x_kv,
-                    "res_l": res.tolist(),
-                    "x_l": x.tolist(),
-                    "srv_l": srv.tolist(),
-                    "wake": cm.wake_j / self.energy_scale[s],
-                }
-            )
+        else:
+            self.plan = self._greedy_plan(ep, groups, footprint, n_feasible)
+        self.replan = False
 
-        # Congestion prices: demand over what is left, negligible while a resource suffices.
+    def _group(self, ep: _Epoch, key: int, members: np.ndarray, demand: np.ndarray) -> dict | None:
+        """One template's requests of the epoch: which arms are feasible, their cost and
+        price footprint inputs; adds to ``demand`` what their lightest feasible arms use."""
+        info, view = self.info, ep.view
+        n_s = info.n_servers
+        t = info.templates[key]
+        if len(t) == 0:
+            return None
+        mu_lo, sigma, v_lo = ep.indices
+        cm = self.models[key]
+        s, arms, srv = t.service, t.server_slice, t.server
+        up = np.asarray(view.up_bits)[members][:, None]
+        prompt = np.asarray(view.prompt_tokens)[members][:, None].astype(float)
+        b = ep.budget[members][:, None]
+        d = up * cm.time_per_up_bit + prompt * cm.time_per_prompt_token + cm.time_const_s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (np.log(np.maximum(b, 0.0) / d) - mu_lo[s, arms]) / sigma[s, arms]
+        static_ok = fits(ep.compute_used[srv], t.phi, 1.0) & fits(
+            0.0, t.rate_mbps, ep.path_res[t.path_id]
+        )
+        kv_g = ep.kv_bytes[members][:, None]
+        ok = (
+            (z >= self.z_min)
+            & static_ok
+            & fits(ep.kv_used[srv], kv_g, info.server_kv_budget_bytes[srv])
+        )
+        res, x = self._template_resources(key, ep.bw)
+        x_kv = kv_g / info.server_kv_budget_bytes[srv]
+        weight = x.sum(axis=1)[None, :] + x_kv
+        has = ok.any(axis=1)
+        light = np.argmin(np.where(ok, weight, np.inf), axis=1)[has]
+        np.add.at(demand, res[light], x[light])
+        np.add.at(demand, n_s + srv[light], x_kv[has, light])
+        energy = up * cm.energy_per_up_bit + prompt * cm.energy_per_prompt_token + cm.energy_const_j
+        p = normal_cdf(np.where(np.isfinite(z), z, -10.0))
+        cost = np.exp(mu_lo[s, arms]) * energy / self.energy_scale[s] + self.theta * (
+            1.0 - p * (1.0 - v_lo[s, arms])
+        )
+        return {
+            "members": members,
+            "t": t,
+            "ok": ok,
+            "p": p * (1.0 - v_lo[s, arms]),
+            "energy_j": np.exp(mu_lo[s, arms]) * energy,
+            "cost": cost,
+            "d": d,
+            "res": res,
+            "x": x,
+            "x_kv": x_kv,
+            "res_l": res.tolist(),
+            "x_l": x.tolist(),
+            "srv_l": srv.tolist(),
+            "wake": cm.wake_j / self.energy_scale[s],
+        }
+
+    def _price(
+        self, groups: list, demand: np.ndarray, capacity_left: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Congestion prices (demand over what is left, negligible while a resource
+        suffices) into each group's ``total``; each request's cheapest feasible footprint
+        and its number of feasible arms."""
+        n_s = self.info.n_servers
         with np.errstate(divide="ignore", invalid="ignore"):
             pressure = demand / np.maximum(capacity_left, 1e-12)
         price = np.where(pressure > 1.0, pressure, pressure**self.price_steepness)
@@ -438,27 +382,20 @@ class CSUCB(Scheduler):
             g["total"] = g["cost"] + self.price_weight * fp
             footprint[g["members"]] = np.where(g["ok"], fp, np.inf).min(axis=1)
             n_feasible[g["members"]] = g["ok"].sum(axis=1)
-        self._groups = groups
-        if self.plan_mode == "milp":
-            self.plan = plan_epoch(
-                info, view, self._milp_candidates(n), bw, self._solver, self.plan_slack
-            )
-            self.replan = False
-            return
-        if self.plan_mode == "fast":
-            self.plan = plan_epoch_fast(
-                info, view, self._milp_candidates(n, reduce=True), bw, self.plan_slack, reduced=True
-            )
-            self.replan = False
-            return
+        return footprint, n_feasible
 
-        # Pass 2: cheapest footprints first (most requests served), each at least cost.
+    def _greedy_plan(
+        self, ep: _Epoch, groups: list, footprint: np.ndarray, n_feasible: np.ndarray
+    ) -> list[int]:
+        """Pass 2 of the greedy plan: cheapest footprints first (most requests served),
+        each at least cost among the arms that still fit."""
+        n = len(footprint)
         plan = [DECLINE] * n
-        used = [0.0] * len(capacity_left)
-        cap = (capacity_left * (1.0 + 1e-9) + 1e-9).tolist()
-        busy = compute_used > 0.0
+        used = [0.0] * len(ep.capacity_left)
+        cap = (ep.capacity_left * (1.0 + 1e-9) + 1e-9).tolist()
+        busy = ep.compute_used > 0.0
         where = self._where.tolist()
-        for k in np.lexsort((budget, n_feasible, footprint)).tolist():
+        for k in np.lexsort((ep.budget, n_feasible, footprint)).tolist():
             if not n_feasible[k]:
                 break  # the rest have no feasible arm (sorted last)
             gi, r = where[k]
@@ -478,8 +415,7 @@ class CSUCB(Scheduler):
                     busy[g["srv_l"][c]] = True
                     plan[k] = c
                     break
-        self.plan = plan
-        self.replan = False
+        return plan
 
     def _plan_free(self, view: RoundView, k: int, t) -> np.ndarray:
         """:func:`free_mask` with every path link's planning bandwidth minus what is in use."""
@@ -555,6 +491,48 @@ class CSUCB(Scheduler):
             np.add.at(self.time_n, idx, 1.0)
             np.add.at(self.log_sum, idx, first)
             np.add.at(self.log_sq_sum, idx, second)
+
+
+@dataclass(frozen=True, eq=False)
+class _Epoch:
+    """What one epoch's plan reads: the view, the planning bandwidth, each request's time
+    budget and KV bytes, what is in use, what is left of every resource (compute, KV
+    memory, links), each path's residual bandwidth, and the learnt indices."""
+
+    view: RoundView
+    bw: np.ndarray
+    budget: np.ndarray
+    kv_bytes: np.ndarray
+    compute_used: np.ndarray
+    kv_used: np.ndarray
+    capacity_left: np.ndarray
+    path_res: np.ndarray
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _epoch(
+    info: SystemInfo,
+    view: RoundView,
+    bw: np.ndarray,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> _Epoch:
+    """The :class:`_Epoch` of ``view`` at planning bandwidth ``bw``."""
+    budget = np.minimum(view.deadline_s - view.wait_s, info.time_cap_s)
+    kv_bytes = np.asarray(view.kv_bytes, dtype=float)
+    compute_used = np.asarray(view.compute_used, dtype=float)
+    kv_used = np.asarray(view.kv_used_bytes, dtype=float)
+    finite_bw = np.isfinite(bw)
+    rate_frac = np.zeros_like(bw)
+    rate_frac[finite_bw] = np.asarray(view.rate_used_mbps)[finite_bw] / np.maximum(
+        bw[finite_bw], 1e-12
+    )
+    capacity_left = np.concatenate(
+        [1.0 - compute_used, 1.0 - kv_used / info.server_kv_budget_bytes, 1.0 - rate_frac]
+    )
+    path_res = np.min((bw - view.rate_used_mbps)[info.path_link_matrix], axis=1)
+    return _Epoch(
+        view, bw, budget, kv_bytes, compute_used, kv_used, capacity_left, path_res, indices
+    )
 
 
 def _undominated_rows(g: dict) -> np.ndarray:

@@ -2,42 +2,15 @@
 the least expected weighted energy, under the compute, KV and link capacity left.
 
 Shared by the known-means oracle (``baselines/oracle_milp.py``, on the true laws) and by
-CS-UCB's exact combinatorial oracle (``plan: milp``, on its optimistic estimates: CUCB with
-an exact offline oracle, Chen, Wang & Yuan, ICML 2013). The model is the generic assignment
-data of :mod:`perllm_opt.milp.data` passed to HiGHS directly
-(:mod:`perllm_opt.milp.highs_direct`: hundreds of small models, where Pyomo's build would
-dominate). A *null option* per request (decline) makes every request take exactly one
-option; stage 1 costs ``1 - p`` per option (1 for declining; ``p`` rounded to 1e-6, for
-HiGHS's numerics); stage 2 keeps stage 1's
-expected misses as a capacity row and minimises the cost plus the idle energy of waking a
-sleeping server (one round, or one sleep block in continuous mode).
+CS-UCB's exact oracle (``plan_mode=milp``, on its optimistic estimates). Each request gets
+a null option (decline); stage 2 keeps stage 1's expected misses as a row and adds the cost
+of waking a sleeping server. Dominated candidates are dropped first (:func:`undominated`),
+which leaves both optima unchanged and makes the choice among equal plans the frugal one.
+Each stage stops after a number of HiGHS interrupt checks that shrinks with the square of
+the model's columns (:data:`PLAN_WORK`): a budget at the same point on every machine, so
+the decisions reproduce; the time limit only guards against a hang. Why:
+docs/design_notes.md.
 
-Before the MILP, each request's *dominated* candidates are dropped: those with another
-candidate on the same server and path that is at least as likely on time, costs no more, and
-asks no more compute share and no more link rate (:func:`undominated`). No optimal plan needs
-them (swapping one for its dominator keeps every row feasible and no objective worse), so
-both stages' optima are unchanged; what changes is the choice among equal plans, which is
-then the resource-frugal one for a reason of ours rather than of the solver's internals.
-HiGHS's presolve made that choice before (it removes dominated columns), and its presolve is
-off here: on some epoch plans HiGHS 1.16.0 loops in it past any time limit
-(docs/benchmarks.md, "Known solver issue"). Without this reduction, presolve off picks among
-ties arbitrarily, often the larger share or rate, and the known-means oracle serves 3.9%
-fewer requests on the default setting (1,084.8 against 1,128.4, seeds 0-4).
-
-*A budget that does not depend on the machine.* Each stage gets :data:`PLAN_WORK` units of
-search, one of HiGHS's MIP interrupt checks (after each root separation round and at each
-node: :func:`perllm_opt.milp.highs_direct.stop_after_checks`) on a model of ``c`` columns
-costing ``c**2``: it stops at its ``PLAN_WORK / c**2``-th check (:func:`check_limit`), a
-point that is the same on every machine (of one floating-point path:
-:mod:`perllm_opt.float_path`) and under any load, so a scheduler's decisions (and every table
-built on them) reproduce. A wall-clock limit did not: in rounds mode the largest whole-round
-plans take 5-6 s and 300-410 nodes on an idle machine, so under CI's load one of them could
-meet the former 10-s limit. A node limit does not bound the root node, whose separation
-rounds took 30-90 s on the ``large`` preset's 7,000-9,600-column plans; the square keeps a
-stage near a fixed time as plans grow (a check costs more the more columns: about 20-30 ms
-at 1,300-1,500 columns, 0.5-1.5 s at 8,700). The solver's time limit stays only as a guard
-against a hang (:data:`PLAN_GUARD_S`); a stage that meets it is logged as a warning, since
-its result then depends on the machine.
 """
 
 from __future__ import annotations
@@ -52,16 +25,14 @@ from perllm_opt.config import SolverConfig
 from perllm_opt.milp.data import AssignmentData
 from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.milp.perllm import GB
-from perllm_opt.milp.solve import OPTIMAL, SolveResult
+from perllm_opt.milp.result import OPTIMAL, SolveResult
 from perllm_opt.schedulers.base import DECLINE
-from perllm_opt.view import RoundView, SystemInfo
+from perllm_opt.simulation.view import RoundView, SystemInfo
 
 Candidates = Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 #: Search per stage of an epoch plan, in interrupt checks x columns**2: the deterministic
-#: budget (module docstring). The most any rounds-mode plan of the paper's settings was seen
-#: to need is about 9e8 (403 nodes at 1,476 columns; 606 at 1,172); an 8,700-column plan of
-#: the ``large`` preset gets 26 checks, about the 10 s it had before.
+#: budget (module docstring; how it was sized: docs/design_notes.md).
 PLAN_WORK = 2_000_000_000
 #: Wall-clock guard per stage, seconds: only against a hang; a plan should never meet it.
 PLAN_GUARD_S = 300.0
@@ -197,40 +168,10 @@ def epoch_problem(
     dropped (:func:`undominated`; ``reduce=False``: the caller has dropped them); other
     arguments as :func:`plan_epoch`."""
     n_s = info.n_servers
-    bw = np.asarray(bandwidth_mbps, dtype=float)
-    rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
-    cap = np.concatenate(
-        [
-            np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
-            np.maximum(
-                np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
-            )
-            / GB,
-            rate_left[:-1],
-        ]
-    )
+    cap = _capacity_left(info, view, bandwidth_mbps)
     plm = np.asarray(info.path_link_matrix)
     kv_gb = np.asarray(view.kv_bytes, dtype=float) / GB
-    items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l = ([] for _ in range(8))
-    for k, (cand, p, cost) in enumerate(cands):
-        t = info.templates[int(view.template[k])]
-        cand = np.asarray(cand, dtype=np.int64)
-        p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
-        srv, path = t.server[cand], t.path_id[cand]
-        phi, rate = t.phi[cand], t.rate_mbps[cand]
-        keep = undominated(srv, path, phi, rate, p, cost) if reduce else None
-        if keep is not None and not keep.all():
-            cand, p, cost = cand[keep], p[keep], cost[keep]
-            srv, path, phi, rate = srv[keep], path[keep], phi[keep], rate[keep]
-        m = len(cand)
-        items.append(np.full(m + 1, k, dtype=np.int64))
-        cand_l += [cand, _DECLINE_1]
-        p_l += [p, _ZERO_1]
-        cost_l += [cost, _ZERO_1]
-        srv_l += [np.asarray(srv, dtype=np.int64), _NONE_1]
-        phi_l += [np.asarray(phi, dtype=float), _ZERO_1]
-        rate_l += [np.asarray(rate, dtype=float), _ZERO_1]
-        path_l += [np.asarray(path, dtype=np.int64), _NONE_1]
+    items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l = _options(info, view, cands, reduce)
     item = np.concatenate(items)
     cand_of = np.concatenate(cand_l)
     srv_of = np.concatenate(srv_l)
@@ -276,6 +217,50 @@ def epoch_problem(
         option_gate_option=og_opt,
         option_gate_gate=og[og_opt],
     )
+
+
+def _capacity_left(info: SystemInfo, view: RoundView, bandwidth_mbps: np.ndarray) -> np.ndarray:
+    """What is left of every resource row: compute share, KV memory (GB), link rate."""
+    bw = np.asarray(bandwidth_mbps, dtype=float)
+    rate_left = np.maximum(bw - np.asarray(view.rate_used_mbps), 0.0)
+    return np.concatenate(
+        [
+            np.maximum(1.0 - np.asarray(view.compute_used), 0.0),
+            np.maximum(
+                np.asarray(info.server_kv_budget_bytes) - np.asarray(view.kv_used_bytes), 0.0
+            )
+            / GB,
+            rate_left[:-1],
+        ]
+    )
+
+
+def _options(
+    info: SystemInfo, view: RoundView, cands: Candidates, reduce: bool
+) -> tuple[list[np.ndarray], ...]:
+    """Per request, its (undominated) candidates then the null option: item, candidate,
+    P(on time), cost, server, share, rate and path, as lists of arrays to concatenate."""
+    items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l = ([] for _ in range(8))
+    for k, (cand, p, cost) in enumerate(cands):
+        t = info.templates[int(view.template[k])]
+        cand = np.asarray(cand, dtype=np.int64)
+        p, cost = np.asarray(p, dtype=float), np.asarray(cost, dtype=float)
+        srv, path = t.server[cand], t.path_id[cand]
+        phi, rate = t.phi[cand], t.rate_mbps[cand]
+        keep = undominated(srv, path, phi, rate, p, cost) if reduce else None
+        if keep is not None and not keep.all():
+            cand, p, cost = cand[keep], p[keep], cost[keep]
+            srv, path, phi, rate = srv[keep], path[keep], phi[keep], rate[keep]
+        m = len(cand)
+        items.append(np.full(m + 1, k, dtype=np.int64))
+        cand_l += [cand, _DECLINE_1]
+        p_l += [p, _ZERO_1]
+        cost_l += [cost, _ZERO_1]
+        srv_l += [np.asarray(srv, dtype=np.int64), _NONE_1]
+        phi_l += [np.asarray(phi, dtype=float), _ZERO_1]
+        rate_l += [np.asarray(rate, dtype=float), _ZERO_1]
+        path_l += [np.asarray(path, dtype=np.int64), _NONE_1]
+    return items, cand_l, p_l, cost_l, srv_l, phi_l, rate_l, path_l
 
 
 def plan_epoch(

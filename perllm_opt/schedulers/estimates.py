@@ -1,6 +1,6 @@
 """Expected time and energy of each candidate from what a scheduler knows.
 
-The formulas are those of :mod:`perllm_opt.delays` (the option table's), applied to profile
+The formulas are those of :mod:`perllm_opt.instance.delays` (the option table's), applied to profile
 speeds, a nominal slowdown and the mean output length instead of the ground truth. Since
 they are linear in the uplink bits and the prompt tokens, each template's candidates get
 three coefficients per quantity, so an estimate costs a few vector operations per decision
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt import delays
-from perllm_opt.view import SystemInfo
+from perllm_opt.instance import delays
+from perllm_opt.simulation.view import SystemInfo
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,30 +1,14 @@
 """A fast combinatorial oracle for an epoch's plan: the LP relaxation, rounded and repaired,
-in place of the exact two-stage MILP (:mod:`perllm_opt.schedulers.epoch_plan`).
+in place of the exact two-stage MILP of :mod:`perllm_opt.schedulers.epoch_plan` (the same
+:class:`~perllm_opt.schedulers.epoch_plan.EpochProblem`).
 
-The problem is the same :class:`~perllm_opt.schedulers.epoch_plan.EpochProblem`: each request
-takes one candidate or declines, the candidates taken fit the compute, KV and link capacity
-left, and the plan maximises the expected on-time requests, then minimises the weighted
-energy (waking a sleeping server included). It is a generalised assignment problem with
-several resources. A basic optimal solution of its LP relaxation has at most as many
-positive variables as rows, so at most as many requests split between candidates as there
-are capacity rows binding; the others are whole (the argument behind LP rounding for the
-generalised assignment problem, Shmoys & Tardos, Math. Programming 62, 1993). Hence:
+A basic LP solution splits at most as many requests as there are binding capacity rows
+(Shmoys & Tardos, Math. Programming 62, 1993), so rounding it loses little. Steps: each
+request's likeliest candidate if they all fit (no LP); else the stage-1 LP rounded, largest
+values first; then a repair (declined requests placed, placed ones moved to likelier
+candidates) and an energy pass within the plan's slack. A heuristic without a proven
+ratio; how close it comes to the exact plan: docs/design_notes.md.
 
-1. Each request's likeliest candidate (the cheapest of equals, its server's waking cost
-   counted): if they fit together, that is stage 1's optimum and no LP is solved.
-2. Otherwise the LP relaxation of stage 1 (HiGHS's simplex, a tie-break of ``TIE`` x the
-   normalised cost added), rounded: requests in decreasing order of their largest LP value,
-   each given that candidate if it still fits, else its likeliest candidate that does.
-3. Repair: a declined request takes the likeliest candidate that fits, a placed one moves to
-   a likelier one that fits. Then stage 2: twice over, dearest first, each request moves to
-   the cheapest candidate that fits and is as likely but for what is left of the exact
-   plan's slack (``plan_slack`` plus a relative 1e-7), a sleeping server's waking cost
-   counted unless the plan already wakes it.
-
-One LP and a few vectorised fit tests per request, against two MILPs per epoch; measured
-against the exact plan in docs/benchmarks.md ("CS-UCB's plan") and on epochs small enough to
-enumerate in tests/test_fast_plan.py. It has no proven ratio: a heuristic, kept because it
-serves 99.7-99.8% of what the exact plan serves.
 """
 
 from __future__ import annotations
@@ -35,7 +19,7 @@ from perllm_opt.config import SolverConfig
 from perllm_opt.milp.highs_direct import solve_assignment_direct
 from perllm_opt.schedulers.base import DECLINE
 from perllm_opt.schedulers.epoch_plan import Candidates, EpochProblem, epoch_problem
-from perllm_opt.view import RoundView, SystemInfo
+from perllm_opt.simulation.view import RoundView, SystemInfo
 
 #: Weight of the cheapness tie-break in stage 1's cost, below any difference in p that the
 #: exact plan would see (it rounds p to 1e-6).

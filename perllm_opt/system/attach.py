@@ -16,14 +16,14 @@ import networkx as nx
 import numpy as np
 
 from perllm_opt.errors import InputError, require, require_non_negative, require_positive
-from perllm_opt.presets import ACCESS, LAN, LARGE_EDGE_MIX, WAN
 from perllm_opt.system.geo import (
     FIBRE_US_PER_KM,
     HOP_LATENCY_MS,
     ROUTE_FACTOR,
     fibre_latency_ms,
 )
-from perllm_opt.topology import MAX_SERVER_COUNT
+from perllm_opt.system.presets import ACCESS, LAN, LARGE_EDGE_MIX, WAN
+from perllm_opt.system.topology import MAX_SERVER_COUNT
 
 
 @dataclass

@@ -220,7 +220,24 @@ def read_network(network: str, data_dir: str | Path | None = None) -> RealNetwor
         a length nor positions of both its ends.
     """
     path = resolve_network(network, data_dir)
-    name = path.stem
+    data, key = _node_link_json(path)
+    ids, labels, pos, index = _read_nodes(data["nodes"], path.name)
+    ends, lengths, rates = _read_links(data[key], path, labels, pos, index)
+    return RealNetwork(
+        name=path.stem,
+        source=str(path),
+        ids=tuple(ids),
+        labels=labels,
+        lon_lat_deg=pos,
+        link_nodes=np.asarray(ends, dtype=np.int64).reshape(len(ends), 2),
+        link_length_km=np.asarray(lengths, dtype=float),
+        link_bandwidth_mbps=np.asarray(rates, dtype=float),
+        demand=_demand(data.get("graph"), index, path.name),
+    )
+
+
+def _node_link_json(path: Path) -> tuple[dict[str, Any], str]:
+    """The file's JSON object and the key of its links (``links`` or ``edges``)."""
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -236,31 +253,51 @@ def read_network(network: str, data_dir: str | Path | None = None) -> RealNetwor
         raise InputError(
             "topology.network", str(path), "a node-link JSON object with 'nodes' and 'links'"
         )
+    return data, key
+
+
+def _read_nodes(
+    nodes: list[Any], file: str
+) -> tuple[list[str], tuple[str, ...], np.ndarray, dict[str, int]]:
+    """The nodes' ids, labels (a name shared by several nodes gets ``#id``), positions
+    (longitude, latitude; NaN where unknown) and the index of each id."""
     ids: list[str] = []
     names: list[str] = []
     lon_lat: list[tuple[float, float]] = []
     index: dict[str, int] = {}
-    for k, node in enumerate(data["nodes"]):
-        where = f"{path.name} node {k}"
+    for k, node in enumerate(nodes):
+        where = f"{file} node {k}"
         if not isinstance(node, dict) or not isinstance(node.get("id"), Hashable):
             raise InputError(where, node, "an object with an 'id'")
         nid = str(node["id"])
         if nid in index:
-            raise InputError(f"{path.name} nodes", f"id {nid!r} twice", "distinct node ids")
+            raise InputError(f"{file} nodes", f"id {nid!r} twice", "distinct node ids")
         index[nid] = k
         ids.append(nid)
         names.append(str(node.get("name") or nid))
-        lon_lat.append(_position(node, f"{path.name} node {nid!r}"))
+        lon_lat.append(_position(node, f"{file} node {nid!r}"))
     shared = {n for n in names if names.count(n) > 1}
     labels = tuple(f"{n}#{i}" if n in shared else n for n, i in zip(names, ids, strict=True))
     pos = np.asarray(lon_lat, dtype=float).reshape(len(ids), 2)
+    return ids, labels, pos, index
 
+
+def _read_links(
+    links: list[Any],
+    path: Path,
+    labels: tuple[str, ...],
+    pos: np.ndarray,
+    index: dict[str, int],
+) -> tuple[list[tuple[int, int]], list[float], list[float]]:
+    """Each link's end nodes, length (km: its ``dist``, else the great circle between its
+    ends' positions) and bandwidth; a link from a node to itself is dropped (a warning)."""
     ends: list[tuple[int, int]] = []
     lengths: list[float] = []
     rates: list[float] = []
     loops = 0
-    for k, link in enumerate(data[key]):
-        where = f"{path.name} link {k}"
+    file = path.name
+    for k, link in enumerate(links):
+        where = f"{file} link {k}"
         if not isinstance(link, dict):
             raise InputError(where, link, "an object with 'source' and 'target'")
         u, v = str(link.get("source")), str(link.get("target"))
@@ -269,7 +306,7 @@ def read_network(network: str, data_dir: str | Path | None = None) -> RealNetwor
         if u == v:
             loops += 1
             continue
-        where = f"{path.name} link ({labels[index[u]]}, {labels[index[v]]})"
+        where = f"{file} link ({labels[index[u]]}, {labels[index[v]]})"
         a, b = index[u], index[v]
         if link.get("dist") is not None:
             length = _number(link["dist"], f"{where}.dist", "a length in km >= 0")
@@ -287,18 +324,10 @@ def read_network(network: str, data_dir: str | Path | None = None) -> RealNetwor
         lengths.append(length)
         rates.append(_link_rate(link, where))
     if loops:
-        log.warning("%s: %d link(s) from a node to itself dropped (they join nothing)", name, loops)
-    return RealNetwork(
-        name=name,
-        source=str(path),
-        ids=tuple(ids),
-        labels=labels,
-        lon_lat_deg=pos,
-        link_nodes=np.asarray(ends, dtype=np.int64).reshape(len(ends), 2),
-        link_length_km=np.asarray(lengths, dtype=float),
-        link_bandwidth_mbps=np.asarray(rates, dtype=float),
-        demand=_demand(data.get("graph"), index, path.name),
-    )
+        log.warning(
+            "%s: %d link(s) from a node to itself dropped (they join nothing)", path.stem, loops
+        )
+    return ends, lengths, rates
 
 
 def _demand(graph: Any, index: dict[str, int], file: str) -> np.ndarray | None:

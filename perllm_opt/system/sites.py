@@ -20,7 +20,6 @@ import networkx as nx
 import numpy as np
 
 from perllm_opt.errors import InputError, require, require_positive
-from perllm_opt.presets import WAN
 from perllm_opt.system.attach import (
     AttachConfig,
     add_cloud,
@@ -30,6 +29,7 @@ from perllm_opt.system.attach import (
     greedy_median,
 )
 from perllm_opt.system.geo import INTERNET_ROUTE_FACTOR, fibre_latency_ms, great_circle_km
+from perllm_opt.system.presets import WAN
 
 SITES_FILE = "site-optus-melbCBD.csv"
 USERS_FILE = "users-melbcbd-generated.csv"

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt.arrivals import mmpp2_arrivals, poisson_arrivals
 from perllm_opt.config import ServiceTypeConfig, WorkloadConfig
 from perllm_opt.errors import InputError
 from perllm_opt.rng import RngStreams
-from perllm_opt.trace import load_trace, trace_window
+from perllm_opt.workload.arrivals import mmpp2_arrivals, poisson_arrivals
+from perllm_opt.workload.traces import load_trace, trace_window
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +79,7 @@ def generate_requests(
     Each concern uses its own stream: ``arrivals``, ``zones``, ``services``, ``tokens``,
     ``deadlines``, ``attachments``.
     """
-    trace_tokens = None
-    if workload.kind == "poisson":
-        arrival = poisson_arrivals(workload.rate_rps, horizon_s, streams.stream("arrivals"))
-    elif workload.kind == "bursty":
-        arrival = mmpp2_arrivals(
-            workload.rate_rps,
-            workload.burst_ratio,
-            workload.burst_fraction,
-            workload.burst_mean_s,
-            horizon_s,
-            streams.stream("arrivals"),
-        )
-    else:
-        trace = load_trace(str(workload.trace_path), workload.trace_format)
-        scale = 1.0 if workload.trace_native_rate else workload.rate_rps / trace.mean_rate_rps
-        arrival, prompt_t, output_t = trace_window(trace, workload.trace_start_s, horizon_s, scale)
-        trace_tokens = (prompt_t, output_t)
+    arrival, trace_tokens = _arrivals(workload, horizon_s, streams)
     n = len(arrival)
     zone = _draw_zone(workload.zone_weights, n_zones, n, streams.stream("zones"))
     mix = np.asarray([s.mix for s in services], dtype=float)
@@ -149,3 +133,27 @@ def generate_requests(
         attachment_bytes=attach,
         deadline_s=deadline,
     )
+
+
+def _arrivals(
+    workload: WorkloadConfig, horizon_s: float, streams: RngStreams
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Arrival times (stream ``arrivals``), and for a trace its prompt and output tokens."""
+    trace_tokens = None
+    if workload.kind == "poisson":
+        arrival = poisson_arrivals(workload.rate_rps, horizon_s, streams.stream("arrivals"))
+    elif workload.kind == "bursty":
+        arrival = mmpp2_arrivals(
+            workload.rate_rps,
+            workload.burst_ratio,
+            workload.burst_fraction,
+            workload.burst_mean_s,
+            horizon_s,
+            streams.stream("arrivals"),
+        )
+    else:
+        trace = load_trace(str(workload.trace_path), workload.trace_format)
+        scale = 1.0 if workload.trace_native_rate else workload.rate_rps / trace.mean_rate_rps
+        arrival, prompt_t, output_t = trace_window(trace, workload.trace_start_s, horizon_s, scale)
+        trace_tokens = (prompt_t, output_t)
+    return arrival, trace_tokens

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from perllm_opt.errors import InputError
-from perllm_opt.trace import Trace, time_order
+from perllm_opt.workload.trace_table import Trace, time_order
 
 #: Tokens per block of ``hash_ids`` (the Mooncake trace's block size).
 BLOCK_TOKENS = 512
@@ -39,8 +39,8 @@ class PrefixBlocks:
 
 @dataclass(frozen=True, eq=False)
 class MooncakeTrace(Trace):
-    """A :class:`~perllm_opt.trace.Trace` with each prompt's blocks (None if the file has no
-    ``hash_ids``), in the trace's time order."""
+    """A :class:`~perllm_opt.workload.trace_table.Trace` with each prompt's blocks (None if
+    the file has no ``hash_ids``), in the trace's time order."""
 
     blocks: PrefixBlocks | None = None
 

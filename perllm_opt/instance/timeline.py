@@ -1,7 +1,7 @@
 """Continuous mode over time: who holds what when, peak loads, sleep blocks, windows.
 
 In continuous mode (docs/model.md, "Time") an admitted option of request ``i`` dispatched
-at ``d_i`` holds, relative to ``d_i`` (see :class:`~perllm_opt.options.OptionTable`):
+at ``d_i`` holds, relative to ``d_i`` (see :class:`~perllm_opt.instance.options.OptionTable`):
 
 - its compute share ``phi`` and the request's KV memory on its server over
   ``[0, service_s)`` (dispatch to completion);
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Relative tolerance on capacity checks (shares, Mbps, bytes), as in :mod:`perllm_opt.view`.
+#: Relative tolerance on capacity checks (shares, Mbps, bytes), as in
+#: :mod:`perllm_opt.simulation.view`.
 RTOL = 1e-9
 
 
@@ -77,7 +78,7 @@ def link_intervals(
     """The rate held on each path link while uploading and while the answer streams back.
 
     ``path_links`` is (options, max path length) with the sentinel ``n_links`` as padding
-    (:attr:`perllm_opt.topology.Topology.path_link_matrix` rows).
+    (:attr:`perllm_opt.system.topology.Topology.path_link_matrix` rows).
     """
     rows, cols = np.nonzero(path_links < n_links)
     link = path_links[rows, cols]

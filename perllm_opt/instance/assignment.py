@@ -1,5 +1,5 @@
 """An assignment: which option (if any) each request got. What schedulers and the MILP
-produce, and what :func:`perllm_opt.evaluate.evaluate` scores."""
+produce, and what :func:`perllm_opt.evaluation.metrics.evaluate` scores."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ The clairvoyant optimum (``optimal``) knows every realisation; the known-means o
 - ``pseudo_regret_requests = E[served | oracle's decisions] - E[served | A's decisions]``
   and ``pseudo_regret_energy_j`` the same difference in expected weighted transmission and
   inference energy (``A`` minus oracle), both on the expected option table
-  (:mod:`perllm_opt.expected_options`): the decisions are fixed, the realisation is averaged
-  out, so what remains is what ``A`` does not know and has not learnt;
+  (:mod:`perllm_opt.instance.expected_options`): the decisions are fixed, the realisation is
+  averaged out, so what remains is what ``A`` does not know and has not learnt;
 - on the optimum's row, ``price_of_information_requests = served(optimal) -
   served(oracle_milp)``: what knowing the realisation is worth.
 
@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perllm_opt.assignment import ADMITTED, Assignment
-from perllm_opt.evaluate import Evaluation
-from perllm_opt.evaluate_continuous import series_bins
-from perllm_opt.expected_options import ExpectedOptions
-from perllm_opt.instance import Instance
+from perllm_opt.evaluation.metrics import Evaluation
+from perllm_opt.instance.assignment import ADMITTED, Assignment
+from perllm_opt.instance.bins import series_bins
+from perllm_opt.instance.expected_options import ExpectedOptions
+from perllm_opt.instance.realised import Instance
 
 #: The scheduler whose decisions pseudo-regret is measured against.
 REFERENCE = "oracle_milp"
@@ -93,7 +93,7 @@ def regret_of(evaluation: Evaluation, optimum: Evaluation) -> Regret:
     Parameters
     ----------
     evaluation : Evaluation
-        A scheduler's, from :func:`perllm_opt.evaluate.evaluate` or
+        A scheduler's, from :func:`perllm_opt.evaluation.metrics.evaluate` or
         :func:`perllm_opt.runner.run_schedulers`.
     optimum : Evaluation
         The optimum's assignment (:func:`perllm_opt.milp.optimum.solve_optimum`), evaluated

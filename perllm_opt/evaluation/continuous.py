@@ -2,7 +2,7 @@
 
 Definitions (docs/model.md, "Time" and "Idle energy"): an admitted option holds its share
 and KV memory over ``[d, d + service_s)`` and its rate on each path link during its two
-transmissions (:mod:`perllm_opt.timeline`). Idle energy is ``P_idle (on - busy)`` per
+transmissions (:mod:`perllm_opt.instance.timeline`). Idle energy is ``P_idle (on - busy)`` per
 server, with ``busy`` the share-seconds computing. A server that never sleeps is on over
 ``[0, max(accounting_end_s, its last completion))``; one that may sleep is on during every
 sleep block (``system.sleep_block_s``, from time 0) that one of its reservations touches.
@@ -10,65 +10,13 @@ sleep block (``system.sleep_block_s``, from time 0) that one of its reservations
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from perllm_opt import timeline
-from perllm_opt.instance import Instance
-
-
-def capacity_families(
-    instance: Instance,
-    option: np.ndarray,
-    kv_budget_bytes: np.ndarray | None = None,
-    kv_unit: float = 1.0,
-) -> tuple[tuple[str, timeline.Intervals, int, Callable, float | None], ...]:
-    """The three capacity families of the options ``option`` (global indices): name,
-    intervals (``Intervals.option`` is the position in ``option``), number of resources,
-    ``capacity(resource, times)`` and the step at which the capacity changes (links only).
-
-    Compute share and KV memory are held from dispatch to completion, link rate during the
-    two transmissions (:mod:`perllm_opt.timeline`); KV amounts are in bytes / ``kv_unit``.
-    """
-    opts, topo, dyn = instance.options, instance.topology, instance.dynamics
-    budget = instance.server_kv_budget_bytes if kv_budget_bytes is None else kv_budget_bytes
-    d = instance.request_dispatch_s[opts.request[option]]
-    service = opts.service_s[option]
-    srv = opts.server[option]
-    kv = instance.request_kv_bytes[opts.request[option]] / kv_unit
-    links = timeline.link_intervals(
-        topo.path_link_matrix[opts.path_id[option]],
-        topo.n_links,
-        d,
-        opts.up_s[option],
-        opts.down_start_s[option],
-        service,
-        opts.rate_mbps[option],
-    )
-    return (
-        (
-            "compute share",
-            timeline.server_intervals(srv, d, service, opts.phi[option]),
-            topo.n_servers,
-            lambda r, t: np.ones(len(t)),
-            None,
-        ),
-        (
-            "KV memory",
-            timeline.server_intervals(srv, d, service, kv),
-            topo.n_servers,
-            lambda r, t: np.full(len(t), budget[r] / kv_unit),
-            None,
-        ),
-        (
-            "link rate",
-            links,
-            topo.n_links,
-            lambda r, t: dyn.bandwidth_mbps[r, dyn.interval_of(t)],
-            dyn.interval_s,
-        ),
-    )
+from perllm_opt.evaluation.per_bin import CapacityViolationError, PerBin
+from perllm_opt.instance import timeline
+from perllm_opt.instance.bins import series_bins
+from perllm_opt.instance.capacity import capacity_families
+from perllm_opt.instance.realised import Instance
 
 
 def capacity_excess(
@@ -108,29 +56,9 @@ def server_on_s(instance: Instance, option: np.ndarray) -> tuple[np.ndarray, lis
     return on_s, blocks
 
 
-def n_bins(instance: Instance) -> int:
-    """Number of bins of the per-bin series: ``system.bin_s`` over the horizon."""
-    return max(1, int(np.ceil(instance.horizon_s / instance.config.system.bin_s - 1e-9)))
-
-
-def series_bins(instance: Instance) -> tuple[np.ndarray, int, float]:
-    """Bin of every request in the per-round series, the number of bins and their length:
-    the request's round in rounds mode, the ``system.bin_s`` bin of its arrival in
-    continuous mode."""
-    if not instance.continuous:
-        return instance.request_round, instance.n_rounds, instance.round_s
-    nb = n_bins(instance)
-    bin_s = float(instance.config.system.bin_s)
-    return (
-        np.minimum((instance.requests.arrival_s // bin_s).astype(np.int64), nb - 1),
-        nb,
-        bin_s,
-    )
-
-
 def bin_series(
     instance: Instance, admitted: np.ndarray, option: np.ndarray, on_time: np.ndarray
-) -> dict[str, np.ndarray]:
+) -> PerBin:
     """Per-bin transmission, inference and idle energy, on-time and total requests.
 
     A request's energies and its count go to the bin of its arrival. Idle energy: a sleep
@@ -159,10 +87,30 @@ def bin_series(
             base = idle_w[j] * instance.accounting_end_s
             e_idle += base / nb
             e_idle[-1] += idle_w[j] * on_s[j] - base
-    return {
-        "tran": e_tran,
-        "infer": e_inf,
-        "idle": e_idle,
-        "served": np.bincount(req_bin[on_time], minlength=nb),
-        "total": np.bincount(req_bin, minlength=nb),
-    }
+    return PerBin(
+        tran=e_tran,
+        infer=e_inf,
+        idle=e_idle,
+        served=np.bincount(req_bin[on_time], minlength=nb),
+        total=np.bincount(req_bin, minlength=nb),
+    )
+
+
+def per_bin(
+    instance: Instance,
+    option: np.ndarray,
+    admitted: np.ndarray,
+    on_time: np.ndarray,
+    kv_budget_bytes: np.ndarray | None = None,
+) -> PerBin:
+    """Per ``system.bin_s`` bin: energies and requests of ``option`` (:func:`bin_series`).
+
+    Raises
+    ------
+    CapacityViolationError
+        If a capacity is exceeded at some moment (:func:`capacity_excess`).
+    """
+    excess = capacity_excess(instance, option[admitted], kv_budget_bytes)
+    if excess is not None:
+        raise CapacityViolationError(excess)
+    return bin_series(instance, admitted, option, on_time)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perllm_opt.config import ServiceTypeConfig
-from perllm_opt.options import ServerSlices, Template
+from perllm_opt.instance.options import ServerSlices, Template
 
 #: Relative tolerance on every capacity check (shares, Mbps, bytes), see :func:`fits`.
 CAPACITY_RTOL = 1e-9
@@ -59,7 +59,7 @@ class SystemInfo:
     nominal_bandwidth_mbps : ndarray, shape (n_links + 1,)
         Last entry is the sentinel link (infinite).
     path_link_matrix : ndarray
-        As :attr:`perllm_opt.topology.Topology.path_link_matrix`.
+        As :attr:`perllm_opt.system.topology.Topology.path_link_matrix`.
     weights : tuple of float
         ``(w_tran, w_infer, w_idle)`` of the objective.
     bytes_per_token : float

@@ -1,17 +1,13 @@
 """How big a run will be, estimated from its config before anything large is allocated, and
 the memory budget it must fit in.
 
-The estimate counts every size the config multiplies memory by: the requests (rate x
-horizon, or the trace's rows), the options (each request is offered its (zone, service)
-template's candidates: servers x rate levels), the decision epochs or rounds, the bins of the
-per-bin series (per scheduler), the sleep blocks (per server that may sleep) and the dynamics
-intervals (per link and server). It prices them with per-item costs measured on this
-project's runs (2-core machine; issue 11 for options, issue 28 for the others, table in
-docs/experiments.md): about 2.7-3.1 KB per option with the schedulers and 4.9 KB with the MILP
-optimum as well, about 190 B per epoch, 280 B per bin and scheduler, 90 B per sleep block and
-sleeping server, 32 B per interval and link or server. The constants below round those up. A
-refusal names the key behind the largest term. The budget (``memory_budget_gb``) defaults to
-half of the machine's physical memory, or, in a SLURM job, to the job's memory.
+The estimate counts every size the config multiplies memory by (requests, options, epochs
+or rounds, bins per scheduler, sleep blocks per sleeping server, dynamics intervals per link
+or server) and prices each with a per-item cost measured on this project's runs, rounded
+up (the measurements: docs/design_notes.md and docs/experiments.md). A refusal names the key
+behind the largest term. The budget (``memory_budget_gb``) defaults to half of the
+machine's physical memory, or, in a SLURM job, to the job's memory.
+
 """
 
 from __future__ import annotations
@@ -19,10 +15,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from perllm_opt.config import InstanceConfig
 from perllm_opt.errors import InputError
+from perllm_opt.instance.options import Template
+from perllm_opt.workload.traces import resolve_trace_path
 
 #: Resident memory of a run before its instance (Python, numpy, Pyomo, HiGHS imported).
 BASE_BYTES = 200 * 2**20
@@ -30,11 +31,11 @@ BASE_BYTES = 200 * 2**20
 OPTION_BYTES = 3 * 2**10
 #: Per option, in addition, when the MILP optimum is solved (Pyomo model and HiGHS copy).
 OPTIMUM_OPTION_BYTES = 6 * 2**10
-#: Per decision epoch or round: the epoch plans and dispatch bookkeeping (190 B measured).
+#: Per decision epoch or round: the epoch plans and dispatch bookkeeping.
 ROUND_BYTES = 192
-#: Per bin of the per-bin series and scheduler: its series, outcomes and regret rows (280 B).
+#: Per bin of the per-bin series and scheduler: its series, outcomes and regret rows.
 BIN_BYTES = 288
-#: Per sleep block and server that may sleep: the on/off windows (90 B measured).
+#: Per sleep block and server that may sleep: the on/off windows.
 SLEEP_BLOCK_BYTES = 96
 #: Per dynamics interval and link or server: the realised bandwidth and speed factors.
 INTERVAL_BYTES = 32
@@ -207,3 +208,58 @@ def check_size(
             f"a run that fits memory_budget_gb={budget / 1e9:.1f} (lower these, or raise "
             "memory_budget_gb if the machine has the memory)",
         )
+
+
+def instance_size(
+    config: InstanceConfig,
+    templates: Sequence[Template],
+    n_links_servers: int,
+    round_s: float,
+    n_sleep_servers: int = 0,
+    n_schedulers: int = 1,
+) -> SizeEstimate:
+    """The expected size of ``config``'s instance, from its templates: requests
+    (rate x horizon; a trace gives at most its rows), options (each request is offered its
+    template's candidates, averaged over zones and weighted by the service mix), epochs or
+    rounds, bins of the per-bin series (rounds mode: the rounds), sleep blocks and dynamics
+    intervals."""
+    w = config.workload
+    requests = float(w.rate_rps) * float(config.horizon_s)
+    if w.kind == "trace" and w.trace_path:
+        path = resolve_trace_path(str(w.trace_path))
+        if path.is_file():
+            with path.open("rb") as fh:
+                rows = sum(1 for _ in fh)
+            requests = rows if w.trace_native_rate else min(requests, rows)
+    n_services = len(config.services)
+    mix = np.asarray([s.mix for s in config.services], dtype=float)
+    per_service = np.zeros(n_services)
+    for t in templates:
+        per_service[t.service] += len(t.server)
+    n_zones = max(len(templates) // max(n_services, 1), 1)
+    options_per_request = float(per_service @ mix / mix.sum()) / n_zones
+    horizon = float(config.horizon_s)
+    rounds = math.ceil(horizon / round_s)
+    continuous = config.system.mode == "continuous"
+    return estimate_size(
+        requests,
+        options_per_request,
+        rounds=rounds,
+        intervals=math.ceil(horizon / float(config.dynamics.interval_s)),
+        n_links_servers=n_links_servers,
+        n_schedulers=n_schedulers,
+        bins=math.ceil(horizon / float(config.system.bin_s)) if continuous else rounds,
+        sleep_blocks=math.ceil(horizon / float(config.system.sleep_block_s)) if continuous else 0,
+        n_sleep_servers=n_sleep_servers,
+    )
+
+
+def size_keys(config: InstanceConfig, options_keys: str) -> tuple[str, dict[str, str]]:
+    """The keys a refusal of the size guard names: ``options_keys`` for the options (led by
+    ``system.rate_levels_mbps`` when its levels multiply them tenfold or more), and the
+    round length for the rounds of rounds mode."""
+    if len(config.system.rate_levels_mbps) >= 10:
+        options_keys = f"system.rate_levels_mbps, {options_keys}"
+    rounds = config.system.mode == "rounds"
+    key = "system.round_s" if rounds else "system.epoch_s"
+    return options_keys, {"rounds": key, "bins": "system.round_s" if rounds else "system.bin_s"}

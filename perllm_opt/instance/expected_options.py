@@ -19,7 +19,7 @@ part of the law. The laws used here:
 With ``g = prompt x prefill s/token + out x decode s/token`` (true speed, no slowdown) the
 inference time is ``s g``, so for a time budget ``b`` left after transmission
 ``P(s g <= b) = clip((b / g - 1) / (s_max - 1), 0, 1)`` (an indicator when ``s_max = 1``),
-averaged over the output law. The formulas are those of :mod:`perllm_opt.delays`.
+averaged over the output law. The formulas are those of :mod:`perllm_opt.instance.delays`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt import delays
-from perllm_opt.instance import Instance
-from perllm_opt.knowledge import OutputLaw, output_laws
-from perllm_opt.options import Template
+from perllm_opt.instance import delays
+from perllm_opt.instance.options import Template
+from perllm_opt.instance.realised import Instance
+from perllm_opt.workload.laws import QUAD_W, QUAD_Z
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,3 +128,38 @@ def expected_options(instance: Instance) -> ExpectedOptions:
                 instance.config.system.bytes_per_token,
             )
     return ExpectedOptions(p_on_time=p, energy_tran_j=e_tran, energy_infer_j=e_inf)
+
+
+@dataclass(frozen=True, eq=False)
+class OutputLaw:
+    """A discrete law of output tokens: ``values`` with probabilities ``weights``."""
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.values @ self.weights)
+
+
+def output_laws(instance: Instance) -> tuple[OutputLaw, ...]:
+    """The output-length law of each service type: the clipped, rounded log-normal of a
+    synthetic workload, or (traces) the empirical law of the type's output lengths over the
+    instance (a population law, not any request's value)."""
+    trace = instance.config.workload.kind == "trace"
+    out = []
+    for k, s in enumerate(instance.services):
+        own = instance.requests.output_tokens[instance.requests.service == k]
+        if trace and len(own):
+            raw, weight = own.astype(float), np.ones(len(own))
+        else:
+            raw = np.clip(
+                np.rint(s.output_median_tokens * np.exp(s.output_sigma * QUAD_Z)),
+                s.output_min_tokens,
+                s.output_max_tokens,
+            )
+            weight = QUAD_W
+        values, inv = np.unique(raw, return_inverse=True)
+        w = np.bincount(inv, weights=weight, minlength=len(values))
+        out.append(OutputLaw(values=values, weights=w / w.sum()))
+    return tuple(out)

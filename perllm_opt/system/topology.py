@@ -18,17 +18,17 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from perllm_opt.catalog import Catalog
 from perllm_opt.errors import InputError, require
-from perllm_opt.presets import PRESETS
+from perllm_opt.system.catalog import Catalog
+from perllm_opt.system.presets import PRESETS
 
 KINDS = ("user", "edge", "cloud", "switch")
 SERVER_KINDS = ("edge", "cloud")
-#: The attributes a node and a link may carry (anything else is refused, as a misspelling).
 #: Devices one server node may stand for (``count``): about the size of the largest GPU
 #: clusters announced (10^5 accelerators); beyond it the count is a typo, and its powers and
 #: capacities would leave the range the optimum's solver resolves.
 MAX_SERVER_COUNT = 100_000
+#: The attributes a node and a link may carry (anything else is refused, as a misspelling).
 NODE_ATTRS = ("kind", "device", "count", "can_sleep", "models", "weight")
 LINK_ATTRS = ("bandwidth_mbps", "latency_ms", "energy_uj_per_bit", "fluctuates")
 #: Presets built on real data from their own config section (``topology.zoo``, ``.eua``).
@@ -201,25 +201,6 @@ def build_graph(preset: str | None, path: str | None) -> nx.Graph:
     return PRESETS[preset]()
 
 
-def build_graph_from(config: Any, catalog: Catalog | None = None) -> nx.Graph:
-    """The graph of a ``TopologyConfig``: a preset, a file, or a system built on a real
-    network (``preset: zoo``) or on the EUA sites (``preset: eua``), whose device names are
-    checked against ``catalog`` naming the config key."""
-    if config.preset == "zoo":
-        from perllm_opt.system.networks import network_graph
-
-        if catalog is not None:
-            config.zoo.check_devices("topology.zoo", set(catalog.devices))
-        return network_graph(config.network, config.zoo)
-    if config.preset == "eua":
-        from perllm_opt.system.sites import sites_graph
-
-        if catalog is not None:
-            config.eua.check_devices("topology.eua", set(catalog.devices))
-        return sites_graph(config.eua)
-    return build_graph(config.preset, config.path)
-
-
 def _zone_weights(graph: nx.Graph, zones: list[Any]) -> np.ndarray | None:
     """The user nodes' ``weight`` (all of them or none), >= 0 with a positive sum."""
     given = [z for z in zones if graph.nodes[z].get("weight") is not None]
@@ -246,6 +227,38 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         For an unknown node kind, a server without a (known) device profile, a link without
         bandwidth or latency, or a zone with no path to any server.
     """
+    zones, servers, zone_weight = _zones_and_servers(graph)
+    devices, counts, sleep, is_cloud, models_attr = _server_attrs(graph, servers, catalog)
+    links, bw, lat_arr, energy_arr, fluct = _links(graph)
+    reachable, path_lat, path_energy, path_links, matrix = _paths(
+        graph, zones, servers, links, lat_arr, energy_arr
+    )
+    return Topology(
+        graph=graph,
+        zones=tuple(str(z) for z in zones),
+        servers=tuple(str(s) for s in servers),
+        server_device=tuple(devices),
+        server_is_cloud=np.asarray(is_cloud, dtype=bool),
+        server_count=np.asarray(counts, dtype=np.int64),
+        server_can_sleep=np.asarray(sleep, dtype=bool),
+        server_models_attr=tuple(models_attr),
+        links=tuple((str(u), str(v)) for u, v in links),
+        link_bandwidth_mbps=np.asarray(bw, dtype=float),
+        link_latency_s=lat_arr,
+        link_energy_j_per_bit=energy_arr,
+        link_fluctuates=np.asarray(fluct, dtype=bool),
+        path_reachable=reachable,
+        path_latency_s=path_lat,
+        path_energy_j_per_bit=path_energy,
+        path_link_matrix=matrix,
+        path_links=tuple(path_links),
+        zone_weight=zone_weight,
+    )
+
+
+def _zones_and_servers(graph: nx.Graph) -> tuple[list, list, np.ndarray | None]:
+    """The user zones and the servers of ``graph``, in node order (every node's attributes
+    and kind checked), and the zones' weights (None: equal shares)."""
     zones, servers = [], []
     for node, attrs in graph.nodes(data=True):
         unknown = sorted(set(attrs) - set(NODE_ATTRS))
@@ -265,7 +278,12 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
     require(bool(zones), "topology", "no user node", "at least one node of kind 'user'")
     zone_weight = _zone_weights(graph, zones)
     require(bool(servers), "topology", "no server", "at least one node of kind 'edge' or 'cloud'")
+    return zones, servers, zone_weight
 
+
+def _server_attrs(graph: nx.Graph, servers: list, catalog: Catalog) -> tuple[list, ...]:
+    """Per server: device profile, count of devices, whether it may sleep, whether it is a
+    cloud, and its ``models`` attribute (checked)."""
     devices, counts, sleep, is_cloud, models_attr = [], [], [], [], []
     for s in servers:
         attrs = graph.nodes[s]
@@ -304,7 +322,12 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         default_sleep = attrs["kind"] == "edge"
         sleep.append(_flag(attrs.get("can_sleep", default_sleep), f"server {s!r}.can_sleep"))
         models_attr.append(_models_attr(attrs.get("models"), f"server {s!r}.models"))
+    return devices, counts, sleep, is_cloud, models_attr
 
+
+def _links(graph: nx.Graph) -> tuple[list, list, np.ndarray, np.ndarray, list]:
+    """Per link: its end nodes, bandwidth (Mbps), latency (s), energy (J/bit) and whether
+    it fluctuates (checked)."""
     links = []
     bw, lat, energy, fluct = [], [], [], []
     for u, v, attrs in graph.edges(data=True):
@@ -322,14 +345,27 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         lat.append(latency / 1e3)
         energy.append(e * 1e-6)
         fluct.append(_flag(attrs.get("fluctuates", False), f"{where}.fluctuates"))
-    link_index = {frozenset(uv): i for i, uv in enumerate(links)}
+    return links, bw, np.asarray(lat), np.asarray(energy), fluct
 
+
+def _paths(
+    graph: nx.Graph,
+    zones: list,
+    servers: list,
+    links: list,
+    lat_arr: np.ndarray,
+    energy_arr: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, ...]], np.ndarray]:
+    """The lowest-latency path from each zone to each server (never through another zone):
+    reachable, latency (s), energy (J/bit), its links, and the (zone x server) x links
+    matrix padded with the sentinel link ``len(links)``. Refuses a zone that reaches no
+    server and a server no zone reaches."""
+    link_index = {frozenset(uv): i for i, uv in enumerate(links)}
     n_z, n_s = len(zones), len(servers)
     reachable = np.zeros((n_z, n_s), dtype=bool)
     path_lat = np.full((n_z, n_s), np.inf)
     path_energy = np.full((n_z, n_s), np.inf)
     path_links: list[tuple[int, ...]] = [()] * (n_z * n_s)
-    lat_arr, energy_arr = np.asarray(lat), np.asarray(energy)
     zone_set = set(zones)
     for zi, z in enumerate(zones):
         # Requests never route through another zone's access point.
@@ -369,25 +405,4 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
     matrix = np.full((n_z * n_s, max(max_len, 1)), len(links), dtype=np.int64)
     for pid, p in enumerate(path_links):
         matrix[pid, : len(p)] = p
-
-    return Topology(
-        graph=graph,
-        zones=tuple(str(z) for z in zones),
-        servers=tuple(str(s) for s in servers),
-        server_device=tuple(devices),
-        server_is_cloud=np.asarray(is_cloud, dtype=bool),
-        server_count=np.asarray(counts, dtype=np.int64),
-        server_can_sleep=np.asarray(sleep, dtype=bool),
-        server_models_attr=tuple(models_attr),
-        links=tuple((str(u), str(v)) for u, v in links),
-        link_bandwidth_mbps=np.asarray(bw, dtype=float),
-        link_latency_s=lat_arr,
-        link_energy_j_per_bit=energy_arr,
-        link_fluctuates=np.asarray(fluct, dtype=bool),
-        path_reachable=reachable,
-        path_latency_s=path_lat,
-        path_energy_j_per_bit=path_energy,
-        path_link_matrix=matrix,
-        path_links=tuple(path_links),
-        zone_weight=zone_weight,
-    )
+    return reachable, path_lat, path_energy, path_links, matrix

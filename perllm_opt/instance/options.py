@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt import delays
-from perllm_opt.catalog import Catalog
-from perllm_opt.deployment import Deployment
-from perllm_opt.topology import Topology
+from perllm_opt.instance import delays
+from perllm_opt.system.catalog import Catalog
+from perllm_opt.system.deployment import Deployment
+from perllm_opt.system.topology import Topology
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,7 +201,7 @@ def build_option_table(
     slowdown: np.ndarray,
     time_cap_s: float,
 ) -> OptionTable:
-    """Apply the formulas of :mod:`perllm_opt.delays` to the ground truth of every option.
+    """Apply the formulas of :mod:`perllm_opt.instance.delays` to the ground truth of every option.
 
     ``dynamics_index`` is each request's interval of the slowdown process (its round's
     start in rounds mode, its dispatch in continuous mode); ``time_cap_s`` the time an
@@ -216,20 +216,17 @@ def build_option_table(
     n_opt = int(ptr[-1])
     i_arr = np.empty(n_opt, dtype=np.int64)
     cand = np.empty(n_opt, dtype=np.int64)
-    f_arrays = {
-        name: np.empty(n_opt)
-        for name in (
-            "tran_s",
-            "infer_s",
-            "latency_s",
-            "run_s",
-            "energy_tran_j",
-            "energy_infer_j",
-            "up_s",
-            "down_start_s",
-        )
-    }
+    f_arrays = {name: np.empty(n_opt) for name in _FLOAT_FIELDS}
     b_arrays = {name: np.empty(n_opt, dtype=bool) for name in ("completes", "on_time")}
+    per_request = {
+        "dynamics_index": dynamics_index,
+        "wait_s": wait_s,
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        "deadline_s": deadline_s,
+        "up_bits": up_bits,
+        "down_bits": down_bits,
+    }
 
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
@@ -243,38 +240,80 @@ def build_option_table(
         pos = (ptr[group][:, None] + np.arange(k)[None, :]).ravel()
         i_arr[pos] = np.repeat(group, k)
         cand[pos] = np.tile(np.arange(k), len(group))
-        speed = speed_factor[t.server]
-        pre = delays.prefill_s_per_token(t.phi, t.prefill_tok_s, speed)
-        dec = delays.decode_s_per_token(t.phi, t.decode_floor_s_per_token, t.decode_tok_s, speed)
-        slow = slowdown[t.server[None, :], dynamics_index[group][:, None]]
-        infer = delays.inference_time_s(
-            prompt_tokens[group][:, None], output_tokens[group][:, None], pre, dec, slow
-        )
-        tran = delays.transmission_time_s(up_bits[group][:, None], t.rate_mbps, t.path_latency_s)
-        completes = tran + infer <= time_cap_s
-        latency = wait_s[group][:, None] + tran + infer
-        run = np.where(completes, infer, np.clip(time_cap_s - tran, 0.0, None))
-        up_s = delays.transmission_time_s(up_bits[group][:, None], t.rate_mbps, 0.0)
-        down_s = delays.transmission_time_s(down_bits[group][:, None], t.rate_mbps, 0.0)
-        # The answer's bits leave over the last down_s before completion, never before the
-        # prompt has reached the server.
-        down_start = np.maximum(up_s + t.path_latency_s, tran + infer - down_s)
-        f_arrays["tran_s"][pos] = tran.ravel()
-        f_arrays["infer_s"][pos] = infer.ravel()
-        f_arrays["latency_s"][pos] = latency.ravel()
-        f_arrays["run_s"][pos] = run.ravel()
-        f_arrays["up_s"][pos] = np.broadcast_to(up_s, tran.shape).ravel()
-        f_arrays["down_start_s"][pos] = down_start.ravel()
-        f_arrays["energy_infer_j"][pos] = delays.inference_energy_j(
-            t.active_power_w, t.phi, run
-        ).ravel()
-        f_arrays["energy_tran_j"][pos] = delays.transmission_energy_j(
-            (up_bits[group] + down_bits[group])[:, None], t.path_energy_j_per_bit
-        ).ravel()
-        b_arrays["completes"][pos] = completes.ravel()
-        b_arrays["on_time"][pos] = (completes & (latency <= deadline_s[group][:, None])).ravel()
+        block = {n: a[group] for n, a in per_request.items()}
+        values = _block(t, block, speed_factor, slowdown, time_cap_s)
+        for name, value in values.items():
+            (b_arrays if name in b_arrays else f_arrays)[name][pos] = value.ravel()
+    return OptionTable(
+        ptr=ptr,
+        request=i_arr,
+        candidate=cand,
+        **_template_fields(templates, key, i_arr, cand),
+        **f_arrays,
+        **b_arrays,
+    )
 
-    # Per-option lookups of the template fields.
+
+#: The float columns of the option table computed per (request, candidate) block.
+_FLOAT_FIELDS = (
+    "tran_s",
+    "infer_s",
+    "latency_s",
+    "run_s",
+    "energy_tran_j",
+    "energy_infer_j",
+    "up_s",
+    "down_start_s",
+)
+
+
+def _block(
+    t: Template,
+    req: dict[str, np.ndarray],
+    speed_factor: np.ndarray,
+    slowdown: np.ndarray,
+    time_cap_s: float,
+) -> dict[str, np.ndarray]:
+    """The (requests x candidates) block of one template: ``req`` holds the group's
+    per-request arrays (:func:`build_option_table`'s names)."""
+    speed = speed_factor[t.server]
+    pre = delays.prefill_s_per_token(t.phi, t.prefill_tok_s, speed)
+    dec = delays.decode_s_per_token(t.phi, t.decode_floor_s_per_token, t.decode_tok_s, speed)
+    slow = slowdown[t.server[None, :], req["dynamics_index"][:, None]]
+    infer = delays.inference_time_s(
+        req["prompt_tokens"][:, None], req["output_tokens"][:, None], pre, dec, slow
+    )
+    up_bits, down_bits = req["up_bits"], req["down_bits"]
+    tran = delays.transmission_time_s(up_bits[:, None], t.rate_mbps, t.path_latency_s)
+    completes = tran + infer <= time_cap_s
+    latency = req["wait_s"][:, None] + tran + infer
+    run = np.where(completes, infer, np.clip(time_cap_s - tran, 0.0, None))
+    up_s = delays.transmission_time_s(up_bits[:, None], t.rate_mbps, 0.0)
+    down_s = delays.transmission_time_s(down_bits[:, None], t.rate_mbps, 0.0)
+    # The answer's bits leave over the last down_s before completion, never before the
+    # prompt has reached the server.
+    down_start = np.maximum(up_s + t.path_latency_s, tran + infer - down_s)
+    return {
+        "tran_s": tran,
+        "infer_s": infer,
+        "latency_s": latency,
+        "run_s": run,
+        "up_s": np.broadcast_to(up_s, tran.shape),
+        "down_start_s": down_start,
+        "energy_infer_j": delays.inference_energy_j(t.active_power_w, t.phi, run),
+        "energy_tran_j": delays.transmission_energy_j(
+            (up_bits + down_bits)[:, None], t.path_energy_j_per_bit
+        ),
+        "completes": completes,
+        "on_time": completes & (latency <= req["deadline_s"][:, None]),
+    }
+
+
+def _template_fields(
+    templates: tuple[Template, ...], key: np.ndarray, i_arr: np.ndarray, cand: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per option, the fields it takes from its template: server, slice, path, share, rate."""
+    n_opt = len(i_arr)
     server = np.empty(n_opt, dtype=np.int64)
     slc = np.empty(n_opt, dtype=np.int64)
     path = np.empty(n_opt, dtype=np.int64)
@@ -289,15 +328,4 @@ def build_option_table(
         c = cand[sel]
         server[sel], slc[sel], path[sel] = t.server[c], t.server_slice[c], t.path_id[c]
         phi[sel], rate[sel] = t.phi[c], t.rate_mbps[c]
-    return OptionTable(
-        ptr=ptr,
-        request=i_arr,
-        candidate=cand,
-        server=server,
-        server_slice=slc,
-        path_id=path,
-        phi=phi,
-        rate_mbps=rate,
-        **f_arrays,
-        **b_arrays,
-    )
+    return {"server": server, "server_slice": slc, "path_id": path, "phi": phi, "rate_mbps": rate}

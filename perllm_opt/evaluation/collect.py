@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from perllm_opt.timings import TIMINGS_FILE, split_rows
+from perllm_opt.evaluation.timings import TIMINGS_FILE, split_rows
 
 #: Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (beyond: normal, 1.96).
 _T975 = (
@@ -107,7 +107,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 #: Result fields that hold whole numbers (counts of requests), and those that hold real
-#: numbers (null for NaN), in every row that has them (``perllm_opt.evaluate.Metrics``).
+#: numbers (null for NaN), in every row that has them (``perllm_opt.evaluation.metrics.Metrics``).
 INT_FIELDS = (
     "requests",
     "served",

@@ -6,69 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perllm_opt.config import ServiceTypeConfig
-from perllm_opt.instance import Instance
-from perllm_opt.view import RoundView, SystemInfo, read_only
-
-#: Standard-normal quadrature nodes for expectations of clipped log-normal token lengths.
-QUAD_Z = np.linspace(-6.0, 6.0, 2401)
-QUAD_W = np.exp(-0.5 * QUAD_Z**2)
-QUAD_W /= QUAD_W.sum()
-QUAD_Z.flags.writeable = False
-QUAD_W.flags.writeable = False
-
-
-def expected_tokens(median: float, sigma: float, lo: int, hi: int) -> float:
-    """E[clip(round(median * exp(sigma Z)), lo, hi)] for standard normal Z (quadrature)."""
-    values = np.clip(np.rint(median * np.exp(sigma * QUAD_Z)), lo, hi)
-    return float((values * QUAD_W).sum())
-
-
-def expected_output_tokens(services: tuple[ServiceTypeConfig, ...]) -> np.ndarray:
-    """Mean output length of each service type under its configured distribution."""
-    return np.asarray(
-        [
-            expected_tokens(
-                s.output_median_tokens, s.output_sigma, s.output_min_tokens, s.output_max_tokens
-            )
-            for s in services
-        ]
-    )
-
-
-@dataclass(frozen=True, eq=False)
-class OutputLaw:
-    """A discrete law of output tokens: ``values`` with probabilities ``weights``."""
-
-    values: np.ndarray
-    weights: np.ndarray
-
-    @property
-    def mean(self) -> float:
-        return float(self.values @ self.weights)
-
-
-def output_laws(instance: Instance) -> tuple[OutputLaw, ...]:
-    """The output-length law of each service type: the clipped, rounded log-normal of a
-    synthetic workload, or (traces) the empirical law of the type's output lengths over the
-    instance (a population law, not any request's value)."""
-    trace = instance.config.workload.kind == "trace"
-    out = []
-    for k, s in enumerate(instance.services):
-        own = instance.requests.output_tokens[instance.requests.service == k]
-        if trace and len(own):
-            raw, weight = own.astype(float), np.ones(len(own))
-        else:
-            raw = np.clip(
-                np.rint(s.output_median_tokens * np.exp(s.output_sigma * QUAD_Z)),
-                s.output_min_tokens,
-                s.output_max_tokens,
-            )
-            weight = QUAD_W
-        values, inv = np.unique(raw, return_inverse=True)
-        w = np.bincount(inv, weights=weight, minlength=len(values))
-        out.append(OutputLaw(values=values, weights=w / w.sum()))
-    return tuple(out)
+from perllm_opt.instance.expected_options import OutputLaw, output_laws
+from perllm_opt.instance.realised import Instance
+from perllm_opt.simulation.view import RoundView, SystemInfo, read_only
+from perllm_opt.workload.laws import expected_output_tokens
 
 
 def public_info(instance: Instance) -> SystemInfo:

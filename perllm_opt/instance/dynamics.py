@@ -10,7 +10,7 @@ import numpy as np
 
 from perllm_opt.config import DynamicsConfig
 from perllm_opt.rng import RngStreams
-from perllm_opt.topology import Topology
+from perllm_opt.system.topology import Topology
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +70,7 @@ class Dynamics:
     def time_factor(self) -> np.ndarray:
         """Inference-time multiplier per (server, interval) relative to the profile at the
         initial speed: the slowdown, times ``speed_factor / speed_factor_at(t)`` (inference
-        time is inversely proportional to speed, :mod:`perllm_opt.delays`)."""
+        time is inversely proportional to speed, :mod:`perllm_opt.instance.delays`)."""
         speed = self.speed_factor_at(np.arange(self.n_intervals))
         return self.slowdown * self.speed_factor[:, None] / speed
 

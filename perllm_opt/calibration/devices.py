@@ -1,6 +1,6 @@
 """A device profile from llama-bench measurements, in the format of ``data/devices.yaml``.
 
-What llama-bench measures (``perllm_opt/llama_bench.py``) fills the per-model speeds:
+What llama-bench measures (``perllm_opt/calibration/llama_bench.py``) fills the per-model speeds:
 
 - ``prefill_tok_s`` = ``avg_ts`` of the fastest prompt-processing test (``pp``, no prefilled
   context) of the model, labelled [F] with the file and row it came from;
@@ -15,14 +15,12 @@ device (``--like cpu-xeon-4214r``, whose own range goes with it). The saturated 
 ``decode_tok_s`` is an estimate: a gain times the measured batch-1 rate, the gain given or
 the template's own for that model (its ``decode_tok_s x decode_floor_s_per_token``).
 
-Benchmarked models are mapped to the project's models (``data/models.yaml``) by
-:class:`ModelRule` patterns first, then by parameter count (within
-:data:`PARAMS_TOLERANCE`); a benchmarked model that maps to none is an error.
+Benchmarked models are mapped to the project's models by
+:mod:`perllm_opt.calibration.model_map`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -30,13 +28,10 @@ from typing import Any
 
 import yaml
 
-from perllm_opt.catalog import DeviceProfile, ModelPerf, ModelSpec
+from perllm_opt.calibration.llama_bench import BenchRow
+from perllm_opt.calibration.model_map import ModelRule, fastest, map_models, precision_of
 from perllm_opt.errors import InputError, require
-from perllm_opt.llama_bench import BenchRow
-
-#: Relative difference of parameter counts within which a benchmarked model is taken to be a
-#: model of ``models.yaml`` (Llama-2-7B: llama-bench 6.738 B, models.yaml 6.74 B).
-PARAMS_TOLERANCE = 0.02
+from perllm_opt.system.catalog import DeviceProfile, ModelPerf, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -87,29 +82,6 @@ class Given:
 
 
 @dataclass(frozen=True)
-class ModelRule:
-    """``--model NAME=PATTERN``: benchmarked models whose ``model_type`` or file name matches
-    the glob ``PATTERN`` (case-insensitive) are the project's model ``NAME``."""
-
-    model: str
-    pattern: str
-
-    @classmethod
-    def parse(cls, text: str) -> ModelRule:
-        """A rule from ``"NAME=PATTERN"``."""
-        name, sep, pattern = text.partition("=")
-        if not sep or not name.strip() or not pattern.strip():
-            raise InputError("--model", text, "NAME=PATTERN, e.g. llama2-7b='*llama-2-7b*'")
-        return cls(model=name.strip(), pattern=pattern.strip())
-
-    def matches(self, row: BenchRow) -> bool:
-        """Whether ``row``'s model type, file path or file name matches the pattern."""
-        pat = self.pattern.lower()
-        names = (row.model_type, row.model_filename, PurePath(row.model_filename).name)
-        return any(fnmatch.fnmatchcase(n.lower(), pat) for n in names)
-
-
-@dataclass(frozen=True)
 class MeasuredModel:
     """One project model on the measured device: the two tests it is calibrated from."""
 
@@ -155,7 +127,7 @@ class CalibratedDevice:
     measured: tuple[MeasuredModel, ...]
 
     def profile(self) -> DeviceProfile:
-        """The profile as :mod:`perllm_opt.catalog` holds it (validated on construction)."""
+        """The profile as :mod:`perllm_opt.system.catalog` holds it (validated on construction)."""
         return DeviceProfile(
             name=self.name,
             memory_gb=self.memory_gb.value,
@@ -283,112 +255,6 @@ def _settings(row: BenchRow) -> str:
     return f"; {', '.join(parts)}" if parts else ""
 
 
-def precision_of(model_type: str) -> str:
-    """The weight precision in llama.cpp's model description, as ``models.yaml`` names it.
-
-    ``"llama 7B Q4_0"`` and ``"llama 7B mostly Q4_0"`` give ``"q4_0"``, ``"llama 7B F16"``
-    ``"fp16"``, ``"qwen2 7B Q4_K - Medium"`` ``"q4_k_medium"`` (architecture, size, file type:
-    ``llama_model_desc``).
-    """
-    words = model_type.split()
-    ftype = " ".join(words[2:]).lower() if len(words) > 2 else ""
-    for prefix in ("mostly ", "all "):
-        ftype = ftype.removeprefix(prefix)
-    ftype = {"f16": "fp16", "f32": "fp32"}.get(ftype, ftype)
-    return ftype.replace(" - ", "_").replace(" ", "_")
-
-
-def map_models(
-    rows: Sequence[BenchRow], models: Mapping[str, ModelSpec], rules: Sequence[ModelRule] = ()
-) -> dict[str, tuple[str, tuple[BenchRow, ...]]]:
-    """Which project model each benchmarked model is.
-
-    Parameters
-    ----------
-    rows : sequence of BenchRow
-        The benchmark results.
-    models : mapping
-        The project's models (``models.yaml``).
-    rules : sequence of ModelRule
-        Explicit mappings; a row no rule matches is mapped by parameter count.
-
-    Returns
-    -------
-    dict
-        Project model -> (how it was matched, its rows).
-
-    Raises
-    ------
-    InputError
-        For a rule naming an unknown model, a row two rules claim, a row no model matches,
-        and two different benchmarked models mapped to one project model.
-    """
-    for rule in rules:
-        if rule.model not in models:
-            raise InputError(
-                "--model", rule.model, f"a model of models.yaml, one of {sorted(models)}"
-            )
-    found: dict[str, list[BenchRow]] = {}
-    how: dict[str, str] = {}
-    for row in rows:
-        hits = sorted({r.model for r in rules if r.matches(row)})
-        if len(hits) > 1:
-            raise InputError(
-                f"{row.source} {row.where} model_type",
-                row.model_type,
-                f"one --model pattern to match it, not those of {hits}",
-            )
-        if hits:
-            name = hits[0]
-            pattern = next(r.pattern for r in rules if r.model == name and r.matches(row))
-            note = f"mapped by --model {name}={pattern}"
-        else:
-            n_b = row.model_n_params / 1e9
-            near = [m for m, s in models.items() if abs(n_b / s.params_b - 1) <= PARAMS_TOLERANCE]
-            if len(near) != 1:
-                known = {m: s.params_b for m, s in models.items()}
-                raise InputError(
-                    f"{row.source} {row.where} model_n_params",
-                    row.model_n_params,
-                    f"the parameter count of exactly one model of models.yaml (within "
-                    f"{PARAMS_TOLERANCE:.0%}; billions: {known}) for '{row.model_type}', or "
-                    f"--model NAME=PATTERN naming its model",
-                )
-            name = near[0]
-            note = (
-                f"matched by parameter count to {name}'s {models[name].params_b:g} B "
-                f"(within {PARAMS_TOLERANCE:.0%})"
-            )
-        found.setdefault(name, []).append(row)
-        how.setdefault(name, note)
-    for name, rs in found.items():
-        kinds = sorted({(r.model_type, r.model_n_params) for r in rs})
-        if len(kinds) > 1:
-            raise InputError(
-                f"models mapped to {name}",
-                [k[0] for k in kinds],
-                f"one benchmarked model per project model (choose one with --model {name}=PATTERN)",
-            )
-    return {name: (how[name], tuple(rs)) for name, rs in found.items()}
-
-
-def _fastest(rows: Sequence[BenchRow], test: str, model: str) -> BenchRow:
-    usable = [r for r in rows if r.test == test and r.n_depth == 0]
-    if not usable:
-        r0 = rows[0]
-        what = (
-            "a pp test (n_prompt > 0, n_gen = 0)"
-            if test == "pp"
-            else "a tg test (n_prompt = 0, n_gen > 0)"
-        )
-        raise InputError(
-            f"{r0.source}: llama-bench model '{r0.model_type}' ({model})",
-            sorted({r.label for r in rows}),
-            f"{what} with n_depth 0: run llama-bench with -p 512 -n 128 (its defaults)",
-        )
-    return max(usable, key=lambda r: r.avg_ts)
-
-
 def _given_or_template(
     name: str,
     given: Given | None,
@@ -475,41 +341,87 @@ def calibrate(
     require(bool(rows), "llama-bench files", "no results", "at least one result")
     if decode_gain is not None:
         require(decode_gain.value >= 1, "--decode-gain", decode_gain.value, "a gain >= 1")
+    measured = _measured(rows, models, rules, decode_gain, template)
+    used = [r for m in measured for r in (m.pp, m.tg)]
+    prec, prec_origin = _precision(used, precision, measured, models)
+    levels, share_origin = _share_levels(share_levels, template)
+    if description is None:
+        description = _description(used[0], prec)
+    out = CalibratedDevice(
+        name=device,
+        description=description,
+        memory_gb=_given_or_template("memory_gb", memory_gb, template, "--memory-gb"),
+        idle_power_w=_given_or_template("idle_power_w", idle_power_w, template, "--idle-power-w"),
+        active_power_w=_given_or_template(
+            "active_power_w", active_power_w, template, "--active-power-w"
+        ),
+        precision=prec,
+        precision_origin=prec_origin,
+        share_levels=levels,
+        share_origin=share_origin,
+        measured=tuple(measured),
+    )
+    out.profile()  # the catalogue's own checks (idle <= active, shares in (0, 1], ...)
+    return out
+
+
+def _measured(
+    rows: Sequence[BenchRow],
+    models: Mapping[str, ModelSpec],
+    rules: Sequence[ModelRule],
+    decode_gain: Given | None,
+    template: Template | None,
+) -> list[MeasuredModel]:
+    """Each benchmarked project model (smallest first) with its fastest pp and tg results
+    and its decode gain."""
     mapped = map_models(rows, models, rules)
     measured: list[MeasuredModel] = []
     for name in sorted(mapped, key=lambda m: models[m].params_b):
         how, rs = mapped[name]
-        pp, tg = _fastest(rs, "pp", name), _fastest(rs, "tg", name)
-        if decode_gain is not None:
-            gain = decode_gain
-        elif template is not None and name in template.profile.models:
-            perf = template.profile.models[name]
-            g = float(f"{perf.decode_tok_s * perf.decode_floor_s_per_token:.3g}")
-            require(
-                g >= 1,
-                f"--like {template.profile.name}",
-                f"decode gain {g} for {name}",
-                "a gain >= 1; give --decode-gain",
-            )
-            gain = Given(
-                g,
-                max(1.0, float(f"{g / 2:.3g}")),
-                float(f"{2 * g:.3g}"),
-                f"of {template.profile.name}'s {name} (--like: its decode_tok_s "
-                f"{_num(perf.decode_tok_s)} x decode_floor {_num(perf.decode_floor_s_per_token)} "
-                f"s; range x0.5-x2 of it, at least 1)",
-            )
-        else:
-            where = f"--like {template.profile.name}" if template else "--decode-gain"
-            raise InputError(
-                where,
-                f"no decode gain for {name}",
-                "--decode-gain GAIN [LOW HIGH] (saturated decode rate / batch-1 rate), or a "
-                "--like device that serves this model",
-            )
-        measured.append(MeasuredModel(name, pp, tg, how, gain))
+        pp, tg = fastest(rs, "pp", name), fastest(rs, "tg", name)
+        measured.append(MeasuredModel(name, pp, tg, how, _decode_gain(name, decode_gain, template)))
+    return measured
 
-    used = [r for m in measured for r in (m.pp, m.tg)]
+
+def _decode_gain(name: str, decode_gain: Given | None, template: Template | None) -> Given:
+    """The decode gain of model ``name``: the one given, else the ``--like`` device's
+    (its decode rate times its decode floor, with a range of x0.5-x2, at least 1)."""
+    if decode_gain is not None:
+        return decode_gain
+    if template is not None and name in template.profile.models:
+        perf = template.profile.models[name]
+        g = float(f"{perf.decode_tok_s * perf.decode_floor_s_per_token:.3g}")
+        require(
+            g >= 1,
+            f"--like {template.profile.name}",
+            f"decode gain {g} for {name}",
+            "a gain >= 1; give --decode-gain",
+        )
+        return Given(
+            g,
+            max(1.0, float(f"{g / 2:.3g}")),
+            float(f"{2 * g:.3g}"),
+            f"of {template.profile.name}'s {name} (--like: its decode_tok_s "
+            f"{_num(perf.decode_tok_s)} x decode_floor {_num(perf.decode_floor_s_per_token)} "
+            f"s; range x0.5-x2 of it, at least 1)",
+        )
+    where = f"--like {template.profile.name}" if template else "--decode-gain"
+    raise InputError(
+        where,
+        f"no decode gain for {name}",
+        "--decode-gain GAIN [LOW HIGH] (saturated decode rate / batch-1 rate), or a "
+        "--like device that serves this model",
+    )
+
+
+def _precision(
+    used: Sequence[BenchRow],
+    precision: str | None,
+    measured: Sequence[MeasuredModel],
+    models: Mapping[str, ModelSpec],
+) -> tuple[str, str]:
+    """The weight precision (given, or read from the benchmarked models' ``model_type``)
+    and where it came from; every measured model must have weights in it."""
     kinds = sorted({r.model_type for r in used})
     if precision is None:
         found = sorted({precision_of(r.model_type) for r in used})
@@ -533,45 +445,35 @@ def calibrate(
                 f"a precision of its weights_gb in models.yaml, one of {have} "
                 f"(--precision NAME to name the closest)",
             )
+    return prec, prec_origin
 
+
+def _share_levels(
+    share_levels: Sequence[float] | None, template: Template | None
+) -> tuple[tuple[float, ...], str]:
+    """The compute shares a request may reserve (given, or the ``--like`` device's) and
+    where they came from."""
     if share_levels is not None:
         levels = tuple(float(s) for s in share_levels)
-        share_origin = "given with --share-levels (a scheduling choice, not a measurement)"
-    elif template is not None:
-        levels = template.profile.share_levels
-        share_origin = (
+        return levels, "given with --share-levels (a scheduling choice, not a measurement)"
+    if template is not None:
+        return template.profile.share_levels, (
             f"as {template.profile.name} (--like): the compute shares a request may reserve, "
             f"a scheduling choice"
         )
-    else:
-        raise InputError("--share-levels", "not given", "share levels, or --like DEVICE")
+    raise InputError("--share-levels", "not given", "share levels, or --like DEVICE")
 
-    first = used[0]
-    if description is None:
-        parts = [first.setting("cpu_info"), first.setting("gpu_info")]
-        machine = ", ".join(p for p in parts if p) or "an unnamed machine"
-        build = first.setting("build_commit")
-        backends = first.setting("backends")
-        description = (
-            f"Measured with llama-bench{f' (build {build})' if build else ''}: {machine}"
-            f"{f', backends {backends}' if backends else ''}; {prec}"
-        )
-    out = CalibratedDevice(
-        name=device,
-        description=description,
-        memory_gb=_given_or_template("memory_gb", memory_gb, template, "--memory-gb"),
-        idle_power_w=_given_or_template("idle_power_w", idle_power_w, template, "--idle-power-w"),
-        active_power_w=_given_or_template(
-            "active_power_w", active_power_w, template, "--active-power-w"
-        ),
-        precision=prec,
-        precision_origin=prec_origin,
-        share_levels=levels,
-        share_origin=share_origin,
-        measured=tuple(measured),
+
+def _description(first: BenchRow, prec: str) -> str:
+    """The machine llama-bench reports (CPU, GPU, build, backends) and the precision."""
+    parts = [first.setting("cpu_info"), first.setting("gpu_info")]
+    machine = ", ".join(p for p in parts if p) or "an unnamed machine"
+    build = first.setting("build_commit")
+    backends = first.setting("backends")
+    return (
+        f"Measured with llama-bench{f' (build {build})' if build else ''}: {machine}"
+        f"{f', backends {backends}' if backends else ''}; {prec}"
     )
-    out.profile()  # the catalogue's own checks (idle <= active, shares in (0, 1], ...)
-    return out
 
 
 def _dumper() -> type[yaml.SafeDumper]:
@@ -626,7 +528,7 @@ def devices_yaml(
     Returns
     -------
     str
-        YAML that :func:`perllm_opt.catalog.load_catalog` reads as a devices file.
+        YAML that :func:`perllm_opt.system.catalog.load_catalog` reads as a devices file.
     """
     others = {k: v for k, v in base.items() if k != device.name}
     header = [

@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from perllm_opt.errors import InputError
+from perllm_opt.workload.mooncake import load_mooncake_trace
+from perllm_opt.workload.trace_table import Trace, time_order
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +49,6 @@ def resolve_trace_path(path: str | Path) -> Path:
     return Path(path)
 
 
-@dataclass(frozen=True, eq=False)
-class Trace:
-    """Requests of a trace, times relative to its first request, sorted by time."""
-
-    source: str
-    offset_s: np.ndarray
-    prompt_tokens: np.ndarray
-    output_tokens: np.ndarray
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.offset_s[-1]) if len(self.offset_s) else 0.0
-
-    @property
-    def mean_rate_rps(self) -> float:
-        """Requests per second over the trace (count over span)."""
-        return len(self.offset_s) / self.duration_s if self.duration_s > 0 else float("nan")
-
-
 def trace_format_of(path: Path) -> str:
     """``mooncake`` if the file's first non-blank character opens a JSON object, else
     ``azure`` (a CSV header)."""
@@ -90,25 +72,8 @@ def load_trace(path: str | Path, trace_format: str = "auto") -> Trace:
     if trace_format == "auto":
         trace_format = trace_format_of(p)
     if trace_format == "mooncake":
-        from perllm_opt.workload.mooncake import load_mooncake_trace
-
         return load_mooncake_trace(p)
     return load_azure_trace(p)
-
-
-def time_order(t: np.ndarray, source: Path, column: str) -> np.ndarray:
-    """The stable order that sorts the arrival times ``t`` read from ``source`` (a warning
-    if the file is out of order); InputError naming ``column`` if they are all one time."""
-    if t.max() <= t.min():
-        raise InputError(
-            f"{source} {column}",
-            f"{len(t)} request(s) all at one time",
-            "arrivals spanning a positive duration (its rate is what the trace is used for)",
-        )
-    order = np.argsort(t, kind="stable")
-    if np.any(order != np.arange(len(t))):
-        log.warning("%s: timestamps out of order; sorted by time", source.name)
-    return order
 
 
 def _parse_time(text: str, where: str) -> float:
