@@ -102,13 +102,16 @@ class TopologyConfig:
     ``network`` (knobs in ``zoo``), ``preset: eua`` on the EUA sites (knobs in ``eua``).
 
     ``wan_bandwidth_mbps`` overrides the nominal bandwidth of every link that touches a cloud
-    node (the WAN), for bandwidth scenarios.
+    node (the WAN), for bandwidth scenarios. ``nearest_edge_servers`` limits each zone's
+    requests to its that many nearest edge servers plus the cloud (None: every server it
+    reaches; :func:`perllm_opt.system.topology.nearest_edge_servers`).
     """
 
     preset: str | None = "paper"
     path: str | None = None
     network: str | None = None
     wan_bandwidth_mbps: float | None = None
+    nearest_edge_servers: int | None = None
     zoo: NetworkConfig = field(default_factory=NetworkConfig)
     eua: SitesConfig = field(default_factory=SitesConfig)
 
@@ -128,6 +131,14 @@ class TopologyConfig:
             )
         if self.wan_bandwidth_mbps is not None:
             require_positive(self.wan_bandwidth_mbps, "topology.wan_bandwidth_mbps")
+        if self.nearest_edge_servers is not None:
+            k = self.nearest_edge_servers
+            require(
+                isinstance(k, int) and not isinstance(k, bool) and k >= 1,
+                "topology.nearest_edge_servers",
+                k,
+                "an integer >= 1 (edge servers per zone) or null (every server)",
+            )
         if self.preset == "zoo":
             self.zoo.check("topology.zoo")
         elif self.preset == "eua":

@@ -240,6 +240,11 @@ PERLLM_OPT.update(
             {},
             "topology.wan_bandwidth_mbps: got -5.0",
         ),
+        "nearest_edge_servers_zero": (
+            ["topology.nearest_edge_servers=0"],
+            {},
+            "topology.nearest_edge_servers: got 0, expected an integer >= 1",
+        ),
         "scheduler_unknown": (["schedulers=[nope]"], {}, "schedulers: got 'nope'"),
         "scheduler_twice": (["schedulers=[random,random]"], {}, "schedulers: got"),
         "placement_unknown": (["placement=nope"], {}, "placement: got 'nope'"),

@@ -52,6 +52,8 @@ ADDED_KEYS: dict[tuple[str, ...], Any] = {
     ("solver", "placement_moves"): 3,
     ("solver", "placement_nodes"): 8,
     ("calibration", "extra_devices_file"): None,
+    # Candidate edge servers per zone (issue 26): every reachable server before.
+    ("topology", "nearest_edge_servers"): None,
 }
 
 

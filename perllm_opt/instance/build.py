@@ -30,7 +30,7 @@ from perllm_opt.rng import RngStreams
 from perllm_opt.system.build import build_graph_from
 from perllm_opt.system.catalog import Catalog, load_catalog
 from perllm_opt.system.deployment import Deployment, resolve_deployment
-from perllm_opt.system.topology import Topology, topology_from_graph
+from perllm_opt.system.topology import Topology, nearest_edge_servers, topology_from_graph
 from perllm_opt.workload.generator import Requests, generate_requests
 
 
@@ -149,6 +149,8 @@ def _system(
     option templates (every (server, model) the devices can host with ``placement``); a run
     too large for the memory budget is refused here, before any request is drawn."""
     topology = topology_from_graph(_graph(config, catalog), catalog)
+    if config.topology.nearest_edge_servers is not None:
+        topology = nearest_edge_servers(topology, config.topology.nearest_edge_servers)
     deployment = resolve_deployment(
         topology, catalog, config.deployment, [s.model for s in services]
     )

@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,25 @@ def topology_from_graph(graph: nx.Graph, catalog: Catalog) -> Topology:
         path_links=tuple(path_links),
         zone_weight=zone_weight,
     )
+
+
+def nearest_edge_servers(topology: Topology, k: int) -> Topology:
+    """``topology`` with each zone reaching only its ``k`` nearest edge servers (by path
+    latency; ties by server order) and every cloud server it reached.
+
+    A user's requests go to the edge servers near it, not to any site of the region: in the
+    edge user allocation problem a user is served by the servers that cover it (Lai et al.,
+    ICSOC 2018), and collaborative edge offloading forwards to neighbouring servers. On a
+    system with hundreds of sites this keeps the options per request (and so memory and
+    every scheduler's and the optimum's time) independent of the number of sites.
+    """
+    edge = ~topology.server_is_cloud
+    latency = np.where(topology.path_reachable & edge, topology.path_latency_s, np.inf)
+    nearest = np.argsort(latency, axis=1, kind="stable")[:, :k]
+    keep = np.zeros_like(topology.path_reachable)
+    np.put_along_axis(keep, nearest, True, axis=1)
+    keep &= np.isfinite(latency)
+    return replace(topology, path_reachable=topology.path_reachable & (keep | ~edge))
 
 
 def _zones_and_servers(graph: nx.Graph) -> tuple[list, list, np.ndarray | None]:
