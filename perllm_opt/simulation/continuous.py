@@ -52,7 +52,7 @@ def _link_fits(
         for a, b, r in held:
             if a <= p < b:
                 load += r
-        cap = capacity[min(int(p // step_s + 1e-9), last)]
+        cap = capacity[min(math.floor(p / step_s + 1e-9), last)]
         if load > cap * (1 + rtol) + rtol:
             return False
     return True
@@ -137,7 +137,7 @@ class ContinuousMode(ServiceMode):
             rate_used[e] = sum(r for a, b, r in held[e] if a <= now < b)
         arrays["c"][:] = self.compute
         arrays["k"][:] = self.kv
-        cell = min(int((now - instance.round_s) // self.step_s + 1e-9), dyn.n_intervals - 1)
+        cell = min(math.floor((now - instance.round_s) / self.step_s + 1e-9), dyn.n_intervals - 1)
         bw_est[:-1] = dyn.bandwidth_mbps[:, max(cell, 0)]
         matrix = instance.topology.path_link_matrix
         np.min((bw_est - rate_used)[matrix], axis=1, out=arrays["p"])
