@@ -54,6 +54,11 @@ PERLLM_OPT = {
     ),
     "rate_absurd": (["workload.rate_rps=1e9"], {}, "workload.rate_rps"),
     "budget_negative": (["memory_budget_gb=-1"], {}, "memory_budget_gb: got -1.0"),
+    "budget_tiny": (
+        ["memory_budget_gb=0.01"],
+        {},
+        "expected a run that fits memory_budget_gb=0.01 (lower these",
+    ),
     "budget_too_small_for_the_optimum": (
         ["optimal=true", "memory_budget_gb=0.23"],  # the schedulers alone fit (0.218 GB)
         {},

@@ -123,6 +123,13 @@ def slurm_memory_bytes(environ: Mapping[str, str] | None = None) -> int | None:
     return None
 
 
+def _gb(n_bytes: float) -> str:
+    """``n_bytes`` in GB as a user would write it: one decimal, or three significant digits
+    below 0.1 GB (a budget of 0.01 GB is not shown as 0.0)."""
+    gb = n_bytes / 1e9
+    return f"{gb:.1f}" if gb >= 0.1 else f"{gb:.3g}"
+
+
 def budget_bytes(memory_budget_gb: float | None, environ: Mapping[str, str] | None = None) -> float:
     """``memory_budget_gb`` in bytes; by default, in a SLURM job, the job's memory (which
     SLURM enforces: hydra.launcher.mem_gb), else half the physical memory (16 GB if
@@ -205,7 +212,7 @@ def check_size(
         raise InputError(
             culprit,
             estimate.describe(),
-            f"a run that fits memory_budget_gb={budget / 1e9:.1f} (lower these, or raise "
+            f"a run that fits memory_budget_gb={_gb(budget)} (lower these, or raise "
             "memory_budget_gb if the machine has the memory)",
         )
 
