@@ -132,11 +132,10 @@ class TopologyConfig:
         if self.wan_bandwidth_mbps is not None:
             require_positive(self.wan_bandwidth_mbps, "topology.wan_bandwidth_mbps")
         if self.nearest_edge_servers is not None:
-            k = self.nearest_edge_servers
-            require(
-                isinstance(k, int) and not isinstance(k, bool) and k >= 1,
+            require_int(
+                self.nearest_edge_servers,
                 "topology.nearest_edge_servers",
-                k,
+                1,
                 "an integer >= 1 (edge servers per zone) or null (every server)",
             )
         if self.preset == "zoo":

@@ -234,12 +234,12 @@ def test_a_drops_cap_gives_the_least_cost_among_plans_that_serve_as_many(with_ga
 def test_the_window_lp_bound_is_the_lp_optimum_below_the_milp(method):
     """The certificate's LP (interior point by default) equals the simplex LP's optimum and
     lies below the MILP's (the relaxation is not integral here, so the check bites)."""
-    from perllm_opt.milp.highs_direct import lp_bound, lp_duals
+    from perllm_opt.milp.highs_direct import lp_duals, lp_solution
 
     inst = continuous_instance(0, rate=2.0)
     (requests,) = window_requests(inst)
     data = window_problem(inst, requests).data
-    value, seconds = lp_bound(data, EXACT, method)
+    value, _, seconds = lp_solution(data, EXACT, method)
     assert value == pytest.approx(lp_duals(data, EXACT)[0], rel=1e-7)
     from perllm_opt.milp.solve import solve_assignment
 

@@ -39,11 +39,9 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
-def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+def remove_stale_temporaries(out_dir: Path) -> None:
     """Remove the temporaries (``.<name>.*.tmp``) that a writer killed inside
     :func:`write_atomic` left in ``out_dir``; called by the run that now owns the directory,
-    before it writes. Returns what was removed."""
-    stale = sorted(out_dir.glob(".*.tmp")) if out_dir.is_dir() else []
-    for path in stale:
+    before it writes."""
+    for path in out_dir.glob(".*.tmp") if out_dir.is_dir() else ():
         path.unlink(missing_ok=True)
-    return stale

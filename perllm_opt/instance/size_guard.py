@@ -73,7 +73,7 @@ class SizeEstimate:
         393.2 GB``, and the driving term when it is not the options."""
         text = (
             f"about {self.requests:,} requests, {self.options:,} options, "
-            f"{self.rounds:,} epochs/rounds, {self.bytes / 1e9:.1f} GB"
+            f"{self.rounds:,} epochs/rounds, {_gb(self.bytes)} GB"
         )
         driver = self.driver()
         if driver != "options":

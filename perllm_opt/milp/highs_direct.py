@@ -322,9 +322,3 @@ def lp_solution(
         return math.nan, None, float(h.getRunTime())
     x = np.asarray(h.getSolution().col_value, dtype=float)[: data.n_options]
     return float(h.getInfo().objective_function_value), x, float(h.getRunTime())
-
-
-def lp_bound(data: AssignmentData, cfg: SolverConfig, method: str = "ipm") -> tuple[float, float]:
-    """:func:`lp_solution`'s optimum and seconds (NaN when not proven)."""
-    value, _, seconds = lp_solution(data, cfg, method)
-    return value, seconds
