@@ -548,6 +548,9 @@ class SolverConfig:
     ``search_window_s`` seconds (milp/window_search.py): up to ``search_passes`` passes on
     the unserved count, then ``search_polish_passes`` on the energy, each sub-MILP within
     ``search_checks`` interrupt checks and started from the current plan if ``search_warm``.
+    A window of more than ``lp_max_options`` options (``null``: never) gets that LP bound
+    by blocks of ``lp_block_s`` seconds of dispatch times (milp/block_lp.py), which scales
+    with the horizon where one LP does not.
     ``placement_moves`` and ``placement_nodes`` budget ``placement=optimize`` in continuous
     mode (milp/placement_search.py): how many neighbour deployments its local search tries, and how
     many LP relaxations its bound's branching over the deployment solves (the root's at
@@ -578,6 +581,8 @@ class SolverConfig:
     search_warm: bool = True
     search_gap: float = 0.01
     whole_max_options: int = 20000
+    lp_max_options: int | None = 100000
+    lp_block_s: float = 120.0
     placement_moves: int = 3
     placement_nodes: int = 8
 
@@ -633,6 +638,14 @@ class SolverConfig:
             "an integer >= 0 (fix-and-optimize passes over the rolling plan)",
         )
         require_positive(self.search_window_s, "solver.search_window_s")
+        require_positive(self.lp_block_s, "solver.lp_block_s")
+        if self.lp_max_options is not None:
+            require_int(
+                self.lp_max_options,
+                "solver.lp_max_options",
+                0,
+                "an integer >= 0 (above it a window's LP bound is taken by blocks) or null",
+            )
         require(
             0 <= self.search_gap < 1, "solver.search_gap", self.search_gap, "a number in [0, 1)"
         )

@@ -48,6 +48,9 @@ ADDED_KEYS: dict[tuple[str, ...], Any] = {
     ("solver", "search_warm"): True,
     ("solver", "search_gap"): 0.01,
     ("solver", "whole_max_options"): 20000,
+    # The LP bound by blocks (issue 26): every window's LP was whole before.
+    ("solver", "lp_max_options"): None,
+    ("solver", "lp_block_s"): 120.0,
     # placement=optimize in continuous mode (issue 23): refused before, so no saved run used it.
     ("solver", "placement_moves"): 3,
     ("solver", "placement_nodes"): 8,

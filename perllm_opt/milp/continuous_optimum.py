@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from perllm_opt.config import SolverConfig
 from perllm_opt.instance.bins import n_bins
 from perllm_opt.instance.realised import Instance
+from perllm_opt.milp.block_lp import block_lp_bound
 from perllm_opt.milp.continuous import (
     always_on_idle_continuous_j,
     window_problem,
@@ -23,7 +24,7 @@ from perllm_opt.milp.highs_direct import lp_solution
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem
 from perllm_opt.milp.result import SolveResult
-from perllm_opt.milp.rolling import DecomposedResult, by_blocks, solve_by_blocks
+from perllm_opt.milp.rolling import DecomposedResult, by_blocks, solve_by_blocks, time_blocks
 from perllm_opt.milp.rounding import round_lp
 from perllm_opt.milp.solve import start_outcome
 from perllm_opt.milp.subproblems import (
@@ -53,6 +54,26 @@ def _certified(
         lagrangian_bound=math.nan, lp_bound=lp_value, n_blocks=1, n_crossing_rows=0,
         build_s=build_s, solve_s=solve_s, solver_s=solver_s, plan_proven=0,
     )  # fmt: skip
+
+
+def _window_lp(
+    instance: Instance, prob: RoundProblem, cfg: SolverConfig
+) -> tuple[float, np.ndarray | None, float]:
+    """The LP bound of the window ``prob`` (NaN where not proven), a fractional point to
+    round (None where not proven) and the seconds taken: one LP, or by blocks of
+    ``cfg.lp_block_s`` seconds (:func:`block_lp_bound`) above ``cfg.lp_max_options``
+    options where no gate takes capacity."""
+    data = prob.data
+    large = cfg.lp_max_options is not None and data.n_options > cfg.lp_max_options
+    if large and not len(data.gate_usage_gate):
+        blocks = time_blocks(instance, prob.request, cfg.lp_block_s)
+        if len(blocks) > 1:
+            block_of = np.zeros(instance.n_requests, dtype=np.int64)
+            for k, blk in enumerate(blocks):
+                block_of[blk] = k
+            return block_lp_bound(data, block_of[prob.request], cfg)
+    value, x, solver_s = lp_solution(data, cfg)
+    return value, x, solver_s
 
 
 def _better_plan(prob: RoundProblem, plan: np.ndarray, x: np.ndarray | None) -> np.ndarray:
@@ -104,7 +125,7 @@ def _searched(
     if res is not None and res.has_solution and gap_ok(plan, bound):
         return None
     t0 = time.perf_counter()
-    lp_value, x_lp, solver_s = lp_solution(prob.data, cfg)
+    lp_value, x_lp, solver_s = _window_lp(instance, prob, cfg)
     if lp_value == lp_value:
         bound = max(bound, lp_value)
     if x_lp is not None and (res is None or not res.has_solution):

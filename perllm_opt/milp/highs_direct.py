@@ -274,8 +274,11 @@ def _result(
     )
 
 
-def lp_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray, np.ndarray]:
-    """The LP relaxation of ``data`` (a minimisation, weighted objective) and its prices.
+def lp_duals(
+    data: AssignmentData, cfg: SolverConfig, method: str = "choose"
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The LP relaxation of ``data`` (a minimisation, weighted objective) and its prices,
+    by HiGHS's ``method`` (its ``solver`` option).
 
     Returns
     -------
@@ -295,6 +298,7 @@ def lp_duals(data: AssignmentData, cfg: SolverConfig) -> tuple[float, np.ndarray
     if data.sense != "min":
         raise ValueError("lp_duals: a minimisation is expected")
     h = highs_model(data, cfg, relax=True)
+    h.setOptionValue("solver", method)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         status = h.modelStatusToString(h.getModelStatus())
