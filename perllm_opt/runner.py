@@ -203,9 +203,29 @@ def add_regret(rows: list[dict[str, Any]], opt_row: dict[str, Any]) -> None:
         r["energy_gap"] = served_e / best_e if best_e and best_e == best_e else float("nan")
 
 
-def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstimate:
+def optimum_options(cfg: AppConfig) -> float | None:
+    """The most options the optimum of ``cfg`` holds in its solver at once (None: every
+    option). In continuous mode with the windowed search, a window above
+    ``solver.whole_max_options`` options never has its whole MILP built and one above
+    ``solver.lp_max_options`` never its whole LP (its LP goes by blocks), so the solver
+    holds at most the larger of the two; the window's data itself is priced with the
+    options (measured: docs/experiments.md, "Real systems at scale")."""
+    s = cfg.solver
+    searching = s.search and s.objective == "lexicographic" and not s.lp_relaxation
+    plain = cfg.placement == "fixed" and s.window_s is None
+    if cfg.system.mode != "continuous" or not searching or not plain:
+        return None
+    if s.lp_max_options is None:
+        return None
+    return float(max(s.whole_max_options, s.lp_max_options))
+
+
+def run_size(
+    instance: Instance, n_schedulers: int, optimal: bool, in_solver: float | None = None
+) -> SizeEstimate:
     """The expected memory of a whole run on the built ``instance``: its exact option count,
-    ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum (instance/size_guard.py)."""
+    ``n_schedulers`` schedulers and, if ``optimal``, the MILP optimum holding at most
+    ``in_solver`` options in its solver (:func:`optimum_options`; instance/size_guard.py)."""
     base = instance_size(
         instance.config,
         instance.templates,
@@ -225,6 +245,7 @@ def run_size(instance: Instance, n_schedulers: int, optimal: bool) -> SizeEstima
         bins=base.bins,
         sleep_blocks=base.sleep_blocks,
         n_sleep_servers=int(np.count_nonzero(instance.topology.server_can_sleep)),
+        optimum_options=in_solver,
     )
 
 
@@ -315,7 +336,8 @@ def _instances(cfg: AppConfig, n_schedulers: int) -> tuple[Instance, Instance | 
     keys, term_keys = size_keys(
         cfg, "optimal, schedulers, horizon_s, workload.rate_rps" if cfg.optimal else "schedulers"
     )
-    check_size(run_size(instance, n_schedulers, cfg.optimal), cfg.memory_budget_gb, keys, term_keys)
+    size = run_size(instance, n_schedulers, cfg.optimal, optimum_options(cfg))
+    check_size(size, cfg.memory_budget_gb, keys, term_keys)
     return instance, placement
 
 

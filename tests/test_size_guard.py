@@ -112,3 +112,38 @@ def test_default_budget_is_half_the_memory():
     total = machine_memory_bytes()
     assert total is None or budget_bytes(None) == pytest.approx(total / 2)
     assert budget_bytes(2.5) == 2.5e9
+
+
+def test_the_optimum_is_priced_for_what_its_solver_holds_at_once():
+    """In continuous mode with the windowed search, no whole MILP above
+    solver.whole_max_options options and no whole LP above solver.lp_max_options is built,
+    so the optimum's per-option cost applies to at most the larger of the two (the GEANT
+    hour at 20 requests/s, 2.4 million options: 22.5 GB before, 8.3 GB now); anywhere else
+    it applies to every option."""
+    from dataclasses import replace
+
+    from perllm_opt.config import AppConfig, SolverConfig, SystemConfig
+    from perllm_opt.instance.size_guard import OPTIMUM_OPTION_BYTES, OPTION_BYTES
+    from perllm_opt.runner import optimum_options
+
+    def size(in_solver):
+        kw = dict(rounds=3600, intervals=0, n_links_servers=0)
+        est = estimate_size(1e6, 2.0, optimal=True, optimum_options=in_solver, **kw)
+        return dict(est.terms)["options"]
+
+    assert size(None) == 2e6 * (OPTION_BYTES + OPTIMUM_OPTION_BYTES)
+    assert size(1e5) == 2e6 * OPTION_BYTES + 1e5 * OPTIMUM_OPTION_BYTES
+    assert size(1e9) == size(None)
+    cont = AppConfig(system=SystemConfig(mode="continuous"), solver=SolverConfig())
+    assert optimum_options(cont) == 100000.0
+    wide = replace(cont.solver, whole_max_options=300000)
+    assert optimum_options(replace(cont, solver=wide)) == 300000.0
+    for other in (
+        replace(cont, system=SystemConfig(mode="rounds")),
+        replace(cont, placement="optimize"),
+        replace(cont, solver=replace(cont.solver, lp_max_options=None)),
+        replace(cont, solver=replace(cont.solver, window_s=60.0)),
+        replace(cont, solver=replace(cont.solver, search=False)),
+        replace(cont, solver=replace(cont.solver, objective="weighted")),
+    ):
+        assert optimum_options(other) is None

@@ -540,6 +540,8 @@ def test_a_key_added_since_a_run_keeps_it_complete_at_its_earlier_value(tmp_path
         "  search_polish_passes: 1\n  search_checks: 50\n  search_warm: true\n"
         "  search_gap: 0.01\n  whole_max_options: 20000\n  placement_moves: 3\n"
         "  placement_nodes: 8\n"
+        # The LP bound by blocks (issue 26): never, before.
+        "  lp_max_options: null\n  lp_block_s: 120.0\n"
     )
     now += later
     assert is_complete(tmp_path, now + "  improve_passes: 1\n  checks: null\n")
@@ -547,6 +549,8 @@ def test_a_key_added_since_a_run_keeps_it_complete_at_its_earlier_value(tmp_path
     searched = now.replace("search: false", "search: true")
     assert not is_complete(tmp_path, searched + "  improve_passes: 1\n  checks: null\n")
     assert not is_complete(tmp_path, now.replace("window_s: null", "window_s: 10.0"))
+    by_blocks = now.replace("lp_max_options: null", "lp_max_options: 100000")
+    assert not is_complete(tmp_path, by_blocks + "  improve_passes: 1\n  checks: null\n")
     assert not is_complete(tmp_path, now.replace("time_limit_s: 25.0", "time_limit_s: 5.0"))
 
 

@@ -154,19 +154,21 @@ def estimate_size(
     bins: float = 0,
     sleep_blocks: float = 0,
     n_sleep_servers: int = 0,
+    optimum_options: float | None = None,
 ) -> SizeEstimate:
     """Price a run of ``requests`` requests (see the module docstring for the costs);
     ``bins`` is the number of bins of the per-bin series (rounds mode: the rounds),
-    ``sleep_blocks`` the number of sleep blocks (continuous mode)."""
+    ``sleep_blocks`` the number of sleep blocks (continuous mode), ``optimum_options`` the
+    most options the optimum's solver holds at once (default: every option)."""
     clip = 2**62  # counts beyond any machine stay finite integers
 
     def finite(x: float) -> float:
         return float(min(x, clip)) if math.isfinite(x) else float(clip)
 
     options = finite(requests * options_per_request)
-    per_option = OPTION_BYTES + (OPTIMUM_OPTION_BYTES if optimal else 0)
+    in_solver = options if optimum_options is None else min(options, finite(optimum_options))
     terms = {
-        "options": options * per_option,
+        "options": options * OPTION_BYTES + (in_solver * OPTIMUM_OPTION_BYTES if optimal else 0),
         "rounds": finite(rounds) * ROUND_BYTES,
         "bins": finite(bins) * BIN_BYTES * max(n_schedulers, 1),
         "sleep_blocks": finite(sleep_blocks) * SLEEP_BLOCK_BYTES * n_sleep_servers,

@@ -56,46 +56,59 @@ def items_data(
     return out, np.flatnonzero(rows), links
 
 
-def _used_by(index: np.ndarray, block: np.ndarray, k: int, size: int) -> np.ndarray:
-    """Mask of the rows (or gates) ``index`` that an entry of block ``k`` uses."""
-    out = np.zeros(size, dtype=bool)
-    out[index[block == k]] = True
-    return out
+def _first_last(index: np.ndarray, block: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (or gate) of ``index``, the first and last block of the entries that use
+    it (first > last where none does)."""
+    first = np.full(size, np.iinfo(np.int64).max)
+    last = np.full(size, -1)
+    np.minimum.at(first, index, block)
+    np.maximum.at(last, index, block)
+    return first, last
 
 
-def pair_prices(
+def crossing_prices(
     data: AssignmentData, item_block: np.ndarray, cfg: SolverConfig
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Prices of the rows and gate links that cross blocks (block of each item in
-    ``item_block``, numbered from 0): for each pair of consecutive blocks, the duals of the
-    LP of the pair's items alone, on the rows both blocks use (the largest where a row is in
-    several pairs) and on the links to the gates both blocks touch (which split each gate's
-    cost between the blocks, :func:`perllm_opt.milp.rolling.block_data`); zero elsewhere.
-    None if a pair's LP is not proven."""
+    ``item_block``, numbered from 0), from the duals of LPs over runs of consecutive
+    blocks: each run as long as the widest crossing (two blocks where rows cross one
+    boundary), one starting at each block, and each crossing row or gate priced by the run
+    that starts at its first block (the last run for the rows near the end), which holds
+    every block that uses it. The gates' link prices split each gate's cost between the
+    blocks (:func:`perllm_opt.milp.rolling.block_data`). None if an LP is not proven."""
     n_blocks = int(item_block.max()) + 1 if len(item_block) else 0
     opt_block = item_block[data.option_item]
-    use_block = opt_block[data.usage_option]
+    r_first, r_last = _first_last(
+        data.usage_resource, opt_block[data.usage_option], data.n_resources
+    )
     link_block = opt_block[data.option_gate_option]
+    g_first, g_last = _first_last(data.option_gate_gate, link_block, data.n_gates)
+    r_cross = r_last > r_first
+    g_cross = g_last > g_first
+    widest = max(int((r_last - r_first)[r_cross].max(initial=0)),
+                 int((g_last - g_first)[g_cross].max(initial=0)))  # fmt: skip
     price = np.zeros(data.n_resources)
     link_price = np.zeros(len(data.option_gate_option))
-    n_r, n_g = data.n_resources, data.n_gates
-    for k in range(n_blocks - 1):
-        rows = _used_by(data.usage_resource, use_block, k, n_r)
-        rows &= _used_by(data.usage_resource, use_block, k + 1, n_r)
-        gates = _used_by(data.option_gate_gate, link_block, k, n_g)
-        gates &= _used_by(data.option_gate_gate, link_block, k + 1, n_g)
+    if widest == 0:
+        return price, link_price
+    width = widest + 1
+    for k in range(n_blocks - width + 1):
+        last_run = k == n_blocks - width
+        rows = r_cross & ((r_first == k) | (last_run & (r_first > k)))
+        gates = g_cross & ((g_first == k) | (last_run & (g_first > k)))
         if not rows.any() and not gates.any():
             continue
-        sub, kept_rows, kept_links = items_data(data, (item_block == k) | (item_block == k + 1))
+        run = (item_block >= k) & (item_block < k + width)
+        sub, kept_rows, kept_links = items_data(data, run)
         try:
             _, row_price, sub_link_price = lp_duals(sub, cfg, method="ipm")
         except RuntimeError:
             return None
-        pair_price = np.zeros(n_r)
-        pair_price[kept_rows] = row_price
-        price[rows] = np.maximum(price[rows], pair_price[rows])
-        crossing = kept_links[gates[data.option_gate_gate[kept_links]]]
-        link_price[crossing] = sub_link_price[gates[data.option_gate_gate[kept_links]]]
+        run_price = np.zeros(data.n_resources)
+        run_price[kept_rows] = row_price
+        price[rows] = run_price[rows]
+        priced = gates[data.option_gate_gate[kept_links]]
+        link_price[kept_links[priced]] = sub_link_price[priced]
     return price, link_price
 
 
@@ -103,7 +116,7 @@ def block_lp_bound(
     data: AssignmentData, item_block: np.ndarray, cfg: SolverConfig
 ) -> tuple[float, np.ndarray | None, float]:
     """A proven lower bound on ``data``'s weighted MILP (a minimisation with capacity rows
-    only) from its blocks ``item_block``: the crossing rows priced by :func:`pair_prices`,
+    only) from its blocks ``item_block``: the crossing rows priced by :func:`crossing_prices`,
     each block's LP under those prices, summed with the prices' constant.
 
     Returns the bound (NaN where an LP was not proven), each option's value in its block's
@@ -115,7 +128,7 @@ def block_lp_bound(
         Where gates take capacity (:func:`perllm_opt.milp.rolling.block_data`).
     """
     t0 = time.perf_counter()
-    prices = pair_prices(data, item_block, cfg)
+    prices = crossing_prices(data, item_block, cfg)
     if prices is None:
         return math.nan, None, time.perf_counter() - t0
     blocks, total, _ = block_data(data, item_block, *prices)
