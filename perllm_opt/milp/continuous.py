@@ -39,6 +39,22 @@ from perllm_opt.milp.perllm import (
 )
 
 
+def _worst_load(sets: list[np.ndarray], item: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """Per active set, the sum over its requests of each one's largest amount there: a row
+    whose worst load fits its capacity is redundant (-inf for an empty set: no row)."""
+    sizes = np.fromiter((len(a) for a in sets), dtype=np.int64, count=len(sets))
+    if not sizes.sum():
+        return np.full(len(sets), -np.inf)
+    pos = np.concatenate(sets)
+    span = int(item.max()) + 1
+    key, inv = np.unique(np.repeat(np.arange(len(sets)), sizes) * span + item[pos],
+                         return_inverse=True)  # fmt: skip
+    worst = np.zeros(len(key))
+    np.maximum.at(worst, inv.ravel(), amount[pos])
+    load = np.bincount(key // span, weights=worst, minlength=len(sets))
+    return np.where(sizes > 0, load, -np.inf)
+
+
 def capacity_rows(
     iv: timeline.Intervals,
     n_res: int,
@@ -58,19 +74,9 @@ def capacity_rows(
             continue
         cap = np.asarray(capacity(r, times), dtype=float)
         sets = timeline.active_sets(iv, r, times)
-        keep = []
-        for k, act in enumerate(sets):
-            if len(act) == 0:
-                keep.append(False)
-                continue
-            # Redundant: the largest use of each request active here fits.
-            items, inv = np.unique(item[act], return_inverse=True)
-            worst = np.zeros(len(items))
-            np.maximum.at(worst, inv, iv.amount[act])
-            if worst.sum() <= cap[k] * (1 + timeline.RTOL) + timeline.RTOL:
-                keep.append(False)
-                continue
-            keep.append(True)
+        keep = (
+            _worst_load(sets, item, iv.amount) > cap * (1 + timeline.RTOL) + timeline.RTOL
+        ).tolist()
         # Implied by the next kept row: its active set contains this one's (nothing active
         # here ends before it) and its capacity is no larger.
         kept = [k for k, v in enumerate(keep) if v]
