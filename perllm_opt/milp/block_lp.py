@@ -101,7 +101,7 @@ def crossing_prices(
         run = (item_block >= k) & (item_block < k + width)
         sub, kept_rows, kept_links = items_data(data, run)
         try:
-            _, row_price, sub_link_price = lp_duals(sub, cfg, method="ipm")
+            _, row_price, sub_link_price = lp_duals(sub, cfg, method="ipm", crossover=False)
         except RuntimeError:
             return None
         run_price = np.zeros(data.n_resources)
