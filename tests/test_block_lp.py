@@ -124,3 +124,29 @@ def test_the_optimum_certifies_its_plan_with_the_bound_by_blocks():
     prob = window_problem(inst, requests)
     value, x, _ = _window_lp(inst, prob, replace(cfg, lp_max_options=0))
     assert x is not None and value <= lp_solution(prob.data, EXACT)[0] * (1 + 1e-9)
+
+
+def test_a_run_lp_not_proven_leaves_its_rows_unpriced_and_the_bound_valid(monkeypatch):
+    """A pricing LP that fails (as at HiGHS's time limit) prices nothing: the bound falls to
+    the unpriced blocks' value, still below the LP, instead of being lost."""
+    import perllm_opt.milp.block_lp as block_lp
+
+    inst = continuous_instance(0, rate=2.0, horizon_s=240.0)
+    (requests,) = [r for r in window_requests(inst) if len(r) > 400]
+    prob = window_problem(inst, requests)
+    blocks = time_blocks(inst, prob.request, 30.0)
+    block_of = np.zeros(inst.n_requests, dtype=np.int64)
+    for k, blk in enumerate(blocks):
+        block_of[blk] = k
+    item_block = block_of[prob.request]
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("lp_duals: HiGHS ended with Time limit reached")
+
+    priced, _, _ = block_lp_bound(prob.data, item_block, EXACT)
+    monkeypatch.setattr(block_lp, "lp_duals", fails)
+    price, link_price = crossing_prices(prob.data, item_block, EXACT)
+    assert not price.any() and not link_price.any()
+    unpriced, x, _ = block_lp_bound(prob.data, item_block, EXACT)
+    assert x is not None and unpriced < 0.95 * priced
+    assert unpriced <= lp_solution(prob.data, EXACT)[0]

@@ -4,12 +4,12 @@ by blocks").
 One LP over an hour of requests (over 400,000 options) is not proven within HiGHS's time
 limit, and without it the window's bound is only its count of requests with an on-time
 option. Here the window is cut into blocks of dispatch time; the rows that cross blocks are
-priced by the duals of small LPs, one per pair of consecutive blocks, and moved into the
-objective (Lagrangian relaxation, Geoffrion 1974, as :mod:`perllm_opt.milp.rolling` does
-with the whole LP's duals). Each block's LP under those prices is a lower bound on that
-block's term, so their sum is a proven bound whatever the prices: the work grows linearly
-with the horizon, and with the pair duals it is the whole LP's value to within 0.01 drop on
-a 10-minute GEANT window (docs/benchmarks.md).
+priced by the duals of small LPs over runs of consecutive blocks (pairs where rows cross
+one boundary) and moved into the objective (Lagrangian relaxation, Geoffrion 1974, as
+:mod:`perllm_opt.milp.rolling` does with the whole LP's duals). Each block's LP under those
+prices is a lower bound on that block's term, so their sum is a proven bound whatever the
+prices: the work grows linearly with the horizon, and with these prices it is the whole
+LP's value to within 0.01 drop on a 10-minute GEANT window (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -68,14 +68,15 @@ def _first_last(index: np.ndarray, block: np.ndarray, size: int) -> tuple[np.nda
 
 def crossing_prices(
     data: AssignmentData, item_block: np.ndarray, cfg: SolverConfig
-) -> tuple[np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray]:
     """Prices of the rows and gate links that cross blocks (block of each item in
     ``item_block``, numbered from 0), from the duals of LPs over runs of consecutive
     blocks: each run as long as the widest crossing (two blocks where rows cross one
     boundary), one starting at each block, and each crossing row or gate priced by the run
     that starts at its first block (the last run for the rows near the end), which holds
     every block that uses it. The gates' link prices split each gate's cost between the
-    blocks (:func:`perllm_opt.milp.rolling.block_data`). None if an LP is not proven."""
+    blocks (:func:`perllm_opt.milp.rolling.block_data`). Where a run's LP is not proven
+    within ``cfg.time_limit_s`` its rows keep price 0: a weaker bound, still valid."""
     n_blocks = int(item_block.max()) + 1 if len(item_block) else 0
     opt_block = item_block[data.option_item]
     r_first, r_last = _first_last(
@@ -103,7 +104,7 @@ def crossing_prices(
         try:
             _, row_price, sub_link_price = lp_duals(sub, cfg, method="ipm", crossover=False)
         except RuntimeError:
-            return None
+            continue
         run_price = np.zeros(data.n_resources)
         run_price[kept_rows] = row_price
         price[rows] = run_price[rows]
@@ -128,10 +129,7 @@ def block_lp_bound(
         Where gates take capacity (:func:`perllm_opt.milp.rolling.block_data`).
     """
     t0 = time.perf_counter()
-    prices = crossing_prices(data, item_block, cfg)
-    if prices is None:
-        return math.nan, None, time.perf_counter() - t0
-    blocks, total, _ = block_data(data, item_block, *prices)
+    blocks, total, _ = block_data(data, item_block, *crossing_prices(data, item_block, cfg))
     x = np.zeros(data.n_options)
     opt_block = item_block[data.option_item]
     for k, block in enumerate(blocks):
