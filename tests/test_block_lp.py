@@ -70,13 +70,9 @@ def test_items_data_keeps_the_items_rows_and_gates_they_use():
     np.testing.assert_array_equal(data.option_gate_option[links], kept[sub.option_gate_option])
 
 
-def test_on_a_real_window_the_bound_is_the_whole_lp_to_within_a_hundredth_of_a_drop():
-    """A 240-s continuous window (467 requests after the reductions) cut into 30-s blocks,
-    whose rows cross at most two boundaries, so each price comes from an LP of three blocks
-    of the eight: the bound is the whole LP's value to 0.01 drop, where the same blocks
-    without prices lose 13% of it."""
-    from perllm_opt.milp.rolling import block_data
-
+def _window_in_blocks():
+    """The 240-s continuous window (467 requests after the reductions) and its 30-s blocks:
+    the instance, the problem, the blocks' requests, and the block of each item."""
     inst = continuous_instance(0, rate=2.0, horizon_s=240.0)
     (requests,) = [r for r in window_requests(inst) if len(r) > 400]
     prob = window_problem(inst, requests)
@@ -84,7 +80,17 @@ def test_on_a_real_window_the_bound_is_the_whole_lp_to_within_a_hundredth_of_a_d
     block_of = np.zeros(inst.n_requests, dtype=np.int64)
     for k, blk in enumerate(blocks):
         block_of[blk] = k
-    item_block = block_of[prob.request]
+    return inst, prob, blocks, block_of[prob.request]
+
+
+def test_on_a_real_window_the_bound_is_the_whole_lp_to_within_a_hundredth_of_a_drop():
+    """A 240-s continuous window (467 requests after the reductions) cut into 30-s blocks,
+    whose rows cross at most two boundaries, so each price comes from an LP of three blocks
+    of the eight: the bound is the whole LP's value to 0.01 drop, where the same blocks
+    without prices lose 13% of it."""
+    from perllm_opt.milp.rolling import block_data
+
+    inst, prob, blocks, item_block = _window_in_blocks()
     data = prob.data
     use = item_block[data.option_item][data.usage_option]
     first = np.full(data.n_resources, len(blocks))
@@ -131,14 +137,7 @@ def test_a_run_lp_not_proven_leaves_its_rows_unpriced_and_the_bound_valid(monkey
     the unpriced blocks' value, still below the LP, instead of being lost."""
     import perllm_opt.milp.block_lp as block_lp
 
-    inst = continuous_instance(0, rate=2.0, horizon_s=240.0)
-    (requests,) = [r for r in window_requests(inst) if len(r) > 400]
-    prob = window_problem(inst, requests)
-    blocks = time_blocks(inst, prob.request, 30.0)
-    block_of = np.zeros(inst.n_requests, dtype=np.int64)
-    for k, blk in enumerate(blocks):
-        block_of[blk] = k
-    item_block = block_of[prob.request]
+    _, prob, _, item_block = _window_in_blocks()
 
     def fails(*args, **kwargs):
         raise RuntimeError("lp_duals: HiGHS ended with Time limit reached")
