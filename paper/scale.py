@@ -15,9 +15,6 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import yaml
@@ -90,43 +87,40 @@ def _panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     ]
 
 
-def fig_on_time(table: pd.DataFrame) -> Figure:
-    """On-time requests per scheduler, one panel per system and rate, with the optimum's
-    plan (its bar) and proven bound (dashed line)."""
+def _bars(table: pd.DataFrame, column: str, xlabel: str, optimum: bool) -> Figure:
+    """One panel per system and rate: ``column`` per scheduler as horizontal bars, in the
+    paper's order and colours; with ``optimum`` the optimum's row too and its proven bound
+    (dashed line), else a log scale without it."""
     panels = _panels(table)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
     for ax, (title, run) in zip(axes[0], panels, strict=True):
-        names = ordered(run.scheduler)
-        vals = [int(run[run.scheduler == n].on_time.iloc[0]) for n in names]
-        ax.barh(names, vals, color=[color(n) for n in names])
+        shown = run if optimum else run[(run.scheduler != "optimal") & run[column].notna()]
+        names = ordered(shown.scheduler)
+        by = shown.set_index("scheduler")[column]
+        ax.barh(names, [float(by[n]) for n in names], color=[color(n) for n in names])
         opt = run[run.scheduler == "optimal"]
-        if len(opt) and opt.served_bound.notna().all():
+        if optimum and len(opt) and opt.served_bound.notna().all():
             ax.axvline(float(opt.served_bound.iloc[0]), ls="--", c="k", lw=1, label="bound")
             ax.legend(loc="lower right", fontsize=8)
+        if not optimum:
+            ax.set_xscale("log")
         ax.invert_yaxis()
         ax.set_title(f"{title}\n{int(run.requests.iloc[0]):,} requests", fontsize=9)
-        ax.set_xlabel("on-time requests")
+        ax.set_xlabel(xlabel)
         ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def fig_on_time(table: pd.DataFrame) -> Figure:
+    """On-time requests per scheduler, one panel per system and rate, with the optimum's
+    plan (its bar) and proven bound (dashed line)."""
+    return _bars(table, "on_time", "on-time requests", optimum=True)
 
 
 def fig_speed(table: pd.DataFrame) -> Figure:
     """Requests simulated per second per scheduler (log scale), one panel per run."""
-    panels = _panels(table)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
-    for ax, (title, run) in zip(axes[0], panels, strict=True):
-        run = run[(run.scheduler != "optimal") & run.sim_rps.notna()]
-        names = ordered(run.scheduler)
-        vals = [float(run[run.scheduler == n].sim_rps.iloc[0]) for n in names]
-        ax.barh(names, vals, color=[color(n) for n in names])
-        ax.set_xscale("log")
-        ax.invert_yaxis()
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("requests simulated per second")
-        ax.tick_params(labelsize=8)
-    fig.tight_layout()
-    return fig
+    return _bars(table, "sim_rps", "requests simulated per second", optimum=False)
 
 
 def markdown(table: pd.DataFrame) -> str:

@@ -15,7 +15,7 @@ from perllm_opt.milp.continuous import window_problem, window_requests
 from perllm_opt.milp.continuous_optimum import _window_lp
 from perllm_opt.milp.highs_direct import lp_solution
 from perllm_opt.milp.optimum import solve_optimum
-from perllm_opt.milp.rolling import time_blocks
+from perllm_opt.milp.rolling import block_index, time_blocks
 
 
 def _without_gate_usage(data):
@@ -76,11 +76,7 @@ def _window_in_blocks():
     inst = continuous_instance(0, rate=2.0, horizon_s=240.0)
     (requests,) = [r for r in window_requests(inst) if len(r) > 400]
     prob = window_problem(inst, requests)
-    blocks = time_blocks(inst, prob.request, 30.0)
-    block_of = np.zeros(inst.n_requests, dtype=np.int64)
-    for k, blk in enumerate(blocks):
-        block_of[blk] = k
-    return inst, prob, blocks, block_of[prob.request]
+    return inst, prob, time_blocks(inst, prob.request, 30.0), block_index(inst, prob.request, 30.0)
 
 
 def test_on_a_real_window_the_bound_is_the_whole_lp_to_within_a_hundredth_of_a_drop():

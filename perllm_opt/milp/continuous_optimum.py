@@ -24,7 +24,7 @@ from perllm_opt.milp.highs_direct import lp_solution
 from perllm_opt.milp.parallel import Task, solve_each
 from perllm_opt.milp.perllm import RoundProblem
 from perllm_opt.milp.result import SolveResult
-from perllm_opt.milp.rolling import DecomposedResult, by_blocks, solve_by_blocks, time_blocks
+from perllm_opt.milp.rolling import DecomposedResult, block_index, by_blocks, solve_by_blocks
 from perllm_opt.milp.rounding import round_lp
 from perllm_opt.milp.solve import start_outcome
 from perllm_opt.milp.subproblems import (
@@ -65,15 +65,11 @@ def _window_lp(
     options where no gate takes capacity."""
     data = prob.data
     large = cfg.lp_max_options is not None and data.n_options > cfg.lp_max_options
-    if large and not len(data.gate_usage_gate):
-        blocks = time_blocks(instance, prob.request, cfg.lp_block_s)
-        if len(blocks) > 1:
-            block_of = np.zeros(instance.n_requests, dtype=np.int64)
-            for k, blk in enumerate(blocks):
-                block_of[blk] = k
-            return block_lp_bound(data, block_of[prob.request], cfg)
-    value, x, solver_s = lp_solution(data, cfg)
-    return value, x, solver_s
+    if large and not len(data.gate_usage_gate) and len(prob.request):
+        item_block = block_index(instance, prob.request, cfg.lp_block_s)
+        if item_block.max() > 0:
+            return block_lp_bound(data, item_block, cfg)
+    return lp_solution(data, cfg)
 
 
 def _better_plan(prob: RoundProblem, plan: np.ndarray, x: np.ndarray | None) -> np.ndarray:

@@ -86,14 +86,24 @@ def by_blocks(instance: Instance, requests: np.ndarray, cfg: SolverConfig) -> bo
     return bool(d.max() - d.min() >= cfg.window_s)
 
 
+def block_index(instance: Instance, requests: np.ndarray, block_s: float) -> np.ndarray:
+    """The block of each of ``requests`` (in their order) when they are split by dispatch
+    time into blocks of ``block_s`` seconds from the first dispatch: numbered 0, 1, ... in
+    time order, empty blocks left out."""
+    d = instance.request_dispatch_s[np.asarray(requests, dtype=np.int64)]
+    if len(d) == 0:
+        return np.empty(0, dtype=np.int64)
+    k = np.floor((d - d.min()) / block_s).astype(np.int64)
+    return np.unique(k, return_inverse=True)[1].ravel()
+
+
 def time_blocks(instance: Instance, requests: np.ndarray, block_s: float) -> list[np.ndarray]:
     """``requests`` split by dispatch time into blocks of ``block_s`` seconds (from the
-    first dispatch), in time order; empty blocks are left out."""
+    first dispatch), in time order; empty blocks are left out (:func:`block_index`)."""
     requests = np.asarray(requests, dtype=np.int64)
     if len(requests) == 0:
         return []
-    d = instance.request_dispatch_s[requests]
-    k = np.floor((d - d.min()) / block_s).astype(np.int64)
+    k = block_index(instance, requests, block_s)
     order = np.argsort(k, kind="stable")
     cuts = np.flatnonzero(np.diff(k[order])) + 1
     return np.split(requests[order], cuts)
@@ -383,11 +393,9 @@ def solve_by_blocks(
         if floor is not None and (floor[0], floor[1]) < (plan[0], plan[1]):
             plan = floor
     drops, energy, x, _, _ = plan
-    block_of = np.zeros(instance.n_requests, dtype=np.int64)
-    for k, blk in enumerate(blocks):
-        block_of[blk] = k
-    # Blocks numbered 0.. among the MILP's items only.
-    _, item_block = np.unique(block_of[full.request], return_inverse=True)
+    # Blocks numbered 0.. among the MILP's items only (the first of ``requests``).
+    items = block_index(instance, requests, cfg.window_s)[: len(full.request)]
+    _, item_block = np.unique(items, return_inverse=True)
     lag, lp, n_cross = lagrangian_bound(data, item_block.ravel(), cfg, clock)
     bound = max(b for b in (lag, lp, -math.inf) if b == b)
     option = full.options_of(x, instance.n_requests)
